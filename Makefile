@@ -1,0 +1,49 @@
+# crashcompat: `make demo` runs the main job on the lab's default dump; `make test` installs what the tests
+# need (apt packages, the venv, the lab's kernel and dumps) and runs them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LAB := contrib/lab/crashlab
+export CRASHCOMPAT_LAB_CACHE ?= /var/cache/crashcompat-lab
+
+.PHONY: venv deps lab demo test lint typecheck unit bench clean
+
+deps:
+	@command -v gdb >/dev/null && command -v qemu-system-x86_64 >/dev/null && command -v crash >/dev/null \
+	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	       gdb qemu-system-x86 busybox-static kexec-tools makedumpfile crash e2fsprogs zstd xz-utils; }
+
+$(VENV)/.installed: pyproject.toml contrib/crashcompat-panicinfo/pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e . -e contrib/crashcompat-panicinfo drgn pytest pytest-timeout mypy ruff \
+	  types-tabulate types-gdb
+	touch $@
+
+venv: $(VENV)/.installed
+
+lab: deps
+	$(PY) $(LAB) build >/dev/null
+
+demo: deps venv
+	$(PY) $(LAB) demo
+
+lint: venv
+	$(VENV)/bin/ruff check crashcompat tests contrib
+	$(VENV)/bin/ruff format --check crashcompat tests contrib
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+test: deps venv lint typecheck
+	$(PY) $(LAB) build
+	$(PY) -m pytest -q -ra
+
+bench: deps venv
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

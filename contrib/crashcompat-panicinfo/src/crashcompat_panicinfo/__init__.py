@@ -1,0 +1,127 @@
+"""``panicinfo``: how the dumped kernel was set to react to oopses, lockups and panics.
+
+Everything is read from kernel globals (kernel/panic.c, kernel/watchdog.c, kernel/hung_task.c,
+kernel/kexec_core.c), so it works on any crashcompat backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crashcompat import hookimpl
+from crashcompat.core.command import Command, CommandContext, command
+from crashcompat.core.kernel import Kernel
+from crashcompat.core.target import FaultError, SymbolNotFound
+
+
+@dataclass(frozen=True)
+class PanicPolicy:
+    """The values; ``None`` where the kernel was built without the feature."""
+
+    panic_timeout: int | None
+    panic_on_oops: int | None
+    panic_on_warn: int | None
+    softlockup_panic: int | None
+    hung_task_timeout_secs: int | None
+    hung_task_panic: int | None
+    crash_kernel_loaded: bool | None
+    crashkernel: tuple[int, int] | None
+
+
+def _int(kernel: Kernel, name: str) -> int | None:
+    """A C ``int`` global, or None if the symbol does not exist."""
+    try:
+        return kernel.target.read_s32(kernel.symbol(name))
+    except (SymbolNotFound, FaultError):
+        return None
+
+
+def read_policy(kernel: Kernel) -> PanicPolicy:
+    """Read the panic policy globals."""
+    try:
+        hung = kernel.read_global_u64("sysctl_hung_task_timeout_secs")  # unsigned long
+    except (SymbolNotFound, FaultError):
+        hung = None
+    try:
+        loaded: bool | None = kernel.read_global_u64("kexec_crash_image") != 0  # struct kimage *
+    except (SymbolNotFound, FaultError):
+        loaded = None
+    try:
+        res = kernel.struct("struct resource", kernel.symbol("crashk_res"))
+        start, end = res.u64("start"), res.u64("end")
+        reservation = (start, end) if end > start else None
+    except (SymbolNotFound, FaultError):
+        reservation = None
+    return PanicPolicy(
+        panic_timeout=_int(kernel, "panic_timeout"),
+        panic_on_oops=_int(kernel, "panic_on_oops"),
+        panic_on_warn=_int(kernel, "panic_on_warn"),
+        softlockup_panic=_int(kernel, "softlockup_panic"),
+        hung_task_timeout_secs=hung,
+        hung_task_panic=_int(kernel, "sysctl_hung_task_panic"),
+        crash_kernel_loaded=loaded,
+        crashkernel=reservation,
+    )
+
+
+def _fmt(value: int | None, meaning: str = "") -> str:
+    if value is None:
+        return "(not configured)"
+    return f"{value}{f'  ({meaning})' if meaning else ''}"
+
+
+def _timeout_meaning(value: int | None) -> str:
+    if value is None:
+        return ""
+    if value == 0:
+        return "wait forever"
+    if value < 0:
+        return "reboot immediately"
+    return f"reboot after {value} seconds"
+
+
+def render(policy: PanicPolicy) -> str:
+    def yes_no(v: int | None) -> str:
+        return "" if v is None else ("yes" if v else "no")
+
+    rows = [
+        ("PANIC TIMEOUT", _fmt(policy.panic_timeout, _timeout_meaning(policy.panic_timeout))),
+        ("PANIC ON OOPS", _fmt(policy.panic_on_oops, yes_no(policy.panic_on_oops))),
+        ("PANIC ON WARN", _fmt(policy.panic_on_warn, yes_no(policy.panic_on_warn))),
+        ("SOFTLOCKUP PANIC", _fmt(policy.softlockup_panic, yes_no(policy.softlockup_panic))),
+        ("HUNG TASK TIMEOUT", _fmt(policy.hung_task_timeout_secs, "seconds")),
+        ("HUNG TASK PANIC", _fmt(policy.hung_task_panic, yes_no(policy.hung_task_panic))),
+    ]
+    if policy.crash_kernel_loaded is None:
+        loaded = "(not configured)"
+    else:
+        loaded = "yes" if policy.crash_kernel_loaded else "no"
+    rows.append(("CRASH KERNEL", loaded))
+    if policy.crashkernel is None:
+        rows.append(("CRASHKERNEL", "(none reserved)"))
+    else:
+        start, end = policy.crashkernel
+        size = end - start + 1
+        rows.append(("CRASHKERNEL", f"{start:x}-{end:x}  ({size >> 20} MB)"))
+    width = max(len(name) for name, _ in rows)
+    return "".join(f"{name.rjust(width)}: {value}\n" for name, value in rows)
+
+
+@command(
+    "panicinfo",
+    summary="panic policy of the dumped kernel",
+    synopsis="panicinfo",
+    description="""
+    Displays how the kernel was configured to react to failures: kernel.panic (panic_timeout),
+    kernel.panic_on_oops, kernel.panic_on_warn, kernel.softlockup_panic,
+    kernel.hung_task_timeout_secs and kernel.hung_task_panic, whether a crash (kdump) kernel was
+    loaded with kexec -p, and the crashkernel= memory reservation.
+    """,
+)
+def panicinfo(ctx: CommandContext) -> None:
+    ctx.write(render(read_policy(ctx.kernel)))
+
+
+@hookimpl
+def crashcompat_commands() -> list[Command]:
+    return [panicinfo]

@@ -1,0 +1,245 @@
+"""The kernel model: crash's view of a Linux kernel, written once over :class:`~crashcompat.core.target.Target`.
+
+:class:`Kernel` is the one object the model passes around.  It wraps a Target with cached type layouts
+and symbol addresses and a few universal facts (per-cpu offsets, CPU masks, the direct map).  Each
+subsystem lives in its own module and takes a ``Kernel`` as first argument:
+
+- :mod:`.lists` — ``struct list_head`` / ``hlist`` walking with cycle and corruption bounds
+- :mod:`.tasks` — the task list, per-cpu runqueues' current tasks, task state letters
+- :mod:`.modules` — ``struct module`` list, module kallsyms, section addresses
+- :mod:`.printk` — the 6.1 lockless printk ring buffer
+- :mod:`.pagetable` — x86_64 4- and 5-level page-table walks
+- :mod:`.unwind` — ORC stack unwinding with exception (``pt_regs``) frames
+- :mod:`.slub` — SLUB caches and objects
+- :mod:`.mm` — memory statistics (``kmem -i``, zones, vm_stat)
+
+The model never prints: it returns data; commands render it.  Kernel differences are handled by trying
+the newer field first and falling back (citing the kernel commit), never by comparing versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from crashcompat.core.target import FaultError, SymbolNotFound, Target, TargetError, TypeNotFound
+
+T = TypeVar("T")
+
+__all__ = ["FaultError", "Kernel", "Struct", "SymbolNotFound", "TargetError", "TypeNotFound"]
+
+
+class Struct:
+    """An instance of a C struct read in one piece: ``task = kernel.struct("struct task_struct", addr)``.
+
+    Field accessors take the member path and decode from the bytes already read, so walking a struct
+    costs one target read.  ``task.u32("pid")``, ``task.ptr("mm")``, ``task.cstr("comm")``,
+    ``task.addr_of("tasks")``.
+    """
+
+    __slots__ = ("address", "data", "kernel", "type_name")
+
+    def __init__(self, kernel: Kernel, type_name: str, address: int, data: bytes | None = None) -> None:
+        self.kernel = kernel
+        self.type_name = type_name
+        self.address = address
+        self.data = data if data is not None else kernel.target.read(address, kernel.sizeof(type_name))
+
+    def _off(self, member: str) -> int:
+        return self.kernel.offsetof(self.type_name, member)
+
+    def _int(self, member: str, size: int, signed: bool = False) -> int:
+        off = self._off(member)
+        return int.from_bytes(self.data[off : off + size], "little", signed=signed)
+
+    def u8(self, member: str) -> int:
+        return self._int(member, 1)
+
+    def u16(self, member: str) -> int:
+        return self._int(member, 2)
+
+    def u32(self, member: str) -> int:
+        return self._int(member, 4)
+
+    def s32(self, member: str) -> int:
+        return self._int(member, 4, signed=True)
+
+    def u64(self, member: str) -> int:
+        return self._int(member, 8)
+
+    def s64(self, member: str) -> int:
+        return self._int(member, 8, signed=True)
+
+    def ptr(self, member: str) -> int:
+        return self._int(member, 8)
+
+    def uint(self, member: str) -> int:
+        """An unsigned integer member of whatever size the debug info says."""
+        m = self.kernel.member(self.type_name, member)
+        value = int.from_bytes(self.data[m.offset : m.offset + m.size], "little")
+        if m.bit_size is not None:
+            value = (value >> (m.bit_offset or 0)) & ((1 << m.bit_size) - 1)
+        return value
+
+    def sint(self, member: str) -> int:
+        m = self.kernel.member(self.type_name, member)
+        return int.from_bytes(self.data[m.offset : m.offset + m.size], "little", signed=True)
+
+    def cstr(self, member: str) -> str:
+        """A ``char name[N]`` member, up to its first NUL."""
+        m = self.kernel.member(self.type_name, member)
+        raw = self.data[m.offset : m.offset + m.size]
+        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    def bytes(self, member: str) -> bytes:
+        m = self.kernel.member(self.type_name, member)
+        return self.data[m.offset : m.offset + m.size]
+
+    def addr_of(self, member: str) -> int:
+        """``&obj->member``."""
+        return self.address + self._off(member)
+
+    def has(self, member: str) -> bool:
+        return self.kernel.has_member(self.type_name, member)
+
+
+class Kernel:
+    """A Target plus the caches every kernel-model function shares.
+
+    :param target: the backend's view of the kernel.
+    """
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._sizes: dict[str, int] = {}
+        self._members: dict[tuple[str, str], Any] = {}
+        self._symbols: dict[str, int] = {}
+        #: Per-subsystem memo (``kernel.memo("modules", loader)``); dropped by :meth:`invalidate`.
+        self._memo: dict[str, Any] = {}
+
+    # ---- cached layouts and symbols ---------------------------------------------------------------------
+
+    def sizeof(self, type_name: str) -> int:
+        size = self._sizes.get(type_name)
+        if size is None:
+            size = self._sizes[type_name] = self.target.type_size(type_name)
+        return size
+
+    def member(self, type_name: str, member: str) -> Any:
+        """:class:`~crashcompat.core.target.Member` (cached; a miss is cached too)."""
+        key = (type_name, member)
+        found = self._members.get(key)
+        if found is None:
+            try:
+                found = self.target.member(type_name, member)
+            except TypeNotFound as e:
+                found = e
+            self._members[key] = found
+        if isinstance(found, TypeNotFound):
+            raise found
+        return found
+
+    def offsetof(self, type_name: str, member: str) -> int:
+        return int(self.member(type_name, member).offset)
+
+    def has_member(self, type_name: str, member: str) -> bool:
+        try:
+            self.member(type_name, member)
+        except TypeNotFound:
+            return False
+        return True
+
+    def symbol(self, name: str) -> int:
+        """Address of a vmlinux symbol (cached).  Raises SymbolNotFound."""
+        address = self._symbols.get(name)
+        if address is None:
+            address = self._symbols[name] = self.target.symbol_address(name)
+        return address
+
+    def has_symbol(self, name: str) -> bool:
+        try:
+            self.symbol(name)
+        except SymbolNotFound:
+            return False
+        return True
+
+    def struct(self, type_name: str, address: int) -> Struct:
+        return Struct(self, type_name, address)
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """Compute once per stop: the module list, the task list, the cpu masks …"""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[no-any-return]
+
+    def invalidate(self) -> None:
+        """A live kernel ran: drop memoised kernel state (layouts and symbols stay valid)."""
+        self._memo.clear()
+        self.target.invalidate()
+
+    # ---- reads --------------------------------------------------------------------------------------------
+
+    def read(self, address: int, size: int) -> bytes:
+        return self.target.read(address, size)
+
+    def read_u32(self, address: int) -> int:
+        return self.target.read_u32(address)
+
+    def read_u64(self, address: int) -> int:
+        return self.target.read_u64(address)
+
+    def read_pointer(self, address: int) -> int:
+        return self.target.read_pointer(address)
+
+    def read_cstring(self, address: int, limit: int = 4096) -> str:
+        return self.target.read_cstring(address, limit).decode("utf-8", "replace")
+
+    def read_global_u64(self, name: str) -> int:
+        return self.target.read_u64(self.symbol(name))
+
+    def read_global_u32(self, name: str) -> int:
+        return self.target.read_u32(self.symbol(name))
+
+    # ---- per-cpu ------------------------------------------------------------------------------------------
+
+    def cpumask(self, name: str) -> list[int]:
+        """CPUs set in a ``struct cpumask`` global (``__cpu_online_mask``, ``__cpu_possible_mask`` …)."""
+
+        def compute() -> list[int]:
+            nr = self.nr_cpu_ids()
+            words = (nr + 63) // 64
+            raw = self.read(self.symbol(name), 8 * words)
+            bits = int.from_bytes(raw, "little")
+            return [cpu for cpu in range(nr) if bits >> cpu & 1]
+
+        return self.memo(f"cpumask:{name}", compute)
+
+    def nr_cpu_ids(self) -> int:
+        return self.memo("nr_cpu_ids", lambda: self.read_global_u32("nr_cpu_ids"))
+
+    def possible_cpus(self) -> list[int]:
+        return self.cpumask("__cpu_possible_mask")
+
+    def online_cpus(self) -> list[int]:
+        return self.cpumask("__cpu_online_mask")
+
+    def per_cpu_offset(self, cpu: int) -> int:
+        """``__per_cpu_offset[cpu]`` (arch/x86/kernel/setup_percpu.c)."""
+        return self.read_u64(self.symbol("__per_cpu_offset") + 8 * cpu)
+
+    def per_cpu_address(self, name: str, cpu: int) -> int:
+        """``per_cpu_ptr(&name, cpu)`` for a per-cpu variable *name*."""
+        return self.symbol(name) + self.per_cpu_offset(cpu)
+
+    # ---- direct map ---------------------------------------------------------------------------------------
+
+    def page_offset(self) -> int:
+        """``PAGE_OFFSET``: the direct map's base (``page_offset_base`` with KASLR, arch/x86/mm/kaslr.c)."""
+        return self.memo("page_offset", lambda: self.read_global_u64("page_offset_base"))
+
+    def phys_to_virt(self, physical: int) -> int:
+        return physical + self.page_offset()
+
+    def virt_to_phys_direct(self, address: int) -> int:
+        """``__pa()`` for a direct-map address (not for kernel text or vmalloc)."""
+        return address - self.page_offset()

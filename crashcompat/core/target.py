@@ -1,0 +1,321 @@
+"""The backend-neutral Target: everything the kernel model and the commands may ask of a kernel.
+
+A Target is one kernel image under examination: a dump file or a live kernel, reached through drgn
+(:mod:`crashcompat.drgn.target`) or GDB (:mod:`crashcompat.gdb.target`).  Backends implement the
+abstract *primitives* of :class:`Target`; the concrete helpers below them (integer reads, C strings,
+per-cpu offsets, VMCOREINFO parsing) are written once here, so both backends compute them the same way.
+
+Nothing above this layer may import drgn or gdb.  Faults surface as :class:`FaultError`; unknown names
+as :class:`SymbolNotFound` / :class:`TypeNotFound`.
+"""
+
+from __future__ import annotations
+
+import struct
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import cached_property
+from typing import Literal
+
+
+class TargetError(Exception):
+    """Base class of every error a Target raises."""
+
+
+class FaultError(TargetError):
+    """A read of *address* failed (unmapped, excluded from a filtered dump, or not readable).
+
+    :param address: the first address that could not be read.
+    :param physical: whether *address* is a physical address.
+    """
+
+    def __init__(self, address: int, physical: bool = False, reason: str = "") -> None:
+        self.address = address
+        self.physical = physical
+        self.reason = reason
+        kind = "physical" if physical else "virtual"
+        text = f"cannot read {kind} address {address:x}"
+        super().__init__(f"{text}: {reason}" if reason else text)
+
+
+class SymbolNotFound(TargetError, LookupError):
+    """No symbol of that name (or at that address)."""
+
+
+class TypeNotFound(TargetError, LookupError):
+    """No such type, or no such member in it."""
+
+
+class SymbolBinding(Enum):
+    GLOBAL = "global"
+    LOCAL = "local"
+    WEAK = "weak"
+    UNKNOWN = "unknown"
+
+
+class SymbolKind(Enum):
+    FUNC = "func"
+    OBJECT = "object"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One ELF/kallsyms symbol.
+
+    :param module: the module's name for a module symbol, ``None`` for vmlinux.
+    :param type_char: the ``nm``-style type letter (``t``, ``T``, ``d``, ``D``, ``b``, ``r`` …) when the
+        source knows it (kallsyms does); ``None`` lets the kernel model derive it from the section bounds.
+    """
+
+    name: str
+    address: int
+    size: int
+    binding: SymbolBinding = SymbolBinding.UNKNOWN
+    kind: SymbolKind = SymbolKind.OTHER
+    module: str | None = None
+    type_char: str | None = None
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member of a struct or union type, possibly nested (``"thread.sp"``).
+
+    :param offset: byte offset from the start of the outer type.
+    :param size: byte size of the member's type (0 for a flexible array).
+    :param type_name: the member's C type as the debug info spells it (``"struct list_head"``,
+        ``"unsigned long"``, ``"char [16]"``, ``"struct task_struct *"``).
+    :param bit_offset: for a bit field, the bit offset within the byte at *offset*; else ``None``.
+    :param bit_size: for a bit field, its width in bits; else ``None``.
+    """
+
+    name: str
+    offset: int
+    size: int
+    type_name: str
+    bit_offset: int | None = None
+    bit_size: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    filename: str
+    line: int
+
+
+class DumpFormat(Enum):
+    ELF = "elf"
+    KDUMP_COMPRESSED = "kdump-compressed"
+    FLATTENED = "flattened"
+    LIVE = "live"
+    UNKNOWN = "unknown"
+
+
+@dataclass
+class TargetInfo:
+    """What a Target is looking at, for ``sys`` and the banner.
+
+    :param path: the dump file (``None`` for a live kernel); :param vmlinux: the debug-info kernel image.
+    :param partial: ``True`` when the dump omits pages (makedumpfile ``-d`` > 0): crash's ``[PARTIAL DUMP]``.
+    :param stub: for live targets, the remote stub kind (``"qemu"``, ``"kgdb"``, ``"kcore"``, ``"qmp"``).
+    """
+
+    path: str | None
+    vmlinux: str | None
+    format: DumpFormat
+    live: bool
+    partial: bool = False
+    stub: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+#: x86_64 general-purpose registers, in the order of ``struct pt_regs`` (arch/x86/include/asm/ptrace.h).
+PT_REGS_ORDER = (
+    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8",
+    "rax", "rcx", "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss",
+)  # fmt: skip
+
+#: A CPU's or task's registers by lower-case x86_64 name (``rip``, ``rsp``, ``eflags``, ``cs`` …).
+Registers = Mapping[str, int]
+
+Endian = Literal["little", "big"]
+
+
+class Target(ABC):
+    """One kernel, as both backends present it.  See the module docstring.
+
+    Subclasses implement the abstract primitives.  Every address is a kernel virtual address unless
+    the method says physical.  Implementations may cache; a live target drops its caches in
+    :meth:`invalidate` (called when the kernel resumes).
+    """
+
+    # ---- identity -------------------------------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def info(self) -> TargetInfo:
+        """What is being examined (dump path and format, live or not)."""
+
+    @property
+    def live(self) -> bool:
+        return self.info.live
+
+    page_size: int = 4096
+    pointer_size: int = 8
+    byteorder: Endian = "little"
+
+    def invalidate(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Forget cached memory (a live kernel ran since the last stop)."""
+
+    # ---- memory ----------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def read(self, address: int, size: int) -> bytes:
+        """Read *size* bytes of kernel virtual memory.  Raises :class:`FaultError`."""
+
+    @abstractmethod
+    def read_physical(self, address: int, size: int) -> bytes:
+        """Read *size* bytes of physical memory.  Raises :class:`FaultError`."""
+
+    # ---- symbols ---------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def lookup_symbol(self, name: str) -> Symbol:
+        """The vmlinux (or loaded module debug info) symbol *name*.  Raises :class:`SymbolNotFound`."""
+
+    @abstractmethod
+    def symbol_at(self, address: int) -> Symbol | None:
+        """The debug-info/ELF symbol containing *address* (vmlinux, plus modules loaded with
+        :meth:`load_module_debuginfo`), or ``None``.  Module symbols from the kernel's own kallsyms
+        are the kernel model's business (:mod:`crashcompat.core.kernel.modules`)."""
+
+    @abstractmethod
+    def symbols(self) -> Iterator[Symbol]:
+        """Every vmlinux ELF symbol (for ``sym -q`` and ``sym -l``); may be slow."""
+
+    def source_line(self, address: int) -> SourceLine | None:
+        """File and line of a text address, when debug info has it."""
+        return None
+
+    # ---- types -----------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def type_size(self, type_name: str) -> int:
+        """``sizeof`` a type named as in C: ``"struct task_struct"``, ``"unsigned long"``, ``"pid_t"``.
+        Raises :class:`TypeNotFound`."""
+
+    @abstractmethod
+    def member(self, type_name: str, member: str) -> Member:
+        """Layout of *member* (a dotted path, ``"thread.sp"``; array subscripts allowed: ``"mem[0].base"``)
+        in *type_name*.  Raises :class:`TypeNotFound`."""
+
+    @abstractmethod
+    def enumerator(self, name: str) -> int:
+        """The value of the enumeration constant *name* (``"PIDTYPE_PID"``, ``"NR_FREE_PAGES"``).
+        Raises :class:`SymbolNotFound`."""
+
+    def enumerators(self, type_name: str) -> list[tuple[str, int]]:
+        """All (name, value) pairs of ``enum`` *type_name*, in declaration order.  Raises TypeNotFound."""
+        raise TypeNotFound(type_name)
+
+    # ---- registers -------------------------------------------------------------------------------------
+
+    def crashed_cpu(self) -> int | None:
+        """The CPU that panicked (dumps), or the CPU the live stub stopped on; ``None`` if unknown."""
+        return None
+
+    def cpu_registers(self, cpu: int) -> Registers | None:
+        """Registers of *cpu* as the dump's per-CPU notes (NT_PRSTATUS) or the live stub saw them."""
+        return None
+
+    # ---- module debug info -----------------------------------------------------------------------------
+
+    def load_module_debuginfo(self, name: str, path: str, sections: Mapping[str, int]) -> None:
+        """Make the debug info in *path* (a ``.ko``) known for module *name*, whose sections are loaded
+        at *sections* (``{".text": addr, ".data": addr, …}``).  Raises :class:`TargetError`."""
+        raise TargetError("this backend cannot load module debug info")
+
+    def unload_module_debuginfo(self, name: str) -> None:  # noqa: B027 - optional, no-op by default
+        """Forget debug info loaded for module *name* (no-op if none)."""
+
+    # ---- derived helpers (written once, over the primitives) -------------------------------------------
+
+    def read_u8(self, address: int) -> int:
+        return self.read(address, 1)[0]
+
+    def read_u16(self, address: int) -> int:
+        return int.from_bytes(self.read(address, 2), self.byteorder)
+
+    def read_u32(self, address: int) -> int:
+        return int.from_bytes(self.read(address, 4), self.byteorder)
+
+    def read_u64(self, address: int) -> int:
+        return int.from_bytes(self.read(address, 8), self.byteorder)
+
+    def read_s32(self, address: int) -> int:
+        return int.from_bytes(self.read(address, 4), self.byteorder, signed=True)
+
+    def read_s64(self, address: int) -> int:
+        return int.from_bytes(self.read(address, 8), self.byteorder, signed=True)
+
+    def read_pointer(self, address: int) -> int:
+        return int.from_bytes(self.read(address, self.pointer_size), self.byteorder)
+
+    def read_pointers(self, address: int, count: int) -> tuple[int, ...]:
+        """*count* consecutive pointers, in one read."""
+        fmt = ("<" if self.byteorder == "little" else ">") + "Q" * count
+        return struct.unpack(fmt, self.read(address, 8 * count))
+
+    def read_cstring(self, address: int, limit: int = 4096) -> bytes:
+        """A NUL-terminated string of at most *limit* bytes, read in chunks that stop at page ends."""
+        out = bytearray()
+        while len(out) < limit:
+            chunk = min(limit - len(out), self.page_size - (address % self.page_size), 256)
+            data = self.read(address, chunk)
+            nul = data.find(b"\0")
+            if nul >= 0:
+                out += data[:nul]
+                break
+            out += data
+            address += chunk
+        return bytes(out)
+
+    def symbol_address(self, name: str) -> int:
+        return self.lookup_symbol(name).address
+
+    def offsetof(self, type_name: str, member: str) -> int:
+        return self.member(type_name, member).offset
+
+    def has_member(self, type_name: str, member: str) -> bool:
+        try:
+            self.member(type_name, member)
+        except TypeNotFound:
+            return False
+        return True
+
+    @cached_property
+    def vmcoreinfo(self) -> Mapping[str, str]:
+        """VMCOREINFO as ``KEY=value`` pairs (``OSRELEASE``, ``KERNELOFFSET``, ``NUMBER(phys_base)`` …).
+
+        The default reads the kernel's own ``vmcoreinfo_data`` buffer (kernel/crash_core.c), which every
+        dump and live kernel with CONFIG_CRASH_CORE holds; backends with the ELF note may override.
+        """
+        try:
+            data = self.read_pointer(self.symbol_address("vmcoreinfo_data"))
+            size = self.read_u64(self.symbol_address("vmcoreinfo_size"))
+            text = self.read(data, min(size, 1 << 16)).decode("ascii", "replace")
+        except (TargetError, ValueError):
+            return {}
+        return parse_vmcoreinfo(text)
+
+
+def parse_vmcoreinfo(text: str) -> dict[str, str]:
+    """Parse VMCOREINFO's ``KEY=value`` lines (the ELF note's payload, or ``vmcoreinfo_data``)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key] = value.rstrip("\0")
+    return out

@@ -1,0 +1,159 @@
+"""The session: crash's line syntax, dispatch, errors that never become tracebacks, builtin commands."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from crashcompat import hookimpl
+from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
+from crashcompat.core.plugins import PluginHost
+from crashcompat.core.session import Session, SessionExit, split_line
+from crashcompat.core.target import FaultError
+from crashcompat.testing.synthetic import SyntheticTarget
+
+
+def _echo_args(parser: CrashArgumentParser) -> None:
+    parser.add_argument("-n", type=int, default=1)
+    parser.add_argument("words", nargs="*")
+
+
+@command(
+    "echo",
+    summary="print words",
+    synopsis="echo [-n N] words",
+    description="Prints words.",
+    arguments=_echo_args,
+)
+def echo(ctx: CommandContext) -> None:
+    for _ in range(ctx.args.n):
+        ctx.print(*ctx.args.words)
+
+
+@command("boom", summary="fail", synopsis="boom", description="Fails.")
+def boom(ctx: CommandContext) -> None:
+    raise ValueError("kaboom")
+
+
+@command("fault", summary="fault", synopsis="fault", description="Reads a bad address.")
+def fault(ctx: CommandContext) -> None:
+    ctx.target.read(0xFFFF8880DEADBEEF, 8)
+
+
+@command("interrupted", summary="ctrl-c", synopsis="interrupted", description="Gets Ctrl-C.")
+def interrupted(ctx: CommandContext) -> None:
+    ctx.write("partial\n")
+    raise KeyboardInterrupt
+
+
+class Fixture:
+    @hookimpl
+    def crashcompat_commands(self) -> list[Command]:
+        return [echo, boom, fault, interrupted]
+
+
+@pytest.fixture
+def session() -> Session:
+    host = PluginHost()
+    host.load(extra=[("fixture", Fixture())])
+    return Session(SyntheticTarget(), host=host, out=io.StringIO())
+
+
+def output(session: Session) -> str:
+    out = session.out
+    assert isinstance(out, io.StringIO)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("bt -a", ("bt -a", None, None, "w")),
+        ("log | tail -3", ("log", "tail -3", None, "w")),
+        ("log > /tmp/x", ("log", None, "/tmp/x", "w")),
+        ("log >> /tmp/x", ("log", None, "/tmp/x", "a")),
+        ("sym -q 'a|b'", ("sym -q 'a|b'", None, None, "w")),
+        ("log | grep x > f", ("log", "grep x > f", None, "w")),
+    ],
+)
+def test_split_line(line: str, expected: tuple[str, str | None, str | None, str]) -> None:
+    assert split_line(line) == expected
+
+
+def test_run_writes_and_returns(session: Session) -> None:
+    assert session.run("echo -n 2 hi there") == "hi there\nhi there\n"
+    assert output(session) == "hi there\nhi there\n"
+
+
+def test_pipe_goes_through_the_shell(session: Session) -> None:
+    assert session.run("echo -n 3 x | wc -l").strip() == "3"
+
+
+def test_redirects(session: Session, tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    session.run(f"echo one > {target}")
+    session.run(f"echo two >> {target}")
+    assert target.read_text() == "one\ntwo\n"
+    assert output(session) == ""
+
+
+def test_shell_escape(session: Session) -> None:
+    assert session.run("!echo from-shell") == "from-shell\n"
+
+
+def test_bad_option_is_a_crash_line(session: Session) -> None:
+    text = session.run("echo -z")
+    assert text.startswith("echo: unrecognized arguments: -z\n")
+    assert "Traceback" not in text
+
+
+def test_unknown_command(session: Session) -> None:
+    assert session.run("nosuch") == "crash: command not found: nosuch\n"
+
+
+def test_internal_error_has_no_traceback(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CRASHCOMPAT_DEBUG", raising=False)
+    text = session.run("boom")
+    assert text.startswith("boom: internal error: ValueError: kaboom\n")
+    assert "Traceback" not in text
+    monkeypatch.setenv("CRASHCOMPAT_DEBUG", "1")
+    assert "Traceback" in session.run("boom")
+
+
+def test_fault_is_a_crash_line(session: Session) -> None:
+    assert (
+        session.run("fault")
+        == 'fault: invalid kernel virtual address: ffff8880deadbeef  type: "memory read"\n'
+    )
+    assert isinstance(FaultError(1), Exception)
+
+
+def test_ctrl_c_stops_the_command_not_the_session(session: Session) -> None:
+    assert session.run("interrupted") == "partial\n\n"
+    assert session.run("echo still here") == "still here\n"
+
+
+def test_quit_raises_session_exit(session: Session) -> None:
+    for line in ("q", "exit", "quit"):
+        with pytest.raises(SessionExit):
+            session.run(line)
+
+
+def test_help_lists_commands_and_pages(session: Session) -> None:
+    listing = session.run("help")
+    for name in ("echo", "help", "plugins", "set", "q"):
+        assert name in listing.split()
+    page = session.run("help echo")
+    assert page.splitlines()[1:3] == ["NAME", "  echo - print words"]
+    assert "SYNOPSIS\n  echo [-n N] words\n" in page
+    assert session.run("help nosuch") == "No manual entry for nosuch\n"
+
+
+def test_radix_settings(session: Session) -> None:
+    assert session.run("hex") == "output radix: 16 (hex)\n"
+    assert session.radix == 16
+    assert session.run("set radix 10") == "output radix: 10 (decimal)\n"
+    assert session.run("set radix 8") == "set: invalid radix: 8\n"
+    assert session.run("dec") == "output radix: 10 (decimal)\n"
