@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 LAB := contrib/lab/crashlab
 export CRASHCOMPAT_LAB_CACHE ?= /var/cache/crashcompat-lab
 
-.PHONY: venv deps lab demo test lint typecheck unit bench clean
+.PHONY: venv deps lab demo test lint typecheck unit bench docs clean
 
 deps:
 	@command -v gdb >/dev/null && command -v qemu-system-x86_64 >/dev/null && command -v crash >/dev/null \
@@ -41,6 +41,9 @@ unit: venv
 test: deps venv lint typecheck
 	$(PY) $(LAB) build
 	$(PY) -m pytest -q -ra
+
+docs: venv
+	$(PY) -m crashcompat.docs
 
 bench: deps venv
 	$(PY) benchmarks/run.py

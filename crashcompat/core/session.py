@@ -183,7 +183,7 @@ class Session:
 
     def _dispatch(self, command_part: str, out: IO[str]) -> None:
         try:
-            argv = shlex.split(command_part)
+            argv = split_arguments(command_part)
         except ValueError as e:
             out.write(f"crash: {e}\n")
             return
@@ -211,6 +211,15 @@ class Session:
             self.out.write(text)
             self.out.flush()
         return text
+
+
+def split_arguments(text: str) -> list[str]:
+    """Split a command's arguments as crash does: whitespace separates, double quotes group and are removed,
+    single quotes group and are *kept* (crash marks a regular expression with them: ``ps 'fix.*'``)."""
+    lexer = shlex.shlex(text, posix=False)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    return [tok[1:-1] if len(tok) >= 2 and tok[0] == tok[-1] == '"' else tok for tok in lexer]
 
 
 def split_line(line: str) -> tuple[str, str | None, str | None, str]:

@@ -157,3 +157,10 @@ def test_radix_settings(session: Session) -> None:
     assert session.run("set radix 10") == "output radix: 10 (decimal)\n"
     assert session.run("set radix 8") == "set: invalid radix: 8\n"
     assert session.run("dec") == "output radix: 10 (decimal)\n"
+
+
+def test_argument_quoting_follows_crash() -> None:
+    from crashcompat.core.session import split_arguments
+
+    assert split_arguments("ps 'fix.*' -k") == ["ps", "'fix.*'", "-k"]
+    assert split_arguments('echo "two words" x') == ["echo", "two words", "x"]
