@@ -1,0 +1,204 @@
+"""crashcompat on drgn: open a dump, ``/proc/kcore`` or a QEMU guest as a crashcompat :class:`Session`.
+
+::
+
+    from crashcompat.drgn import open_dump
+    session = open_dump("vmcore", "vmlinux")      # vmlinux found from the dump's OSRELEASE when omitted
+    session.run("bt -a")
+
+Inside drgn (``drgn -c vmcore -s vmlinux``) the ``crash`` object runs crash commands on drgn's program:
+``crash.bt("-a")``, ``crash("log -m | tail -3")`` (see :mod:`crashcompat.drgn.plugin`); scripts get it
+with ``from crashcompat.drgn import crash``.
+
+Opening follows crash's rules: dumps are opened read-only; module debug info is not loaded (``mod -s``
+loads it); a vmlinux that does not match the dump is refused with crash's message.  Importing this
+package does not import drgn (GDB's process may import :mod:`crashcompat.drgn.dumpfile`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from crashcompat.core.target import DumpFormat, parse_vmcoreinfo
+from crashcompat.drgn.dumpfile import read_header
+
+if TYPE_CHECKING:
+    import drgn
+
+    from crashcompat.core.plugins import PluginHost
+    from crashcompat.core.session import Session
+    from crashcompat.drgn.target import DrgnTarget
+
+__all__ = ["OpenError", "find_vmlinux", "open_dump", "open_dump_target", "open_live", "open_qemu"]
+
+
+class OpenError(Exception):
+    """The target cannot be opened; the message is crash's (``vmlinux and vmcore do not match!``)."""
+
+
+def vmlinux_candidates(release: str) -> list[str]:
+    """Where a distribution installs the debug vmlinux of kernel *release*, in crash's search order."""
+    return [
+        f"/usr/lib/debug/boot/vmlinux-{release}",
+        f"/usr/lib/debug/lib/modules/{release}/vmlinux",
+        f"/boot/vmlinux-{release}",
+    ]
+
+
+def find_vmlinux(release: str) -> str:
+    """The first existing :func:`vmlinux_candidates` of *release*; raises :class:`OpenError`."""
+    for path in vmlinux_candidates(release):
+        if os.path.isfile(path):
+            return path
+    raise OpenError(
+        f"cannot find a vmlinux for kernel {release}: please enter the namelist (vmlinux) argument"
+    )
+
+
+def _check_readable(path: str) -> None:
+    if not os.path.exists(path):
+        raise OpenError(f"{path}: No such file or directory")
+    if os.path.isdir(path):
+        raise OpenError(f"{path}: not a supported file format")
+    if not os.access(path, os.R_OK):
+        raise OpenError(f"{path}: Permission denied")
+
+
+def open_dump_target(vmcore: str, vmlinux: str | None = None) -> DrgnTarget:
+    """Open *vmcore* read-only with drgn and load *vmlinux*'s debug info (no modules' debug info).
+
+    :param vmcore: an ELF, kdump-compressed or flattened dump.
+    :param vmlinux: the matching debug kernel; default: found from the dump's ``OSRELEASE``.
+    :raises OpenError: with crash's message for a missing, unsupported or mismatched file.
+    """
+    import drgn
+
+    from crashcompat.drgn.target import DrgnTarget
+
+    _check_readable(vmcore)
+    header = read_header(vmcore)
+    if header.format is DumpFormat.UNKNOWN:
+        raise OpenError(f"{vmcore}: not a supported file format")
+    # drgn reads kdump-compressed files through libkdumpfile, which cannot tell the architecture of the
+    # files QEMU writes: drgn needs the platform given (crash lab recipe, pitfall 5).
+    kdump = header.format in (DumpFormat.KDUMP_COMPRESSED, DumpFormat.FLATTENED)
+    prog = drgn.Program(drgn.host_platform) if kdump else drgn.Program()
+    # libkdumpfile advises reassembling a flattened file; crash reads them silently, and so do we.
+    quiet = logging.getLogger("drgn")
+    advice = _DropMessage("flattened format")
+    quiet.addFilter(advice)
+    try:
+        prog.set_core_dump(vmcore)
+    except (OSError, ValueError, drgn.FaultError) as e:
+        raise OpenError(f"{vmcore}: not a supported file format ({e})") from None
+    finally:
+        quiet.removeFilter(advice)
+    release = _osrelease(prog)
+    if vmlinux is None:
+        vmlinux = find_vmlinux(release)
+    _check_readable(vmlinux)
+    _load_vmlinux(prog, vmlinux, vmcore, release)
+    return DrgnTarget.from_program(prog, path=vmcore, vmlinux=vmlinux, header=header)
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+def open_dump(vmcore: str, vmlinux: str | None = None, *, host: PluginHost | None = None) -> Session:
+    """A crashcompat session on *vmcore* (see :func:`open_dump_target`).
+
+    :param host: a loaded plugin host; default: one loading every installed crashcompat plugin.
+    """
+    from crashcompat.core.session import Session
+
+    return Session(open_dump_target(vmcore, vmlinux), host)
+
+
+def open_live(vmlinux: str | None = None, *, host: PluginHost | None = None) -> Session:
+    """A session on the running kernel through ``/proc/kcore`` (root only), like ``crash`` with no dump."""
+    import drgn
+
+    from crashcompat.core.session import Session
+    from crashcompat.drgn.target import DrgnTarget
+
+    prog = drgn.Program()
+    try:
+        prog.set_kernel()
+    except (OSError, ValueError) as e:
+        raise OpenError(f"/proc/kcore: {getattr(e, 'strerror', None) or e}") from None
+    release = _osrelease(prog) or os.uname().release
+    vmlinux = vmlinux or find_vmlinux(release)
+    _check_readable(vmlinux)
+    _load_vmlinux(prog, vmlinux, "/proc/kcore", release)
+    return Session(DrgnTarget.from_program(prog, vmlinux=vmlinux), host)
+
+
+def open_qemu(qmp_socket: str, vmlinux: str | None = None, *, host: PluginHost | None = None) -> Session:
+    """A session on a running QEMU guest through its QMP socket (drgn's ``--qemu``; QEMU needs
+    ``-device vmcoreinfo`` and the guest ``qemu_fw_cfg`` for drgn to find the kernel)."""
+    import drgn
+
+    from crashcompat.core.session import Session
+    from crashcompat.drgn.target import DrgnTarget
+
+    prog = drgn.Program(drgn.host_platform)
+    try:
+        prog.set_qemu_qmp(qmp_socket)
+    except (OSError, ValueError) as e:
+        raise OpenError(f"{qmp_socket}: {getattr(e, 'strerror', None) or e}") from None
+    release = _osrelease(prog)
+    vmlinux = vmlinux or find_vmlinux(release)
+    _check_readable(vmlinux)
+    _load_vmlinux(prog, vmlinux, qmp_socket, release)
+    return Session(DrgnTarget.from_program(prog, vmlinux=vmlinux), host)
+
+
+def _osrelease(prog: drgn.Program) -> str:
+    """``OSRELEASE`` from the VMCOREINFO drgn found (the dump's note, or the live kernel's)."""
+    try:
+        text = prog["VMCOREINFO"].string_().decode("ascii", "replace")
+    except Exception:  # no VMCOREINFO: drgn raises LookupError or its own errors
+        return ""
+    return parse_vmcoreinfo(text).get("OSRELEASE", "")
+
+
+def _load_vmlinux(prog: drgn.Program, vmlinux: str, memory: str, release: str) -> None:
+    """Load *vmlinux*'s debug info and check, as crash's ``verify_version()`` does, that ``linux_banner``
+    in *memory* is where *vmlinux* says it is; drgn itself ignores a vmlinux whose build ID differs."""
+    import drgn
+
+    mismatch = OpenError(f"{vmlinux} and {memory} do not match!")
+    try:
+        prog.load_debug_info([vmlinux])
+    except drgn.MissingDebugInfoError:
+        pass
+    except Exception:  # not an ELF file, unreadable DWARF: drgn's own error types
+        raise mismatch from None
+    try:
+        if prog.main_module().wants_debug_file():
+            raise mismatch
+        banner = prog.read_c_string(prog.symbol("linux_banner").address, max_size=512)
+    except (LookupError, drgn.FaultError, ValueError):
+        raise mismatch from None
+    if not banner.startswith(b"Linux version") or (release and release.encode() not in banner):
+        raise mismatch
+
+
+def __getattr__(name: str) -> Any:
+    """``crashcompat.drgn.crash``: the :class:`~crashcompat.drgn.plugin.Crash` facade on drgn's default
+    program, created on first use."""
+    if name == "crash":
+        from crashcompat.drgn.plugin import Crash
+
+        facade = Crash()
+        globals()["crash"] = facade
+        return facade
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

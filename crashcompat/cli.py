@@ -1,0 +1,342 @@
+"""The ``crashcompat`` program: crash's command line and prompt, on the drgn or GDB backend.
+
+::
+
+    crashcompat [OPTION]... [VMLINUX] [VMCORE]      # a dump (the files in either order, as crash takes them)
+    crashcompat [OPTION]... [VMLINUX]               # the running kernel through /proc/kcore
+    crashcompat --qemu QMP-SOCKET [VMLINUX]         # a running QEMU guest
+    crashcompat dmesg VMCORE [VMLINUX]              # the kernel log, as makedumpfile --dump-dmesg writes it
+    crashcompat gdb-script                          # path of the GDB loader script
+
+As with crash: ``-s`` drops the banner; ``-i FILE`` runs FILE's commands first; commands may come on stdin
+(``crashcompat -s vmlinux vmcore < cmds``), and the end of a non-terminal stdin ends the session (with
+status 1, as crash's does; ``q`` exits with 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any, NoReturn
+
+from crashcompat import __version__
+from crashcompat.core.session import Session, SessionExit
+
+PROG = "crashcompat"
+PROMPT = "crash> "
+HISTORY_FILE = "~/.crashcompat_history"
+
+USAGE = f"""\
+
+Usage:
+
+  {PROG} [OPTION]... VMLINUX VMCORE   (dumpfile form)
+  {PROG} [OPTION]... [VMLINUX]        (live system form)
+
+Enter "{PROG} -h" for details.
+"""
+
+LICENSE = """\
+This program is free software, covered by the GNU General Public License,
+and you are welcome to change it and/or distribute copies of it under
+certain conditions.  crash's commands are reproduced in crash's formats;
+this program has absolutely no warranty.
+ """
+
+
+class UsageError(Exception):
+    """Bad command line; printed as ``crashcompat: <message>`` followed by the short usage."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="crash's commands, in crash's output formats, on drgn or GDB.",
+        epilog=f"Subcommands: '{PROG} dmesg VMCORE [VMLINUX]' prints the kernel log; "
+        f"'{PROG} gdb-script' prints the path of the GDB loader script.",
+    )
+    parser.add_argument("files", nargs="*", metavar="FILE", help="VMLINUX and VMCORE, in either order")
+    parser.add_argument("-s", dest="silent", action="store_true", help="silently proceed to the prompt")
+    parser.add_argument("-i", dest="input_file", metavar="FILE", help="run the commands in FILE first")
+    parser.add_argument(
+        "--backend", choices=("drgn", "gdb"), default="drgn", help="what reads the kernel (default: drgn)"
+    )
+    parser.add_argument("-k", "--live", action="store_true", help="examine the running kernel (/proc/kcore)")
+    parser.add_argument("--qemu", metavar="QMP", help="examine a running QEMU guest through its QMP socket")
+    parser.add_argument("-v", "--version", action="store_true", help="print the version and exit")
+    return parser
+
+
+def classify_files(files: Iterable[str]) -> tuple[str | None, str | None]:
+    """(vmlinux, vmcore) from the file arguments in any order, told apart by content as crash does:
+    an ELF executable is the kernel, a dump (ELF core, kdump-compressed, flattened) the memory image.
+
+    :raises UsageError: a file is missing, unsupported, or one kind is given twice.
+    """
+    from crashcompat.core.target import DumpFormat
+    from crashcompat.drgn.dumpfile import detect_format, is_elf_executable
+
+    vmlinux = vmcore = None
+    for path in files:
+        if not os.path.exists(path):
+            raise UsageError(f"{path}: No such file or directory")
+        if os.path.isdir(path):
+            raise UsageError(f"{path}: not a supported file format")
+        if is_elf_executable(path):
+            if vmlinux is not None:
+                raise UsageError("too many namelist arguments")
+            vmlinux = path
+            continue
+        try:
+            fmt = detect_format(path)
+        except OSError as e:
+            raise UsageError(f"{path}: {e.strerror}") from None
+        if fmt is DumpFormat.UNKNOWN:
+            raise UsageError(f"{path}: not a supported file format")
+        if vmcore is not None:
+            raise UsageError("too many dumpfile arguments")
+        vmcore = path
+    return vmlinux, vmcore
+
+
+def open_session(args: argparse.Namespace) -> Session:
+    """Open what the arguments name on the drgn backend.  A named dump is never replaced by the live
+    kernel; the live kernel is used only when no dump is named (crash's live system form) or with -k."""
+    from crashcompat.drgn import open_dump, open_live, open_qemu
+
+    vmlinux, vmcore = classify_files(args.files)
+    if vmcore == "/proc/kcore":
+        vmcore, args.live = None, True
+    if sum((vmcore is not None, bool(args.live), args.qemu is not None)) > 1:
+        raise UsageError("too many dumpfile arguments")
+    if args.qemu is not None:
+        return open_qemu(args.qemu, vmlinux)
+    if vmcore is None:
+        return open_live(vmlinux)
+    return open_dump(vmcore, vmlinux)
+
+
+def banner(session: Session, engine: str | None = None) -> str:
+    """crash's start-up text: program and version, the licence lines, a blank line (where crash has
+    GDB's banner), then the ``sys`` block and the current context (``set``; indented by 5 at start-up, crash's ``show_context()``) when those commands
+    exist, and a blank line.
+
+    :param engine: what runs the commands (``"GDB 13.1"``); default: drgn and its version.
+    """
+    if engine is None:
+        import drgn
+
+        engine = f"drgn {drgn.__version__}"
+    text = f"\n{PROG} {__version__}  (crash commands on {engine})\n{LICENSE}\n\n"
+    if session.lookup("sys") is not None:
+        text += session.run("sys", echo=False)
+    if session.lookup("set") is not None:
+        text += "".join(f"     {line}\n" for line in session.run("set", echo=False).splitlines())
+    return text + "\n"
+
+
+def command_lines(args: argparse.Namespace, stdin: IO[str]) -> Iterator[str]:
+    """The lines to run: ``-i FILE`` first (echoed after the prompt unless ``-s``, as crash does), then
+    stdin (read with the prompt and history on a terminal)."""
+    if args.input_file:
+        with open(args.input_file, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    if not args.silent:
+                        sys.stdout.write(f"{PROMPT}{line}\n")
+                    yield line
+    if stdin.isatty():
+        yield from _terminal_lines()
+        return
+    while True:
+        if not args.silent:
+            sys.stdout.write(PROMPT)
+            sys.stdout.flush()
+        line = stdin.readline()
+        if not line:
+            raise EndOfInput
+        yield line
+
+
+class EndOfInput(Exception):
+    """A non-terminal stdin ended: crash exits with status 1."""
+
+
+def _terminal_lines() -> Iterator[str]:
+    """Lines typed at the ``crash>`` prompt; Ctrl-C clears the line, Ctrl-D ends the session."""
+    _setup_readline()
+    while True:
+        try:
+            yield input(PROMPT)
+        except KeyboardInterrupt:
+            sys.stdout.write("\n")
+        except EOFError:
+            sys.stdout.write("\n")
+            return
+
+
+_completion_names: list[str] = []
+
+
+def _setup_readline() -> None:
+    try:
+        import readline
+    except ImportError:
+        return
+    import atexit
+
+    history = os.path.expanduser(HISTORY_FILE)
+    with contextlib.suppress(OSError):
+        readline.read_history_file(history)
+    readline.set_history_length(1000)
+    atexit.register(_save_history, readline.write_history_file, history)
+
+    def complete(text: str, state: int) -> str | None:
+        if readline.get_begidx() != 0:  # only the command name is completed
+            return None
+        matches = [name for name in _completion_names if name.startswith(text)]
+        return matches[state] + " " if state < len(matches) else None
+
+    readline.set_completer(complete)
+    readline.parse_and_bind("tab: complete")
+
+
+def _save_history(write: Callable[[str], None], path: str) -> None:
+    with contextlib.suppress(OSError):
+        write(path)
+
+
+def run(session: Session, args: argparse.Namespace, stdin: IO[str] | None = None) -> int:
+    """Run the session's command loop; returns the exit status (0 after ``q``, 1 at the end of a
+    non-terminal stdin, as crash)."""
+    _completion_names[:] = sorted({*session.commands, *session.aliases})
+    try:
+        for line in command_lines(args, stdin or sys.stdin):
+            try:
+                session.run(line)
+            except KeyboardInterrupt:
+                sys.stdout.write("\n")
+        return 0
+    except SessionExit:
+        return 0
+    except EndOfInput:
+        return 1
+    finally:
+        sys.stdout.flush()
+        session.close()
+
+
+def _usage_error(message: str) -> int:
+    sys.stderr.write(f"{PROG}: {message}\n")
+    sys.stdout.write(USAGE)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``crashcompat`` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["dmesg"]:
+        return dmesg_main(argv[1:])
+    if argv[:1] == ["gdb-script"]:
+        return gdb_script_main()
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as e:
+        return _usage_error(str(e))
+    if args.version:
+        sys.stdout.write(f"{PROG} {__version__}\n")
+        return 0
+    if args.backend == "gdb":
+        return gdb_main(_without_backend(argv))
+    if args.input_file and not os.path.isfile(args.input_file):
+        return _usage_error(f"{args.input_file}: No such file or directory")
+    from crashcompat.drgn import OpenError
+
+    try:
+        session = open_session(args)
+    except (UsageError, OpenError) as e:
+        return _usage_error(str(e))
+    for warning in session.warnings:
+        sys.stderr.write(f"{warning}\n")
+    if not args.silent:
+        sys.stdout.write(banner(session))
+    return run(session, args)
+
+
+def _provided(module: str, name: str) -> Any:
+    """*module*'s attribute *name* (another engineer's optional API), or ``None`` if not there."""
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+
+
+def _without_backend(argv: list[str]) -> list[str]:
+    """*argv* less its ``--backend X`` / ``--backend=X`` option."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--backend":
+            skip = True
+        elif not arg.startswith("--backend="):
+            out.append(arg)
+    return out
+
+
+def gdb_main(argv: list[str]) -> int:
+    """``--backend gdb``: hand the command line to the GDB frontend's launcher."""
+    try:
+        launcher = importlib.import_module("crashcompat.gdb.launcher")
+    except ImportError as e:
+        sys.stderr.write(f"{PROG}: the gdb backend is not available ({e})\n")
+        return 1
+    return int(launcher.main(argv) or 0)
+
+
+def gdb_script_main() -> int:
+    """``crashcompat gdb-script``: print the path of the GDB script that loads crashcompat."""
+    script_path = _provided("crashcompat.gdb", "script_path")
+    if script_path is None:
+        sys.stderr.write(f"{PROG}: the gdb frontend is not available\n")
+        return 1
+    sys.stdout.write(f"{script_path()}\n")
+    return 0
+
+
+def dmesg_main(argv: list[str]) -> int:
+    """``crashcompat dmesg VMCORE [VMLINUX]``: the kernel log as ``makedumpfile --dump-dmesg`` writes it."""
+    if not 1 <= len(argv) <= 2:
+        sys.stderr.write(f"usage: {PROG} dmesg VMCORE [VMLINUX]\n")
+        return 1
+    from crashcompat.core.kernel import Kernel
+    from crashcompat.drgn import OpenError, open_dump_target
+
+    try:
+        vmlinux, vmcore = classify_files(argv)
+        if vmcore is None:
+            raise UsageError("dmesg: no dump file given")
+        target = open_dump_target(vmcore, vmlinux)
+    except (UsageError, OpenError) as e:
+        return _usage_error(str(e))
+    from crashcompat.core.kernel import printk
+    from crashcompat.core.target import TargetError
+
+    try:
+        text = printk.render_dmesg(Kernel(target))
+    except (printk.LogError, TargetError) as e:
+        sys.stderr.write(f"{PROG}: dmesg: {e}\n")
+        return 1
+    sys.stdout.write(text)
+    return 0

@@ -1,0 +1,272 @@
+"""The ``crashcompat`` program without a kernel: file arguments in either order, crash's error lines, the
+command loop (prompt, ``-s``, ``-i``, ``q``, end of input, line syntax) on a synthetic target."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import struct
+from pathlib import Path
+
+import pytest
+
+from crashcompat import cli, hookimpl
+from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
+from crashcompat.core.plugins import PluginHost
+from crashcompat.core.session import Session, SessionExit
+from crashcompat.testing.synthetic import SyntheticTarget
+
+
+def _words(parser: CrashArgumentParser) -> None:
+    parser.add_argument("words", nargs="*")
+
+
+@command("echo", summary="print words", synopsis="echo words", description="Prints words.", arguments=_words)
+def echo(ctx: CommandContext) -> None:
+    ctx.print(*ctx.args.words)
+
+
+@command("sys", summary="system data", synopsis="sys", description="Fake sys.")
+def sys_(ctx: CommandContext) -> None:
+    ctx.write("      KERNEL: vmlinux\n    DUMPFILE: vmcore\n")
+
+
+@command("set", summary="context", synopsis="set", description="Fake set.", arguments=_words)
+def set_(ctx: CommandContext) -> None:
+    ctx.write('    PID: 113\nCOMMAND: "fixcrash"\n')
+
+
+@command("q", summary="quit", synopsis="q", description="Quits.", aliases=("exit", "quit"))
+def quit_(ctx: CommandContext) -> None:
+    raise SessionExit()
+
+
+class Fixture:
+    @hookimpl
+    def crashcompat_commands(self) -> list[Command]:
+        return [echo, sys_, set_, quit_]
+
+
+@pytest.fixture
+def session(monkeypatch: pytest.MonkeyPatch) -> Session:
+    monkeypatch.setenv("CRASHCOMPAT_DISABLE_PLUGINS", "*")
+    host = PluginHost()
+    host.load(extra=[("fixture", Fixture())])
+    return Session(SyntheticTarget(), host=host)
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    return cli.build_parser().parse_args(list(argv))
+
+
+def _elf(path: Path, e_type: int) -> Path:
+    path.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack("<H", e_type) + bytes(46))
+    return path
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "vmlinux": _elf(tmp_path / "vmlinux", 2),
+        "ko": _elf(tmp_path / "mod.ko", 1),
+        "elfcore": _elf(tmp_path / "vmcore.elf", 4),
+        "kdump": _write(tmp_path / "vmcore.kdump", b"KDUMP   " + bytes(64)),
+        "flat": _write(tmp_path / "vmcore.flat", b"makedumpfile\0\0\0\0" + bytes(64)),
+        "junk": _write(tmp_path / "junk", b"hello world, not a dump"),
+    }
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+# ---- file arguments ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dump", ["elfcore", "kdump", "flat"])
+def test_files_in_either_order(files: dict[str, Path], dump: str) -> None:
+    expected = (str(files["vmlinux"]), str(files[dump]))
+    assert cli.classify_files([str(files["vmlinux"]), str(files[dump])]) == expected
+    assert cli.classify_files([str(files[dump]), str(files["vmlinux"])]) == expected
+
+
+def test_only_a_kernel_or_only_a_dump(files: dict[str, Path]) -> None:
+    assert cli.classify_files([str(files["ko"])]) == (str(files["ko"]), None)
+    assert cli.classify_files([str(files["kdump"])]) == (None, str(files["kdump"]))
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["missing"], "{missing}: No such file or directory"),
+        (["junk"], "{junk}: not a supported file format"),
+        (["dir"], "{dir}: not a supported file format"),
+        (["vmlinux", "ko"], "too many namelist arguments"),
+        (["kdump", "flat"], "too many dumpfile arguments"),
+    ],
+)
+def test_bad_file_arguments(files: dict[str, Path], tmp_path: Path, names: list[str], message: str) -> None:
+    paths = {**{k: str(v) for k, v in files.items()}, "missing": str(tmp_path / "nope"), "dir": str(tmp_path)}
+    with pytest.raises(cli.UsageError) as error:
+        cli.classify_files([paths[n] for n in names])
+    assert str(error.value) == message.format(**paths)
+
+
+def test_missing_dump_is_crash_error_and_usage(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "vmcore"
+    assert cli.main(["-s", str(files["vmlinux"]), str(missing)]) == 1
+    out, err = capsys.readouterr()
+    assert err == f"crashcompat: {missing}: No such file or directory\n"
+    assert out == cli.USAGE
+
+
+def test_bad_option_and_missing_input_file(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["-Z"]) == 1
+    assert capsys.readouterr().err == "crashcompat: unrecognized arguments: -Z\n"
+    assert cli.main(["-i", "/nonexistent/cmds", str(files["kdump"])]) == 1
+    assert capsys.readouterr().err == "crashcompat: /nonexistent/cmds: No such file or directory\n"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["-v"]) == 0
+    assert capsys.readouterr().out == f"crashcompat {cli.__version__}\n"
+
+
+# ---- the command loop ----------------------------------------------------------------------------------
+
+
+def test_batch_stdin_silent(session: Session, capsys: pytest.CaptureFixture[str]) -> None:
+    """``crashcompat -s vmlinux vmcore < cmds``: no prompts, and the end of stdin ends with status 1."""
+    rc = cli.run(session, _args("-s"), io.StringIO("echo a b\n\n# comment\necho c\n"))
+    assert rc == 1
+    assert capsys.readouterr().out == "a b\nc\n"
+
+
+def test_batch_stdin_prompts_without_s(session: Session, capsys: pytest.CaptureFixture[str]) -> None:
+    """Like crash on a non-terminal stdin: the prompt before each read, no echo of the command."""
+    assert cli.run(session, _args(), io.StringIO("echo a\nq\necho never\n")) == 0
+    assert capsys.readouterr().out == "crash> a\ncrash> "
+
+
+def test_input_file_then_stdin(session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``-i FILE``: its commands first (echoed after the prompt unless -s), then stdin."""
+    cmds = tmp_path / "cmds"
+    cmds.write_text("echo one\n# skipped\n\necho two\n")
+    assert cli.run(session, _args("-i", str(cmds)), io.StringIO("echo three\nq\n")) == 0
+    assert capsys.readouterr().out == "crash> echo one\none\ncrash> echo two\ntwo\ncrash> three\ncrash> "
+    assert cli.run(session, _args("-s", "-i", str(cmds)), io.StringIO("exit\n")) == 0
+    assert capsys.readouterr().out == "one\ntwo\n"
+
+
+def test_quit_in_input_file_stops_everything(
+    session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cmds = tmp_path / "cmds"
+    cmds.write_text("echo one\nquit\necho two\n")
+    assert cli.run(session, _args("-s", "-i", str(cmds)), io.StringIO("echo three\n")) == 0
+    assert capsys.readouterr().out == "one\n"
+
+
+def test_line_syntax_through_the_loop(
+    session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.txt"
+    lines = f"echo hello | tr a-z A-Z\necho one > {out}\necho two >> {out}\n!echo shell\nnosuch\n"
+    assert cli.run(session, _args("-s"), io.StringIO(lines)) == 1
+    assert capsys.readouterr().out == "HELLO\nshell\ncrash: command not found: nosuch\n"
+    assert out.read_text() == "one\ntwo\n"
+
+
+def test_ctrl_c_in_a_line_does_not_end_the_session(
+    session: Session, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_run = session.run
+
+    def run(line: str, echo: bool = True) -> str:
+        if line.startswith("slow"):
+            raise KeyboardInterrupt
+        return real_run(line, echo)
+
+    monkeypatch.setattr(session, "run", run)
+    assert cli.run(session, _args("-s"), io.StringIO("slow\necho after\nq\n")) == 0
+    assert capsys.readouterr().out == "\nafter\n"
+
+
+def test_banner_is_crash_startup(session: Session) -> None:
+    """Version and licence lines, the sys block, the context indented by 5, a blank line."""
+    text = cli.banner(session)
+    assert text.startswith(f"\ncrashcompat {cli.__version__}  (crash commands on drgn ")
+    assert text.endswith(
+        ' \n\n      KERNEL: vmlinux\n    DUMPFILE: vmcore\n         PID: 113\n     COMMAND: "fixcrash"\n\n'
+    )
+
+
+def test_main_prints_plugin_warnings_once_then_banner(
+    session: Session,
+    files: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    session.warnings = ["WARNING: plugin broken: ImportError: nope (skipped)"]
+    monkeypatch.setattr(cli, "open_session", lambda args: session)
+    monkeypatch.setattr("sys.stdin", io.StringIO("echo hi\nq\n"))
+    assert cli.main([str(files["vmlinux"]), str(files["kdump"])]) == 0
+    out, err = capsys.readouterr()
+    assert err == "WARNING: plugin broken: ImportError: nope (skipped)\n"
+    assert out == cli.banner(session) + "crash> hi\ncrash> "
+
+
+# ---- other backends and subcommands -------------------------------------------------------------------
+
+
+def test_backend_option_is_removed_for_the_gdb_launcher() -> None:
+    assert cli._without_backend(["--backend", "gdb", "-s", "gdb", "vmcore"]) == ["-s", "gdb", "vmcore"]
+    assert cli._without_backend(["--backend=gdb", "vmlinux"]) == ["vmlinux"]
+
+
+def test_gdb_backend_missing_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def missing(name: str) -> None:
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(cli.importlib, "import_module", missing)
+    assert cli.main(["--backend", "gdb", "vmlinux", "vmcore"]) == 1
+    assert capsys.readouterr().err.startswith(
+        "crashcompat: the gdb backend is not available (No module named"
+    )
+
+
+def test_gdb_backend_gets_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+
+    class Launcher:
+        @staticmethod
+        def main(argv: list[str]) -> int:
+            seen.append(argv)
+            return 3
+
+    monkeypatch.setattr(cli.importlib, "import_module", lambda name: Launcher)
+    assert cli.main(["-s", "--backend", "gdb", "vmlinux", "vmcore"]) == 3
+    assert seen == [["-s", "vmlinux", "vmcore"]]
+
+
+def test_gdb_script(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(cli, "_provided", lambda module, name: lambda: "/x/crashcompat.gdb")
+    assert cli.main(["gdb-script"]) == 0
+    assert capsys.readouterr().out == "/x/crashcompat.gdb\n"
+    monkeypatch.setattr(cli, "_provided", lambda module, name: None)
+    assert cli.main(["gdb-script"]) == 1
+    assert capsys.readouterr().err == "crashcompat: the gdb frontend is not available\n"
+
+
+def test_dmesg_needs_a_dump(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["dmesg"]) == 1
+    assert capsys.readouterr().err == "usage: crashcompat dmesg VMCORE [VMLINUX]\n"
+    assert cli.main(["dmesg", str(files["vmlinux"])]) == 1
+    assert capsys.readouterr().err == "crashcompat: dmesg: no dump file given\n"
