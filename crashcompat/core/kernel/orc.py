@@ -1,0 +1,266 @@
+"""The kernel's ORC unwind tables, read from kernel memory, looked up the way crash's ``orc_find`` does.
+
+vmlinux: ``__start_orc_unwind_ip`` (an ``int`` per entry: the entry's address relative to itself),
+``__start_orc_unwind`` (``struct orc_entry`` per entry) and the ``orc_lookup`` block index
+(``lookup_num_blocks`` blocks of ``LOOKUP_BLOCK_SIZE`` bytes of text from ``_stext``).  Modules: the
+``struct module`` member ``arch`` (``struct mod_arch_specific``: ``num_orcs``, ``orc_unwind_ip``,
+``orc_unwind``).  Entry layouts (arch/x86/include/asm/orc_types.h):
+
+* v4.14 (commit 39358a033b2e): ``s16 sp_offset; s16 bp_offset; unsigned sp_reg:4, bp_reg:4, type:2``;
+* v4.19 (commit d31a580266ee) added ``end:1``; v6.3 (commit ffb1b4a41016) added ``signal:1`` before it;
+* v6.4 (commit fb799447ae29) dropped ``end``, widened ``type`` to 3 bits and renumbered the types:
+  ``ORC_TYPE_CALL`` went from 0 to 2.
+
+The bit fields are decoded from the debug info's member layout, so every variant reads right; like crash,
+a ``signal`` member without an ``end`` member means the 6.4 layout and its type numbers.
+
+Like crash, a lookup returns the last entry whose address is ≤ the one asked for inside the
+``orc_lookup`` block (no "is this the end of the table" checks): the unwinder decides what to trust.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from dataclasses import dataclass
+
+from crashcompat.core.kernel import Kernel
+from crashcompat.core.kernel import modules as _modules
+from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
+
+__all__ = [
+    "ORC_REG_BP",
+    "ORC_REG_PREV_SP",
+    "ORC_REG_SP",
+    "ORC_REG_UNDEFINED",
+    "OrcEntry",
+    "OrcTables",
+    "find",
+    "modules_range",
+    "tables",
+]
+
+ORC_REG_UNDEFINED = 0
+ORC_REG_PREV_SP = 1
+ORC_REG_BP = 4
+ORC_REG_SP = 5
+
+LOOKUP_BLOCK_ORDER = 8
+LOOKUP_BLOCK_SIZE = 1 << LOOKUP_BLOCK_ORDER
+
+#: x86_64 ``__START_KERNEL_map`` and ``MODULES_END`` (arch/x86/include/asm/pgtable_64_types.h).
+START_KERNEL_MAP = 0xFFFFFFFF80000000
+MODULES_END = 0xFFFFFFFFFF000000
+
+
+def modules_range(kernel: Kernel) -> tuple[int, int]:
+    """``[MODULES_VADDR, MODULES_END]``: module space starts after the kernel image window,
+    ``__START_KERNEL_map + KERNEL_IMAGE_SIZE`` — 1 GiB with CONFIG_RANDOMIZE_BASE, else 512 MiB
+    (arch/x86/include/asm/page_64_types.h); VMCOREINFO ``NUMBER(KERNEL_IMAGE_SIZE)`` says which."""
+
+    def compute() -> tuple[int, int]:
+        info = kernel.target.vmcoreinfo
+        try:
+            size = int(info["NUMBER(KERNEL_IMAGE_SIZE)"], 0)
+        except (KeyError, ValueError):
+            size = 1 << 30 if "KERNELOFFSET" in info else 512 << 20
+        return START_KERNEL_MAP + size, MODULES_END
+
+    return kernel.memo("orc:modules_range", compute)
+
+
+@dataclass(frozen=True)
+class OrcEntry:
+    """One ``struct orc_entry``.
+
+    :param ip: the text address the entry starts at.
+    :param type: the raw ``type`` field; compare with :attr:`OrcTables.type_call`.
+    :param end: the ``end`` bit (kernels 4.19 to 6.3), else 0.
+    """
+
+    ip: int
+    sp_offset: int
+    bp_offset: int
+    sp_reg: int
+    bp_reg: int
+    type: int
+    end: int = 0
+    signal: int = 0
+
+
+@dataclass
+class _Layout:
+    size: int
+    fields: dict[str, tuple[int, int, int]]  # name -> (byte offset, bit offset, bit size)
+
+
+class OrcTables:
+    """The vmlinux ORC tables of one kernel plus the module tables read so far.
+
+    Build with :func:`tables` (memoised per session); look addresses up with :func:`find`.
+    """
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        target = kernel.target
+        self.layout = _entry_layout(kernel)
+        self.stext = kernel.symbol("_stext")
+        self.etext = kernel.symbol("_etext")
+        self.start_ip = kernel.symbol("__start_orc_unwind_ip")
+        self.start_orc = kernel.symbol("__start_orc_unwind")
+        self.stop_orc = kernel.symbol("__stop_orc_unwind")
+        self.num_blocks = target.read_u32(kernel.symbol("lookup_num_blocks"))
+        lookup = kernel.symbol("orc_lookup")
+        raw = target.read(lookup, 4 * self.num_blocks)
+        self.lookup: tuple[int, ...] = struct.unpack(f"<{self.num_blocks}I", raw)
+        #: ``ORC_TYPE_CALL``: 2 since v6.4 (commit fb799447ae29), 0 before.
+        self.type_call = _type_call(self.layout)
+        self.modules_vaddr, self.modules_end = modules_range(kernel)
+        self._modules: dict[int, tuple[list[int], int] | None] = {}
+        self._cache: dict[int, OrcEntry | None] = {}
+
+    # ---- lookups ------------------------------------------------------------------------------------------
+
+    def find(self, ip: int) -> OrcEntry | None:
+        """crash's ``orc_find(ip)``: the entry covering *ip* in vmlinux or module text, or ``None``."""
+        if ip in self._cache:
+            return self._cache[ip]
+        try:
+            entry = self._find(ip)
+        except TargetError:
+            entry = None
+        self._cache[ip] = entry
+        return entry
+
+    def in_text(self, ip: int) -> bool:
+        """Whether crash's ``orc_find`` would look *ip* up at all (vmlinux ``[_stext, _etext)`` or module
+        space); crash warns ``ip is outside kernel and module text ranges`` otherwise."""
+        return self.stext <= ip < self.etext or self.modules_vaddr <= ip < self.modules_end
+
+    def _find(self, ip: int) -> OrcEntry | None:
+        if not self.stext <= ip < self.etext:
+            if self.modules_vaddr <= ip < self.modules_end:
+                return self._module_find(ip)
+            return None
+        idx = (ip - self.stext) // LOOKUP_BLOCK_SIZE
+        if idx >= self.num_blocks - 1:
+            return None
+        start, stop = self.lookup[idx], self.lookup[idx + 1] + 1
+        size = self.layout.size
+        if self.start_orc + start * size >= self.stop_orc or self.start_orc + stop * size > self.stop_orc:
+            return None
+        count = stop - start
+        ip_table = self.start_ip + 4 * start
+        ips = _absolute_ips(self.kernel.target.read(ip_table, 4 * count), ip_table)
+        index = _search(ips, ip)
+        return self._entry(self.start_orc + (start + index) * size, ips[index])
+
+    def _module_find(self, ip: int) -> OrcEntry | None:
+        mod = _modules.module_at(self.kernel, ip)
+        if mod is None:
+            return None
+        if mod.address not in self._modules:
+            self._modules[mod.address] = self._read_module(mod.address)
+        table = self._modules[mod.address]
+        if table is None:
+            return None
+        ips, orc = table
+        if not ips:
+            return None
+        index = _search(ips, ip)
+        return self._entry(orc + index * self.layout.size, ips[index])
+
+    def _read_module(self, module: int) -> tuple[list[int], int] | None:
+        """(absolute ips, address of the orc_entry array) of ``struct module *`` *module*."""
+        k = self.kernel
+        try:
+            arch = module + k.offsetof("struct module", "arch")
+            num = k.target.read_u32(arch + k.offsetof("struct mod_arch_specific", "num_orcs"))
+            ip_table = k.read_pointer(arch + k.offsetof("struct mod_arch_specific", "orc_unwind_ip"))
+            orc = k.read_pointer(arch + k.offsetof("struct mod_arch_specific", "orc_unwind"))
+            if not num or not ip_table or num > 1 << 22:
+                return [], orc
+            return _absolute_ips(k.target.read(ip_table, 4 * num), ip_table), orc
+        except (TypeNotFound, FaultError):
+            return None
+
+    def _entry(self, address: int, ip: int) -> OrcEntry | None:
+        try:
+            raw = self.kernel.target.read(address, self.layout.size)
+        except FaultError:
+            return None
+        values = {name: _field(raw, spec) for name, spec in self.layout.fields.items()}
+        return OrcEntry(
+            ip=ip,
+            sp_offset=values["sp_offset"],
+            bp_offset=values["bp_offset"],
+            sp_reg=values["sp_reg"],
+            bp_reg=values["bp_reg"],
+            type=values["type"],
+            end=values.get("end", 0),
+            signal=values.get("signal", 0),
+        )
+
+
+def tables(kernel: Kernel) -> OrcTables | None:
+    """The kernel's ORC tables (memoised), or ``None`` when the kernel has no ORC unwinder
+    (CONFIG_UNWINDER_ORC off: no ``orc_lookup``) or its ``struct orc_entry`` is unknown."""
+
+    def compute() -> OrcTables | None:
+        try:
+            return OrcTables(kernel)
+        except (SymbolNotFound, TypeNotFound, FaultError):
+            return None
+
+    return kernel.memo("orc:tables", compute)
+
+
+def find(kernel: Kernel, ip: int) -> OrcEntry | None:
+    """Shortcut: ``tables(kernel).find(ip)``, ``None`` without ORC."""
+    t = tables(kernel)
+    return t.find(ip) if t is not None else None
+
+
+# ---- helpers ----------------------------------------------------------------------------------------------
+
+
+def _absolute_ips(raw: bytes, table: int) -> list[int]:
+    """Decode an ``int orc_unwind_ip[]`` whose entries are relative to their own address."""
+    rel = struct.unpack(f"<{len(raw) // 4}i", raw)
+    return [(table + 4 * i + r) & 0xFFFFFFFFFFFFFFFF for i, r in enumerate(rel)]
+
+
+def _search(ips: list[int], ip: int) -> int:
+    """crash's ``__orc_find`` binary search: the last index whose ip is ≤ *ip*, 0 if none."""
+    return max(bisect.bisect_right(ips, ip) - 1, 0)
+
+
+def _entry_layout(kernel: Kernel) -> _Layout:
+    type_name = "struct orc_entry"
+    size = kernel.sizeof(type_name)
+    fields: dict[str, tuple[int, int, int]] = {}
+    for name in ("sp_offset", "bp_offset", "sp_reg", "bp_reg", "type", "end", "signal"):
+        try:
+            m = kernel.member(type_name, name)
+        except TypeNotFound:
+            if name in ("end", "signal"):
+                continue
+            raise
+        if m.bit_size is None:
+            fields[name] = (m.offset, -1, 8 * m.size)  # a whole (signed) integer member
+        else:
+            fields[name] = (m.offset, m.bit_offset or 0, m.bit_size)
+    return _Layout(size, fields)
+
+
+def _field(raw: bytes, spec: tuple[int, int, int]) -> int:
+    offset, bit_offset, bits = spec
+    if bit_offset < 0:
+        return int.from_bytes(raw[offset : offset + bits // 8], "little", signed=True)
+    value = int.from_bytes(raw[offset:], "little") >> bit_offset
+    return value & ((1 << bits) - 1)
+
+
+def _type_call(layout: _Layout) -> int:
+    """``ORC_TYPE_CALL``: 2 on the v6.4 layout (``signal`` but no ``end``), 0 before (crash's ORC_6_4)."""
+    return 2 if "signal" in layout.fields and "end" not in layout.fields else 0

@@ -1,0 +1,375 @@
+"""``bt``: crash's kernel stack back trace (kernel.c ``cmd_bt``, x86_64.c ``x86_64_print_stack_entry``,
+``x86_64_exception_frame``; task.c ``print_task_header``).
+
+The trace itself comes from :mod:`crashcompat.core.kernel.unwind`, which reproduces crash's x86_64 back
+tracer over the Target (ORC frame sizes, exception frames, IRQ and IST stacks); this module parses the
+options and renders the events with crash's printf layouts.  :func:`render` is public so other commands
+(``foreach bt``) print traces the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from crashcompat import hookimpl
+from crashcompat.core.command import (
+    Command,
+    CommandArgumentError,
+    CommandContext,
+    CrashArgumentParser,
+    command,
+)
+from crashcompat.core.kernel import Kernel, slub, symbols, tasks, unwind
+from crashcompat.core.kernel.unwind import (
+    Backtrace,
+    ExceptionFrame,
+    Frame,
+    Message,
+    NoteRegisters,
+    Separator,
+    TextStart,
+    TextSymbol,
+)
+from crashcompat.core.target import FaultError, Symbol, TargetError
+
+if TYPE_CHECKING:
+    from crashcompat.core.session import Session
+
+__all__ = ["SETTING", "BtOptions", "header", "render", "trace_text"]
+
+#: ``set bt_orc 8.0.2`` sizes frames like crash 8.0.2 (ORC for sp-based call frames only, the rest from
+#: the function's code, which shows stale return addresses above functions that realign their stack);
+#: the default, ``8.0.3``, follows %rbp through ORC like crash 8.0.3 and later.
+SETTING = "bt_orc"
+
+
+@dataclass(frozen=True)
+class BtOptions:
+    """How to print a trace.
+
+    :param full: ``-f`` (stack words per frame); :param symbolic: ``-F`` count (1: symbols and slab
+        names for the words, 2: ``[address:slab]``); :param lines: ``-l``; :param offsets: ``-s``;
+    :param radix: the radix of ``-s`` offsets (``-x``/``-d``, else the session's); :param output_radix:
+        the session radix, used for ``[exception RIP: name+off]`` as crash uses gdb's output radix.
+    """
+
+    full: bool = False
+    symbolic: int = 0
+    lines: bool = False
+    offsets: bool = False
+    radix: int = 10
+    output_radix: int = 10
+    text_symbols: bool = False
+    text_symbols_all: bool = False
+    eframe_search: bool = False
+
+
+def _arguments(parser: CrashArgumentParser) -> None:
+    for flag in "afltTsxdpe":
+        parser.add_argument(f"-{flag}", action="store_true")
+    parser.add_argument("-F", action="count", default=0)
+    parser.add_argument("-c", dest="cpus", action="append")
+    parser.add_argument("targets", nargs="*")
+
+
+@command(
+    "bt",
+    summary="backtrace",
+    synopsis="bt [-a|-c cpu(s)|-p] [-flFsxdtTe] [pid | task]",
+    description="""
+    Display a kernel stack backtrace.  If no arguments are given, the stack trace of the current context
+    will be displayed.  Each frame is shown as "#N [stack slot] function at return address", where the
+    stack slot is the address on the stack that holds the return address.  Exception frames are shown
+    with their registers; transitions from IRQ and exception stacks are marked with "--- <...> ---"
+    lines, and the user-mode registers of a task that entered the kernel from user space are shown at
+    the end.  The trace follows crash's x86_64 algorithm: the stack is scanned for return addresses and
+    each frame's size is taken from the kernel's ORC unwind data (or, where that cannot size it, from
+    the function's code).  "set bt_orc 8.0.2" sizes frames like crash 8.0.2 did, stale return
+    addresses included; the default, "8.0.3", is crash 8.0.3 and later.
+    """,
+    options=[
+        ("-a", "displays the stack traces of the active task on each CPU (crash dumps only)."),
+        ("-c cpu", 'display the stack trace of the active task on one or more CPUs: "3", "1,8,9", "1-23".'),
+        ("-p", "display the stack trace of the panic task only."),
+        ("-f", "display all stack data contained in a frame; each frame's words follow its line."),
+        ("-F", "like -f, but show stack words symbolically or as [slab-cache]; -FF adds the address."),
+        ("-l", "show the file and line number of each stack trace text location."),
+        ("-s", "show the symbol name plus its offset in each frame."),
+        ("-x", "with -s, show offsets in hexadecimal."),
+        ("-d", "with -s, show offsets in decimal."),
+        ("-t", "display all text symbols found from the last known stack location to the stack top."),
+        ("-T", "display all text symbols found from the stack base to the stack top."),
+        ("-e", "search the stack for possible kernel and user mode exception frames."),
+        ("pid", "a process PID."),
+        ("task", "a hexadecimal task_struct pointer."),
+    ],
+    examples="""
+    crash> bt
+    PID: 116      TASK: ffff88f75fe2e000  CPU: 0    COMMAND: "fixcrash"
+     #0 [ffffd0a50041ba68] machine_kexec at ffffffff97e6c62f
+     #1 [ffffd0a50041bac0] __crash_kexec at ffffffff97f646b7
+     ...
+    """,
+    arguments=_arguments,
+)
+def bt(ctx: CommandContext) -> None:
+    args = ctx.args
+    kernel = ctx.kernel
+    if args.x and args.d:
+        ctx.error("-d and -x are mutually exclusive")
+    if args.cpus and len(args.cpus) > 1:
+        raise CommandArgumentError("only one -c option allowed")
+    options = BtOptions(
+        full=args.f or args.F > 0,
+        symbolic=args.F,
+        lines=args.l,
+        offsets=args.s,
+        radix=16 if args.x else 10 if args.d else ctx.radix,
+        output_radix=ctx.radix,
+        text_symbols=args.t or args.T,
+        text_symbols_all=args.T,
+        eframe_search=args.e,
+    )
+    legacy = ctx.session.settings.get(SETTING) == "8.0.2"
+    for i, item in enumerate(_selected(ctx)):
+        if isinstance(item, str):
+            ctx.write(f"{chr(10) if i else ''}bt: {item}\n")
+        else:
+            ctx.write(trace_text(kernel, item, options, first=not i, legacy_orc=legacy))
+
+
+def _selected(ctx: CommandContext) -> list[int | str]:
+    """The ``struct task_struct *`` of each task to trace, in crash's order, or for a bad pid/task
+    argument crash's message (printed in its place)."""
+    args = ctx.args
+    kernel = ctx.kernel
+    live = ctx.target.live
+    if args.cpus:
+        if live:
+            ctx.error("-c option not supported on a live system or live dump")
+        cpus = _parse_cpus(args.cpus[0], tasks.cpu_count(kernel))
+        if cpus is None:
+            ctx.error(f"invalid cpu specification: {args.cpus[0]}")
+        active = tasks.active_tasks(kernel)
+        missing = [cpu for cpu in cpus if cpu not in active]  # crash hides offline CPUs only on request
+        if missing:
+            ctx.error(f"cannot determine active task on cpu {missing[0]}")
+        return [active[cpu] for cpu in cpus]
+    if args.a:
+        if live:
+            ctx.error("-a option not supported on a live system or live dump")
+        return [task for _, task in sorted(tasks.active_tasks(kernel).items())]
+    if args.p and not args.targets:
+        if live:
+            ctx.error("-p option not supported on a live system or live dump")
+        panic = tasks.panic_task(kernel)
+        if panic is None:
+            ctx.error("no panic task found!")
+        return [panic]
+    if not args.targets:
+        return [ctx.session.current_task()]
+    out: list[int | str] = []
+    for text in args.targets:
+        parsed = tasks.parse_task_spec(kernel, text)
+        if parsed is None:
+            out.append(f"invalid task or pid value: {text}")
+        elif parsed[0] == "task":
+            out.append(parsed[1])
+        else:
+            out += [t.address for t in tasks.tasks_by_pid(kernel, parsed[1])]
+    return out
+
+
+def _parse_cpus(text: str, ncpus: int) -> list[int] | None:
+    """crash's ``make_cpumask``: ``"3"``, ``"1,8,9"``, ``"1-23"``, ``"a"``/``"all"``."""
+    if text in ("a", "all"):
+        return list(range(ncpus))
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, sep, hi = part.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            return None
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if max(first, last) >= ncpus:
+            return None
+        out.update(range(first, last + 1))  # crash: "3-1" selects nothing
+    return sorted(out)
+
+
+# ---- rendering ----------------------------------------------------------------------------------------
+
+
+def header(kernel: Kernel, task: int, first: bool = True) -> str:
+    """crash ``print_task_header``: ``PID: %-7ld  TASK: %-16lx  CPU: %-3s  COMMAND: "%s"`` (a blank line
+    before every header but the first).
+
+    :param task: ``struct task_struct *``.
+    """
+    info = tasks.read_task(kernel, task)
+    return f'{"" if first else chr(10)}PID: {info.pid:<7}  TASK: {task:<16x}  CPU: {info.cpu!s:<3}  COMMAND: "{info.comm}"\n'
+
+
+def trace_text(
+    kernel: Kernel, task: int, options: BtOptions, first: bool = True, legacy_orc: bool = False
+) -> str:
+    """Header and trace of *task* (``struct task_struct *``) as ``bt`` prints them."""
+    try:
+        head = header(kernel, task, first)
+    except FaultError as e:
+        return f"bt: invalid task or pid value: {task:x}\n" if e.address == task else f"bt: {e}\n"
+    try:
+        if options.eframe_search:
+            trace = unwind.eframe_search(kernel, task)
+        else:
+            trace = unwind.backtrace(
+                kernel,
+                task,
+                text_symbols=options.text_symbols,
+                text_symbols_all=options.text_symbols_all,
+                legacy_orc=legacy_orc,
+            )
+    except TargetError as e:
+        return head + f"bt: {e}\n"
+    return head + render(kernel, trace, options)
+
+
+def render(kernel: Kernel, trace: Backtrace, options: BtOptions) -> str:
+    """The lines crash prints for *trace* (no header)."""
+    out: list[str] = []
+    for event in trace.events:
+        if isinstance(event, Frame):
+            out += _frame(kernel, event, options)
+        elif isinstance(event, ExceptionFrame):
+            out += _exception_frame(kernel, event, options)
+        elif isinstance(event, NoteRegisters):
+            out += _note_registers(event, options)
+        elif isinstance(event, Separator):
+            out.append(f"--- <{event.text}> ---")
+        elif isinstance(event, TextStart):
+            out.append(f"{'':14}START: {event.name or '(null)'} at {event.pc:x}")
+        elif isinstance(event, TextSymbol):
+            name = _name(event.symbol, event.pc, options) if options.offsets else event.symbol.name
+            module = f" [{event.module}]" if event.module else ""
+            out.append(f"  [{event.sp:16x}] {name} at {event.pc:x}{module}")
+        elif isinstance(event, Message):
+            prefix = {"error": "bt: ", "warning": "WARNING: "}.get(event.kind, "")
+            out.append(prefix + event.text)
+    return "".join(line + "\n" for line in out)
+
+
+def _name(sym: Symbol, pc: int, options: BtOptions) -> str:
+    return symbols.format_offset(sym, pc, options.radix)
+
+
+def _frame(kernel: Kernel, frame: Frame, options: BtOptions) -> list[str]:
+    out: list[str] = []
+    if options.full and frame.words:
+        text = ""
+        for i, (address, value) in enumerate(frame.words):
+            if not i & 1:
+                text += f"{chr(10) if i else ''}    {address:x}: "
+            text += _stack_word(kernel, value, options) + " "
+        out.append(text)
+    name = frame.name
+    if options.offsets and frame.pc != frame.symbol.address and name == frame.symbol.name:
+        name = _name(frame.symbol, frame.pc, options)
+    line = f"{' ' if frame.level < 10 else ''}#{frame.level} [{frame.sp:8x}] {name} at {frame.pc:x}"
+    if frame.module:
+        line += f" [{frame.module}]"
+    if frame.framesize_disabled:
+        line += " *"
+    out.append(line)
+    if options.lines:
+        out += _source_line(kernel, frame.pc)
+    return out
+
+
+def _source_line(kernel: Kernel, address: int) -> list[str]:
+    try:
+        found = kernel.target.source_line(address)
+    except TargetError:
+        return []
+    return [f"    {found.filename}: {found.line}"] if found else []
+
+
+def _exception_frame(kernel: Kernel, frame: ExceptionFrame, options: BtOptions) -> list[str]:
+    """crash ``x86_64_exception_frame``'s printout (``bt -e``'s form when the frame was searched for)."""
+    r = frame.regs
+    out = []
+    if frame.search:
+        mode = "KERNEL" if frame.kernel_mode else "USER"
+        out += ["", f"  {mode}-MODE EXCEPTION FRAME AT: {frame.address:x}"]
+    if frame.kernel_mode:
+        out.append(_rip_line(frame.rip_symbol, r["rip"], frame.rip_message, options))
+    out += _registers(r)
+    out.append(f"    ORIG_RAX: {r['orig_rax']:016x}  CS: {r['cs']:04x}  SS: {r['ss']:04x}")
+    if options.lines and frame.kernel_mode and frame.rip_symbol is not None:
+        out += _source_line(kernel, r["rip"])
+    return out
+
+
+def _note_registers(event: NoteRegisters, options: BtOptions) -> list[str]:
+    """crash ``diskdump_display_regs`` (a CPU's register note), after its ``[exception RIP: …]`` line."""
+    r = event.regs
+    out = []
+    if event.header == "user":
+        out.append("    [exception RIP: user space]")
+    elif event.header == "kernel":
+        out.append(_rip_line(event.rip_symbol, r["rip"], event.rip_message, options))
+    out += _registers(r)
+    out.append(f"    CS: {r['cs'] & 0xFFFF:04x}  SS: {r['ss'] & 0xFFFF:04x}")
+    return out
+
+
+def _rip_line(sym: Symbol | None, rip: int, message: str, options: BtOptions) -> str:
+    where = symbols.format_offset(sym, rip, options.output_radix) if sym is not None else message
+    return f"    [exception RIP: {where}]"
+
+
+def _registers(r: Mapping[str, int]) -> list[str]:
+    """The six general-register lines crash prints for an exception frame and a register note."""
+    return [
+        f"    RIP: {r['rip']:016x}  RSP: {r['rsp']:016x}  RFLAGS: {r['eflags']:08x}",
+        f"    RAX: {r['rax']:016x}  RBX: {r['rbx']:016x}  RCX: {r['rcx']:016x}",
+        f"    RDX: {r['rdx']:016x}  RSI: {r['rsi']:016x}  RDI: {r['rdi']:016x}",
+        f"    RBP: {r['rbp']:016x}   R8: {r['r8']:016x}   R9: {r['r9']:016x}",
+        f"    R10: {r['r10']:016x}  R11: {r['r11']:016x}  R12: {r['r12']:016x}",
+        f"    R13: {r['r13']:016x}  R14: {r['r14']:016x}  R15: {r['r15']:016x}",
+    ]
+
+
+def _stack_word(kernel: Kernel, value: int, options: BtOptions) -> str:
+    """crash ``format_stack_entry``: ``%016lx``, or with ``-F`` a symbol / ``[slab]`` in 16 columns."""
+    if options.symbolic:
+        try:
+            kernel.read(value, 1)
+        except TargetError:
+            return f"{value:016x}"
+        sym = symbols.lookup(kernel, value)
+        if sym is not None:
+            return f"{symbols.format_offset(sym, value, options.output_radix):<16}"
+        slab = _slab_name(kernel, value)
+        if slab is not None:
+            return f"{f'[{value:x}:{slab}]' if options.symbolic > 1 else f'[{slab}]':<16}"
+    return f"{value:016x}"
+
+
+def _slab_name(kernel: Kernel, address: int) -> str | None:
+    """The name of the slab cache holding *address* (crash ``vaddr_to_kmem_cache``)."""
+    try:
+        found = slub.slab_of_address(kernel, address)
+    except TargetError:
+        return None
+    return found[0].name if found is not None else None
+
+
+@hookimpl
+def crashcompat_commands() -> list[Command]:
+    return [bt]
+
+
+@hookimpl
+def crashcompat_session_opened(session: Session) -> None:
+    session.settings.setdefault(SETTING, "8.0.3")
