@@ -1,0 +1,374 @@
+"""Loaded kernel modules: the ``modules`` list, their memory layout, kallsyms and section addresses.
+
+crash's view (kernel.c ``module_init``, symbols.c ``store_module_symbols_v2``): one entry per ``struct
+module`` on the ``modules`` list, **sorted by base address** (``compare_mods``); BASE is the core text
+base and SIZE the core size — ``core_layout.base``/``core_layout.size`` up to Linux 6.3, and from 6.4
+(commit ac3b43283923 "module: replace module_layout with module_memory") ``mem[MOD_TEXT].base`` and the
+sum of ``mem[t].size`` for the core types (everything before ``MOD_INIT_TEXT``), as crash 8.0.6 does.
+
+Nothing here prints; see :mod:`crashcompat.plugins.mod`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from crashcompat.core.kernel import Kernel, Struct
+from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
+
+__all__ = [
+    "KallsymsEntry",
+    "Module",
+    "exported_symbols",
+    "find_module",
+    "for_each_module",
+    "iter_taint_letters",
+    "kallsyms",
+    "module_at",
+    "sections",
+]
+
+#: Bound on the ``modules`` list walk: a corrupted or cyclic list stops here.
+MAX_MODULES = 8192
+
+_SYM = struct.Struct("<IBBHQQ")  # Elf64_Sym
+
+
+@dataclass(frozen=True)
+class KallsymsEntry:
+    """One ``Elf64_Sym`` of a module's core kallsyms (``mod->core_kallsyms``).
+
+    :param info: the raw ``st_info`` byte; :param typetab: the kernel's own nm letter
+        (``core_kallsyms.typetab[i]``, Linux ≥ 5.2), or ``""`` when the kernel has no typetab.
+    """
+
+    name: str
+    value: int
+    size: int
+    info: int
+    shndx: int
+    typetab: str = ""
+
+
+@dataclass(frozen=True)
+class Module:
+    """A loaded module as crash sees it.
+
+    :param address: ``struct module *``.
+    :param base: the core (text) base crash prints as BASE / TEXT_BASE.
+    :param size: crash's SIZE: the core size.
+    :param text_size: size of the core text, so ``[base, base + text_size)`` is text (crash's
+        ``mod_etext_guess``).
+    :param core: the core memory ranges ``(start, end)`` (one range before 6.4).
+    :param init_base: ``init_layout.base`` (0 once the module finished initialising).
+    :param percpu: ``mod->percpu`` and :param percpu_size: its size.
+    :param taints: ``mod->taints`` (bits of ``taint_flags[]``).
+    """
+
+    address: int
+    name: str
+    base: int
+    size: int
+    text_size: int
+    core: tuple[tuple[int, int], ...]
+    init_base: int = 0
+    init_size: int = 0
+    percpu: int = 0
+    percpu_size: int = 0
+    taints: int = 0
+    num_syms: int = 0
+    syms: int = 0
+    num_gpl_syms: int = 0
+    gpl_syms: int = 0
+    kallsyms_symtab: int = 0
+    kallsyms_num: int = 0
+    kallsyms_strtab: int = 0
+    kallsyms_typetab: int = 0
+
+    def contains(self, address: int) -> bool:
+        """Whether *address* is in the module's core memory (crash ``IN_MODULE``)."""
+        return any(start <= address < end for start, end in self.core)
+
+    def contains_init(self, address: int) -> bool:
+        """Whether *address* is in the module's (still present) init memory (``IN_MODULE_INIT``)."""
+        return self.init_size > 0 and self.init_base <= address < self.init_base + self.init_size
+
+    def contains_percpu(self, address: int) -> bool:
+        return self.percpu_size > 0 and self.percpu <= address < self.percpu + self.percpu_size
+
+
+def for_each_module(kernel: Kernel) -> list[Module]:
+    """Every module on the ``modules`` list, in crash's order (by base address).
+
+    Cached per stop.  A corrupted list is cut at the first unreadable entry, a repeated entry, or
+    :data:`MAX_MODULES`.
+    """
+    return kernel.memo("modules.list", lambda: _read_modules(kernel))
+
+
+def find_module(kernel: Kernel, name: str) -> Module | None:
+    """The module called *name*, or ``None``."""
+    for mod in for_each_module(kernel):
+        if mod.name == name:
+            return mod
+    return None
+
+
+def module_at(kernel: Kernel, address: int) -> Module | None:
+    """The module whose core, init or per-cpu memory holds *address* (crash ``module_symbol``)."""
+    for mod in for_each_module(kernel):
+        if mod.contains(address) or mod.contains_init(address) or mod.contains_percpu(address):
+            return mod
+    return None
+
+
+def _read_modules(kernel: Kernel) -> list[Module]:
+    try:
+        head = kernel.symbol("modules")
+    except SymbolNotFound:
+        return []
+    list_off = kernel.offsetof("struct module", "list")
+    out: list[Module] = []
+    seen: set[int] = set()
+    try:
+        node = kernel.read_pointer(head)
+    except FaultError:
+        return []
+    while node != head and node not in seen and len(out) < MAX_MODULES:
+        seen.add(node)
+        try:
+            mod = kernel.struct("struct module", node - list_off)
+            out.append(_module_from_struct(kernel, mod))
+            node = mod.ptr("list.next")
+        except FaultError:
+            break
+    out.sort(key=lambda m: m.base)
+    return out
+
+
+def _module_from_struct(kernel: Kernel, mod: Struct) -> Module:
+    """Build a :class:`Module` from a read ``struct module``.
+
+    :param mod: ``struct module`` view.
+    """
+    name = mod.cstr("name")
+    try:
+        # Linux >= 6.4: struct module_memory mem[MOD_MEM_NUM_TYPES] (commit ac3b43283923).
+        kinds = dict(kernel.target.enumerators("enum mod_mem_type"))
+        core_kinds = [v for k, v in kinds.items() if v < kinds["MOD_INIT_TEXT"]]
+        init_kinds = [v for k, v in kinds.items() if k.startswith("MOD_INIT_")]
+        ranges = []
+        size = 0
+        for index in core_kinds:
+            start, length = mod.ptr(f"mem[{index}].base"), mod.uint(f"mem[{index}].size")
+            size += length
+            if length:
+                ranges.append((start, start + length))
+        base = mod.ptr(f"mem[{kinds['MOD_TEXT']}].base")
+        text_size = mod.uint(f"mem[{kinds['MOD_TEXT']}].size")
+        init_base = mod.ptr(f"mem[{kinds['MOD_INIT_TEXT']}].base")
+        init_size = sum(mod.uint(f"mem[{index}].size") for index in init_kinds)
+        core = tuple(ranges)
+    except (TypeNotFound, KeyError, TargetError):
+        base = mod.ptr("core_layout.base")
+        size = mod.uint("core_layout.size")
+        text_size = mod.uint("core_layout.text_size")
+        init_base = mod.ptr("init_layout.base")
+        init_size = mod.uint("init_layout.size")
+        core = ((base, base + size),)
+    percpu = mod.ptr("percpu") if mod.has("percpu") else 0
+    percpu_size = mod.uint("percpu_size") if mod.has("percpu_size") else 0
+    kallsyms = "core_kallsyms" if mod.has("core_kallsyms.symtab") else ""
+    return Module(
+        address=mod.address,
+        name=name,
+        base=base,
+        size=size,
+        text_size=text_size,
+        core=core,
+        init_base=init_base,
+        init_size=init_size,
+        percpu=percpu,
+        percpu_size=percpu_size,
+        taints=mod.uint("taints") if mod.has("taints") else 0,
+        num_syms=mod.uint("num_syms"),
+        syms=mod.ptr("syms"),
+        num_gpl_syms=mod.uint("num_gpl_syms") if mod.has("num_gpl_syms") else 0,
+        gpl_syms=mod.ptr("gpl_syms") if mod.has("gpl_syms") else 0,
+        kallsyms_symtab=mod.ptr(f"{kallsyms}.symtab") if kallsyms else 0,
+        kallsyms_num=mod.uint(f"{kallsyms}.num_symtab") if kallsyms else 0,
+        kallsyms_strtab=mod.ptr(f"{kallsyms}.strtab") if kallsyms else 0,
+        kallsyms_typetab=mod.ptr(f"{kallsyms}.typetab") if mod.has(f"{kallsyms}.typetab") else 0,
+    )
+
+
+def kallsyms(kernel: Kernel, module: Module) -> list[KallsymsEntry]:
+    """The module's core kallsyms symbols (index 0, the null symbol, excluded), in table order.
+
+    An unreadable table (a filtered dump, a corrupted pointer) gives an empty list.
+    """
+
+    def compute() -> list[KallsymsEntry]:
+        count = min(module.kallsyms_num, 1 << 20)
+        if count <= 1 or not module.kallsyms_symtab:
+            return []
+        try:
+            raw = kernel.read(module.kallsyms_symtab, count * _SYM.size)
+            types = kernel.read(module.kallsyms_typetab, count) if module.kallsyms_typetab else b""
+        except FaultError:
+            return []
+        entries = list(_SYM.iter_unpack(raw))
+        strings = _read_strtab(kernel, module, max((e[0] for e in entries), default=0))
+        out = []
+        for i, (st_name, st_info, _other, st_shndx, st_value, st_size) in enumerate(entries):
+            if i == 0:
+                continue
+            end = strings.find(b"\0", st_name)
+            name = strings[st_name : end if end >= 0 else len(strings)].decode("utf-8", "replace")
+            letter = chr(types[i]) if i < len(types) else ""
+            out.append(KallsymsEntry(name, st_value, st_size, st_info, st_shndx, letter))
+        return out
+
+    return kernel.memo(f"modules.kallsyms:{module.address:x}", compute)
+
+
+def _read_strtab(kernel: Kernel, module: Module, last_offset: int) -> bytes:
+    """The module's kallsyms string table up to the end of the string at *last_offset*."""
+    size = last_offset + 512
+    # Stay inside the module's memory: the strtab lives in the core (or init) region.
+    for start, end in module.core:
+        if start <= module.kallsyms_strtab < end:
+            size = min(size, end - module.kallsyms_strtab)
+    try:
+        return kernel.read(module.kallsyms_strtab, size)
+    except FaultError:
+        out = bytearray()
+        address = module.kallsyms_strtab
+        while len(out) < size:
+            chunk = min(size - len(out), 4096 - address % 4096)
+            try:
+                out += kernel.read(address, chunk)
+            except FaultError:
+                break
+            address += chunk
+        return bytes(out)
+
+
+def exported_symbols(kernel: Kernel, module: Module) -> list[tuple[str, int]]:
+    """``(name, value)`` of the module's ``EXPORT_SYMBOL`` and ``EXPORT_SYMBOL_GPL`` tables, in that
+    order (``mod->syms``, then ``mod->gpl_syms``: ``struct kernel_symbol``)."""
+
+    def compute() -> list[tuple[str, int]]:
+        out: list[tuple[str, int]] = []
+        for table, count in ((module.syms, module.num_syms), (module.gpl_syms, module.num_gpl_syms)):
+            if not table or not count:
+                continue
+            out += _kernel_symbols(kernel, table, min(count, 1 << 16))
+        return out
+
+    return kernel.memo(f"modules.exports:{module.address:x}", compute)
+
+
+def _kernel_symbols(kernel: Kernel, table: int, count: int) -> list[tuple[str, int]]:
+    """Decode an array of ``struct kernel_symbol``: either absolute ``value``/``name`` pointers or,
+    with CONFIG_HAVE_ARCH_PREL32_RELOCATIONS (commit 7290d5809571, v4.19), ``int value_offset`` /
+    ``int name_offset`` relative to the fields themselves."""
+    size = kernel.sizeof("struct kernel_symbol")
+    try:
+        raw = kernel.read(table, count * size)
+    except FaultError:
+        return []
+    try:
+        value_off = kernel.offsetof("struct kernel_symbol", "value_offset")
+        name_off = kernel.offsetof("struct kernel_symbol", "name_offset")
+        relative = True
+    except TypeNotFound:
+        value_off = kernel.offsetof("struct kernel_symbol", "value")
+        name_off = kernel.offsetof("struct kernel_symbol", "name")
+        relative = False
+    out = []
+    for i in range(count):
+        entry = table + i * size
+        if relative:
+            value = (
+                entry
+                + value_off
+                + int.from_bytes(raw[i * size + value_off : i * size + value_off + 4], "little", signed=True)
+            )
+            name_ptr = (
+                entry
+                + name_off
+                + int.from_bytes(raw[i * size + name_off : i * size + name_off + 4], "little", signed=True)
+            )
+        else:
+            value = int.from_bytes(raw[i * size + value_off : i * size + value_off + 8], "little")
+            name_ptr = int.from_bytes(raw[i * size + name_off : i * size + name_off + 8], "little")
+        value &= (1 << 64) - 1
+        try:
+            name = kernel.read_cstring(name_ptr & ((1 << 64) - 1), 512)
+        except FaultError:
+            continue
+        if name:
+            out.append((name, value))
+    return out
+
+
+def sections(kernel: Kernel, module: Module) -> dict[str, int]:
+    """Section name → load address from ``mod->sect_attrs`` (what ``/sys/module/<m>/sections/`` shows),
+    for handing a ``.ko`` to a debugger (``add-symbol-file``).  Empty when unavailable.
+
+    ``struct module_sect_attr`` holds the name in ``battr.attr.name`` since Linux 5.8 (commit
+    ed66f991bb19 "module: Refactor section attr into bin attribute"), in ``name`` before.
+    """
+
+    def compute() -> dict[str, int]:
+        out: dict[str, int] = {}
+        try:
+            attrs = kernel.read_pointer(module.address + kernel.offsetof("struct module", "sect_attrs"))
+            if not attrs:
+                return out
+            nsections = kernel.read_u32(attrs + kernel.offsetof("struct module_sect_attrs", "nsections"))
+            first = attrs + kernel.offsetof("struct module_sect_attrs", "attrs")
+            size = kernel.sizeof("struct module_sect_attr")
+            address_off = kernel.offsetof("struct module_sect_attr", "address")
+            try:
+                name_off = kernel.offsetof("struct module_sect_attr", "battr.attr.name")
+            except TypeNotFound:
+                name_off = kernel.offsetof("struct module_sect_attr", "name")
+            for i in range(min(nsections, 1024)):
+                entry = first + i * size
+                name = kernel.read_cstring(kernel.read_pointer(entry + name_off), 256)
+                if name:
+                    out[name] = kernel.read_pointer(entry + address_off)
+        except (FaultError, TypeNotFound, SymbolNotFound):
+            pass
+        return out
+
+    return kernel.memo(f"modules.sections:{module.address:x}", compute)
+
+
+def iter_taint_letters(kernel: Kernel, module: Module) -> Iterator[str]:
+    """The ``taint_flags[i].c_true`` letters of the module's taint bits that are module taints
+    (crash ``show_module_taint_4_10``), in bit order."""
+    if not module.taints:
+        return
+    try:
+        table = kernel.symbol("taint_flags")
+        size = kernel.sizeof("struct taint_flag")
+        try:
+            true_off = kernel.offsetof("struct taint_flag", "c_true")
+        except TypeNotFound:
+            true_off = kernel.offsetof("struct taint_flag", "true")
+        module_off = kernel.offsetof("struct taint_flag", "module")
+        count = kernel.target.lookup_symbol("taint_flags").size // size
+    except (SymbolNotFound, TypeNotFound):
+        return
+    for bit in range(min(count, 64)):
+        try:
+            entry = kernel.read(table + bit * size, size)
+        except FaultError:
+            return
+        if entry[module_off] and module.taints >> bit & 1:
+            yield chr(entry[true_off])

@@ -1,0 +1,357 @@
+"""The kernel log: the lockless printk ring buffer (Linux ≥ 5.10) and the older variable-length
+``log_buf`` records (3.5 to 5.9), read the way crash reads them (printk.c ``dump_lockless_record_log``,
+kernel.c ``dump_variable_length_record_log``).
+
+:func:`records` returns the records in crash's order; :func:`render` produces the text of crash's ``log``
+(the flags of ``log -t/-T/-m/-d/-c``); :func:`render_dmesg` the text of ``makedumpfile --dump-dmesg``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from crashcompat.core.kernel import Kernel
+from crashcompat.core.target import FaultError, SymbolNotFound, TypeNotFound
+
+__all__ = ["LogError", "LogRecord", "audit_records", "log_text_lines", "records", "render", "render_dmesg"]
+
+# kernel/printk/printk_ringbuffer.h: the two top bits of a descriptor's state_var are its state.
+_DESC_SV_BITS = 64
+_DESC_FLAGS_SHIFT = _DESC_SV_BITS - 2
+_DESC_ID_MASK = (1 << _DESC_FLAGS_SHIFT) - 1
+_DESC_COMMITTED = 1
+_DESC_FINALIZED = 2
+
+#: Bound on records walked in the old ``log_buf`` (a corrupted index cannot loop forever).
+_MAX_OLD_RECORDS = 1 << 20
+
+
+class LogError(Exception):
+    """The log cannot be read; the message is crash's warning text (``cannot read printk_ringbuffer
+    contents``)."""
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One printk record.
+
+    :param text: the message bytes (``None`` for a data-less record, which crash prints as an empty line).
+    :param level: the syslog level (``printk_info.level``, 0-7).
+    :param caller_id: ``printk_info.caller_id``: a pid, or ``0x80000000 | cpu``.
+    :param dictionary: ``KEY=value`` items: ``SUBSYSTEM=…``/``DEVICE=…`` from ``printk_info.dev_info``
+        (or the old records' dictionary).
+    """
+
+    seq: int
+    ts_nsec: int
+    level: int
+    facility: int
+    flags: int
+    caller_id: int
+    text: bytes | None
+    dictionary: tuple[str, ...] = field(default=())
+
+
+def records(kernel: Kernel) -> list[LogRecord]:
+    """Every committed/finalized record from the tail to the head of the ring, in crash's order.
+
+    Raises :class:`LogError` when the buffer cannot be read.
+    """
+    return kernel.memo("printk.records", lambda: _read_records(kernel))
+
+
+def _read_records(kernel: Kernel) -> list[LogRecord]:
+    if kernel.has_symbol("prb"):
+        return _lockless_records(kernel)
+    if kernel.has_symbol("log_first_idx") and kernel.has_symbol("log_next_idx"):
+        return _variable_length_records(kernel)
+    raise LogError("log buf data structure(s) have changed")
+
+
+def _lockless_records(kernel: Kernel) -> list[LogRecord]:
+    """Linux 5.10+ (commit 896fbe20b4e2 "printk: use the lockless ringbuffer")."""
+    try:
+        prb = kernel.struct("struct printk_ringbuffer", kernel.read_pointer(kernel.symbol("prb")))
+    except FaultError:
+        raise LogError("cannot read printk_ringbuffer contents") from None
+    count = 1 << prb.u32("desc_ring.count_bits")
+    desc_size = kernel.sizeof("struct prb_desc")
+    info_size = kernel.sizeof("struct printk_info")
+    try:
+        descs = kernel.read(prb.ptr("desc_ring.descs"), desc_size * count)
+    except FaultError:
+        raise LogError("cannot read prb_desc_ring contents") from None
+    try:
+        infos = kernel.read(prb.ptr("desc_ring.infos"), info_size * count)
+    except FaultError:
+        raise LogError("cannot read prb_info_ring contents") from None
+    data_size = 1 << prb.u32("text_data_ring.size_bits")
+    try:
+        data = kernel.read(prb.ptr("text_data_ring.data"), data_size)
+    except FaultError:
+        raise LogError("cannot read prb_text_data_ring contents") from None
+
+    state_off = kernel.offsetof("struct prb_desc", "state_var.counter")
+    begin_off = kernel.offsetof("struct prb_desc", "text_blk_lpos.begin")
+    next_off = kernel.offsetof("struct prb_desc", "text_blk_lpos.next")
+    info_type = "struct printk_info"
+    level_m = kernel.member(info_type, "level")
+    flags_m = kernel.member(info_type, "flags")
+    offs = {name: kernel.offsetof(info_type, name) for name in ("seq", "ts_nsec", "text_len", "facility")}
+    caller_off = kernel.offsetof(info_type, "caller_id") if kernel.has_member(info_type, "caller_id") else -1
+    dev_fields = []
+    for key, member in (("SUBSYSTEM", "dev_info.subsystem"), ("DEVICE", "dev_info.device")):
+        if kernel.has_member(info_type, member):
+            m = kernel.member(info_type, member)
+            dev_fields.append((key, m.offset, m.size))
+
+    def u64(buf: bytes, off: int) -> int:
+        return int.from_bytes(buf[off : off + 8], "little")
+
+    def bits(byte: int, m: object) -> int:
+        bit_offset = getattr(m, "bit_offset", None) or 0
+        bit_size = getattr(m, "bit_size", None) or 8
+        return byte >> bit_offset & ((1 << bit_size) - 1)
+
+    tail = prb.u64("desc_ring.tail_id.counter")
+    head = prb.u64("desc_ring.head_id.counter")
+    out: list[LogRecord] = []
+    ident = tail
+    for _ in range(2 * count + 1):
+        last = ident == head
+        slot = ident % count
+        desc = descs[slot * desc_size : (slot + 1) * desc_size]
+        state_var = u64(desc, state_off)
+        if state_var & _DESC_ID_MASK == ident and state_var >> _DESC_FLAGS_SHIFT in (
+            _DESC_COMMITTED,
+            _DESC_FINALIZED,
+        ):
+            info = infos[slot * info_size : (slot + 1) * info_size]
+            begin = u64(desc, begin_off) % data_size
+            end = u64(desc, next_off) % data_size
+            text: bytes | None = None
+            if begin != end:
+                text_len = int.from_bytes(info[offs["text_len"] : offs["text_len"] + 2], "little")
+                if begin > end:  # the block wrapped: its text starts at the beginning of the ring
+                    begin = 0
+                begin += 8  # skip the block's descriptor id
+                if 0 <= end - begin < text_len:  # truncated message
+                    text_len = end - begin
+                text = data[begin : begin + text_len]
+            dictionary = []
+            for key, off, size in dev_fields:
+                value = info[off : off + size].split(b"\0", 1)[0]
+                if value:
+                    dictionary.append(f"{key}={value.decode('utf-8', 'replace')}")
+            out.append(
+                LogRecord(
+                    seq=u64(info, offs["seq"]),
+                    ts_nsec=u64(info, offs["ts_nsec"]),
+                    level=bits(info[level_m.offset], level_m),
+                    facility=info[offs["facility"]],
+                    flags=bits(info[flags_m.offset], flags_m),
+                    caller_id=int.from_bytes(info[caller_off : caller_off + 4], "little")
+                    if caller_off >= 0
+                    else 0,
+                    text=text,
+                    dictionary=tuple(dictionary),
+                )
+            )
+        if last:
+            break
+        ident = (ident + 1) & _DESC_ID_MASK
+    return out
+
+
+def _variable_length_records(kernel: Kernel) -> list[LogRecord]:
+    """Linux 3.5 to 5.9: ``struct printk_log`` records in ``log_buf`` (``struct log`` before 3.11, commit
+    62e32ac3505a "printk: rename struct log to struct printk_log")."""
+    type_name = "struct printk_log"
+    try:
+        header = kernel.sizeof(type_name)
+    except TypeNotFound:
+        type_name = "struct log"
+        header = kernel.sizeof(type_name)
+    try:
+        first = kernel.read_global_u32("log_first_idx")
+        last = kernel.read_global_u32("log_next_idx")
+        size = kernel.read_global_u32("log_buf_len")
+        buf = kernel.read(kernel.read_pointer(kernel.symbol("log_buf")), size)
+    except (FaultError, SymbolNotFound):
+        raise LogError("cannot read log_buf contents") from None
+    off = {n: kernel.offsetof(type_name, n) for n in ("ts_nsec", "len", "text_len", "dict_len")}
+    level_m = kernel.member(type_name, "level")
+    has_caller = kernel.has_member(type_name, "caller_id")
+
+    def u16(pos: int) -> int:
+        return int.from_bytes(buf[pos : pos + 2], "little")
+
+    out: list[LogRecord] = []
+    index = first
+    seq = 0
+    while index != last and len(out) < _MAX_OLD_RECORDS and index + header <= len(buf):
+        pos = index
+        if not u16(pos + off["len"]):  # end-of-buffer marker: the record is at the start
+            pos = 0
+        length = u16(pos + off["len"])
+        if not length:
+            break
+        text_len, dict_len = u16(pos + off["text_len"]), u16(pos + off["dict_len"])
+        text = buf[pos + header : pos + header + text_len]
+        raw_dict = buf[pos + header + text_len : pos + header + text_len + dict_len]
+        level_byte = buf[pos + level_m.offset]
+        level = level_byte >> (level_m.bit_offset or 0) & ((1 << (level_m.bit_size or 3)) - 1)
+        caller = (
+            int.from_bytes(buf[pos + kernel.offsetof(type_name, "caller_id") :][:4], "little")
+            if has_caller
+            else 0
+        )
+        out.append(
+            LogRecord(
+                seq=seq,
+                ts_nsec=int.from_bytes(buf[pos + off["ts_nsec"] : pos + off["ts_nsec"] + 8], "little"),
+                level=level,
+                facility=0,
+                flags=0,
+                caller_id=caller,
+                text=text,
+                dictionary=tuple(d.decode("utf-8", "replace") for d in raw_dict.split(b"\0") if d),
+            )
+        )
+        seq += 1
+        index = pos + length
+    return out
+
+
+# ---- rendering ------------------------------------------------------------------------------------------
+
+
+def _printable(byte: int) -> bool:
+    """C-locale ``isprint(c) || isspace(c)`` of a (signed) ``char``."""
+    return 0x20 <= byte < 0x7F or byte in (0x09, 0x0A, 0x0B, 0x0C, 0x0D)
+
+
+def _text(raw: bytes, indent: int, escape: bool = False) -> str:
+    """A message body: embedded newlines continue under the prefix; non-printable bytes become ``.``
+    (crash) or ``\\xNN`` (makedumpfile, which prints the sign-extended ``char``)."""
+    out = []
+    pad = "\n" + " " * indent
+    for byte in raw:
+        if byte == 0x0A:
+            out.append(pad)
+        elif _printable(byte):
+            out.append(chr(byte))
+        elif escape:
+            out.append(f"\\x{byte:02x}" if byte < 0x80 else f"\\x{byte | 0xFFFFFF00:08x}")
+        else:
+            out.append(".")
+    return "".join(out)
+
+
+def timestamp(ts_nsec: int) -> str:
+    """``[%5lld.%06ld] `` of a record's ``ts_nsec``."""
+    return f"[{ts_nsec // 1_000_000_000:5d}.{ts_nsec % 1_000_000_000 // 1000:06d}] "
+
+
+def caller_width(kernel: Kernel) -> int:
+    """crash's ``pid_max_chars`` for ``log -c``: 6 for ``pid_max`` ≤ 99999, 7 up to 999999, else 8."""
+    try:
+        pid_max = kernel.read_global_u32("pid_max")
+    except (SymbolNotFound, FaultError):
+        return 8
+    return 6 if pid_max <= 99999 else 7 if pid_max <= 999999 else 8
+
+
+def render(
+    kernel: Kernel,
+    *,
+    show_time: bool = True,
+    human_time: bool = False,
+    boot_time: int = 0,
+    show_level: bool = False,
+    show_dict: bool = False,
+    show_caller: bool = False,
+) -> str:
+    """The text of crash's ``log`` with the given flags.
+
+    :param show_time: ``False`` for ``-t``.  :param human_time: ``-T``: ``[%a %b %e %T %Z %Y] `` of
+        *boot_time* (seconds since the epoch, crash's ``boot_date``) plus the record's seconds.
+    :param show_level: ``-m``; :param show_dict: ``-d``; :param show_caller: ``-c`` (crash ≥ 8.0.5).
+    """
+    width = caller_width(kernel) if show_caller else 0
+    out: list[str] = []
+    for rec in records(kernel):
+        if rec.text is None:
+            out.append("\n")
+            continue
+        prefix = ""
+        if show_time:
+            if human_time:
+                seconds = boot_time + rec.ts_nsec // 1_000_000_000
+                prefix = "[" + time.strftime("%a %b %e %T %Z %Y", time.localtime(seconds)) + "] "
+            else:
+                prefix = timestamp(rec.ts_nsec)
+        if show_caller:
+            cid = rec.caller_id
+            ident = f"C{cid & 0x7FFFFFFF}" if cid & 0x80000000 else f"T{cid}"
+            prefix += f"[{ident:>{width}}] "
+        if show_level:
+            prefix += f"<{rec.level:x}>"
+        line = prefix + _text(rec.text, len(prefix))
+        if show_dict:
+            line += "".join("\n" + " " * len(prefix) + item for item in rec.dictionary)
+        out.append(line + "\n")
+    return "".join(out)
+
+
+def log_text_lines(kernel: Kernel) -> list[str]:
+    """The lines of ``log -t`` (message text only): what crash searches for the panic message."""
+    return render(kernel, show_time=False).splitlines()
+
+
+def render_dmesg(kernel: Kernel) -> str:
+    """The text ``makedumpfile --dump-dmesg`` writes for this kernel's log (makedumpfile 1.7 printk.c):
+    every record with text, ``[%5lld.%06ld] `` prefix, continuation lines indented under it, and
+    non-printable bytes as ``\\xNN``."""
+    out = []
+    for rec in records(kernel):
+        if rec.text is None:
+            continue
+        prefix = timestamp(rec.ts_nsec)
+        out.append(prefix + _text(rec.text, len(prefix), escape=True) + "\n")
+    return "".join(out)
+
+
+def audit_records(kernel: Kernel) -> list[tuple[int, str]]:
+    """Audit messages still queued in the kernel (crash ``dump_audit``): ``(nlmsg_type, text)`` from
+    ``audit_hold_queue``, ``audit_retry_queue`` and ``audit_queue`` (``audit_skb_hold_queue`` and
+    ``audit_skb_queue`` before 4.11, commit af8b824f283d "audit: rename the queues and kauditd related
+    functions").  Raises :class:`SymbolNotFound` without CONFIG_AUDIT.
+    """
+    if kernel.has_symbol("audit_skb_queue"):
+        names: tuple[str, ...] = ("audit_skb_hold_queue", "audit_skb_queue")
+    elif kernel.has_symbol("audit_queue"):
+        names = ("audit_hold_queue", "audit_retry_queue", "audit_queue")
+    else:
+        raise SymbolNotFound("audit_queue")
+    header = (kernel.sizeof("struct nlmsghdr") + 3) & ~3  # NLMSG_HDRLEN
+    type_off = kernel.offsetof("struct nlmsghdr", "nlmsg_type")
+    out: list[tuple[int, str]] = []
+    for name in names:
+        if not kernel.has_symbol(name):
+            continue
+        queue = kernel.struct("struct sk_buff_head", kernel.symbol(name))
+        qlen = queue.uint("qlen")
+        node = queue.ptr("next")
+        for _ in range(min(qlen, 1 << 16)):
+            if node == queue.address or not node:
+                break
+            skb = kernel.struct("struct sk_buff", node)
+            data = skb.ptr("data")
+            length = max(skb.uint("len") - header, 0)
+            kind = int.from_bytes(kernel.read(data + type_off, 2), "little")
+            text = kernel.read(data + header, length).split(b"\0", 1)[0]
+            out.append((kind, text.decode("utf-8", "replace")))
+            node = skb.ptr("next")
+    return out

@@ -1,0 +1,349 @@
+"""``mod``: list modules, load and unload their object files (kernel.c ``cmd_mod``, ``do_module_cmd``)."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+
+from crashcompat import hookimpl
+from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
+from crashcompat.core.elf import ElfError, ElfFile
+from crashcompat.core.kernel import Kernel, modules, symbols, system
+from crashcompat.core.kernel.modules import Module
+from crashcompat.core.target import TargetError
+
+SYNOPSIS = "mod -s module [objfile] | -d module | -S [directory] [-D|-t|-r|-R|-o|-g]"
+
+#: crash's DEFAULT_REDHAT_DEBUG_LOCATION.
+DEBUG_MODULES = "/usr/lib/debug/lib/modules"
+
+
+def _arguments(parser: CrashArgumentParser) -> None:
+    parser.add_argument("-s", dest="load", metavar="module")
+    parser.add_argument("-S", action="store_true", dest="load_all")
+    parser.add_argument("-d", dest="delete", metavar="module")
+    parser.add_argument("-D", action="store_true", dest="delete_all")
+    parser.add_argument("-t", action="store_true", dest="taints")
+    parser.add_argument("-R", action="store_true", dest="reinit")
+    parser.add_argument("-o", action="store_true", dest="old")
+    parser.add_argument("-r", action="store_true", dest="readnow")
+    parser.add_argument("-g", action="store_true", dest="sections")
+    parser.add_argument("rest", nargs="*")
+
+
+@command(
+    "mod",
+    summary="module information and loading of symbols and debugging data",
+    synopsis=SYNOPSIS,
+    description="""
+    With no arguments, this command displays basic information of the currently installed modules,
+    consisting of the module address, name, base address, size, the object file name (if known), and
+    whether the module was compiled with CONFIG_KALLSYMS.
+
+    The arguments are concerned with with the loading or deleting of symbolic and debugging data from a
+    module's object file.  A modules's object file always contains symbolic data (symbol names and
+    addresses), but contains debugging data only if the module was compiled with the -g CFLAG.
+    """,
+    options=[
+        (
+            "-s",
+            "module [objfile]: loads symbolic and debugging data from the object file for the module "
+            "specified.  If no objfile argument is appended, a search will be made for an object file "
+            "consisting of the module name with a .o, .ko or .ko.debug suffix, starting at the "
+            "/usr/lib/debug/lib/modules/<release> directory, then /lib/modules/<release>, then the "
+            "directory of the vmlinux file.",
+        ),
+        ("-d", "module: deletes the symbolic and debugging data of the module specified."),
+        (
+            "-S",
+            "[directory]: load symbolic and debugging data from the object file for all loaded "
+            "modules, searching the directory tree given, or the default locations.",
+        ),
+        ("-D", "deletes the symbolic and debugging data of all modules."),
+        ("-t", "display the contents of the module's taints bitmask if it is non-zero."),
+        ("-r", "passes the -readnow flag to the embedded gdb module (accepted, no effect)."),
+        ("-R", "reinitialize module data: re-read the module list."),
+        ("-o", "load module symbols with the old mechanism (accepted, no effect)."),
+        ("-g", "add section pseudo-symbols (accepted, no effect)."),
+    ],
+    examples="""
+    Display the currently-installed modules:
+
+      crash> mod
+           MODULE       NAME      BASE         SIZE  OBJECT FILE
+      ffffffffc03d6080  crashme   ffffffffc03d4000  16384  (not loaded)  [CONFIG_KALLSYMS]
+
+    Load the symbolic and debugging data of the crashme module from its object file:
+
+      crash> mod -s crashme build/crashme/crashme.ko
+    """,
+    arguments=_arguments,
+)
+def mod(ctx: CommandContext) -> None:
+    args = ctx.args
+    kernel = ctx.kernel
+    actions = [
+        bool(args.load),
+        args.load_all,
+        bool(args.delete),
+        args.delete_all,
+        args.taints,
+        args.reinit,
+        args.old,
+    ]
+    if sum(actions) > 1:
+        _usage(ctx)
+        return
+    installed = modules.for_each_module(kernel)
+    if not installed:
+        ctx.write("no modules installed\n")
+        return
+    if args.old:
+        return
+    if args.reinit:
+        symbols.unload_module_object(kernel)
+        kernel.invalidate()
+        ctx.write(_listing(kernel, modules.for_each_module(kernel)))
+        return
+    if args.taints:
+        ctx.write(_taints(kernel, installed))
+        return
+    if args.delete_all:
+        for m in installed:
+            _unload(ctx, m)
+        return
+    if args.delete:
+        target = _module_ref(kernel, args.delete)
+        if target is None or args.rest:
+            _usage(ctx)
+            return
+        _unload(ctx, target)
+        return
+    if args.load:
+        _load_one(ctx, args.load, args.rest)
+        return
+    if args.load_all:
+        if len(args.rest) > 1:
+            _usage(ctx)
+            return
+        tree = args.rest[0] if args.rest else None
+        if tree is not None and not os.path.isdir(tree):
+            ctx.write(f"mod: {tree} is not a directory\n")
+            _usage(ctx)
+            return
+        _load_all(ctx, installed, tree)
+        return
+    if args.rest:
+        _usage(ctx)
+        return
+    ctx.write(_listing(kernel, installed))
+
+
+def _usage(ctx: CommandContext) -> None:
+    """crash's ``cmd_usage(SYNOPSIS)``."""
+    ctx.write(f'Usage:\n  {SYNOPSIS}\nEnter "help mod" for details.\n')
+
+
+def _module_ref(kernel: Kernel, ref: str) -> Module | None:
+    """A module by name, or by the 16-digit address of its ``struct module`` / anywhere inside it."""
+    if len(ref) == 16:
+        try:
+            address = int(ref, 16)
+        except ValueError:
+            address = -1
+        if address >= 0:
+            for m in modules.for_each_module(kernel):
+                if m.address == address or m.contains(address):
+                    return m
+            return None
+    return modules.find_module(kernel, ref)
+
+
+def _listing(kernel: Kernel, shown: list[Module], header: bool = True) -> str:
+    """crash's ``LIST_MODULE_HDR`` table; widths come from every installed module."""
+    everything = modules.for_each_module(kernel)
+    name_w = max((len(m.name) for m in everything), default=0)
+    size_w = max((len(str(m.size)) for m in everything), default=0)
+    base = "TEXT_BASE" if kernel.has_member("struct module", "mem") else "BASE"
+    lines = []
+    if header:
+        lines.append(
+            f"{_center('MODULE', 16)}  {'NAME':<{name_w}}  {_center(base, 16)}  {'SIZE':>{size_w}}  OBJECT FILE"
+        )
+    for m in shown:
+        path = symbols.loaded_module_object(kernel, m.name)
+        obj = f"{path} " if path else "(not loaded)" + ("  [CONFIG_KALLSYMS]" if m.kallsyms_num else "")
+        lines.append(f"{m.address:>16x}  {m.name:<{name_w}}  {m.base:>16x}  {m.size:>{size_w}}  {obj}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _center(text: str, width: int) -> str:
+    """crash's ``mkstring(CENTER|LJUST)``: odd slack goes to the right."""
+    extra = width - len(text)
+    if extra <= 0:
+        return text
+    left = extra // 2
+    return " " * left + text + " " * (extra - left)
+
+
+def _taints(kernel: Kernel, installed: list[Module]) -> str:
+    """crash's ``show_module_taint_4_10``."""
+    tainted = [m for m in installed if m.taints]
+    if not tainted:
+        return "no tainted modules\n"
+    width = max(len(m.name) for m in tainted)
+    lines = [f"{'NAME':<{width}}  TAINTS"]
+    lines += [f"{m.name:<{width}}  {''.join(modules.iter_taint_letters(kernel, m))}" for m in tainted]
+    return "".join(line + "\n" for line in lines)
+
+
+# ---- loading ----------------------------------------------------------------------------------------------
+
+
+def _load_one(ctx: CommandContext, ref: str, rest: list[str]) -> None:
+    kernel = ctx.kernel
+    m = _module_ref(kernel, ref)
+    if m is None or len(rest) > 1:
+        _usage(ctx)
+        return
+    if rest:
+        path: str | None = rest[0]
+        if not os.path.exists(rest[0]):
+            path = find_object(kernel, m.name, rest[0])
+            if path is None:
+                ctx.error(f"{m.name}: cannot find or load object file: {rest[0]}")
+    else:
+        path = find_object(kernel, m.name)
+        if path is None:
+            ctx.error(f"cannot find or load object file for {m.name} module")
+    assert path is not None
+    if not _is_elf(path):
+        ctx.write(f"mod: {path}: not an ELF format object file\n")
+        _usage(ctx)
+        return
+    if symbols.loaded_module_object(kernel, m.name) is None:
+        _load(ctx, m, path)
+    ctx.write(_listing(kernel, [m]))
+
+
+def _load_all(ctx: CommandContext, installed: list[Module], tree: str | None) -> None:
+    kernel = ctx.kernel
+    header = True
+    for m in installed:
+        path = find_object(kernel, m.name, tree=tree)
+        if path is not None:
+            if not _is_elf(path):
+                ctx.write(f"mod: {path}: not an ELF format object file\n")
+            elif symbols.loaded_module_object(kernel, m.name) is None:
+                _load(ctx, m, path, fatal=False)
+        elif symbols.loaded_module_object(kernel, m.name) is None:
+            ctx.write(f"mod: cannot find or load object file for {m.name} module\n")
+            continue
+        ctx.write(_listing(kernel, [m], header=header))
+        header = False
+
+
+def _load(ctx: CommandContext, m: Module, path: str, fatal: bool = True) -> None:
+    """Hand *path* to the backend (debug info for ``p``, ``bt -l`` …) and to the symbol table."""
+    kernel = ctx.kernel
+    try:
+        kernel.target.load_module_debuginfo(m.name, path, modules.sections(kernel, m))
+        symbols.load_module_object(kernel, m.name, path)
+    except (TargetError, ElfError, OSError):
+        if fatal:
+            ctx.error(f"cannot load symbols from: {path}")
+        ctx.write(f"mod: cannot load symbols from: {path}\n")
+
+
+def _unload(ctx: CommandContext, m: Module) -> None:
+    kernel = ctx.kernel
+    if symbols.loaded_module_object(kernel, m.name) is None:
+        return
+    kernel.target.unload_module_debuginfo(m.name)
+    symbols.unload_module_object(kernel, m.name)
+
+
+def _is_elf(path: str) -> bool:
+    try:
+        ElfFile(path)
+    except (ElfError, OSError):
+        return False
+    return True
+
+
+# ---- finding object files (crash's find_module_objfile / module_objfile_search) --------------------------
+
+
+def find_object(
+    kernel: Kernel, name: str, filename: str | None = None, tree: str | None = None
+) -> str | None:
+    """crash's ``find_module_objfile``: search for module *name*'s object file (or for *filename*) under
+    *tree*, else under ``/usr/lib/debug/lib/modules/<release>``, ``$CRASH_MODULE_PATH``,
+    ``/lib/modules/<release>/updates``, ``/lib/modules/<release>`` and the vmlinux file's directory; then
+    again with ``-`` for ``_`` in the name, then with ``[_-]`` for each ``_``."""
+    found = _search(kernel, name, filename, tree)
+    if found is None:
+        found = _search(kernel, name.replace("_", "-"), filename, tree)
+    if found is None and name.count("_") > 1:
+        found = _search(kernel, name.replace("_", "[_-]"), filename, tree)
+    return found
+
+
+def _search(kernel: Kernel, ref: str, filename: str | None, tree: str | None) -> str | None:
+    file = filename or f"{ref}.o"
+    if tree is not None:
+        return _find_in(tree, (file, f"{ref}.ko", f"{ref}.ko.debug"), follow_links=True)
+    try:
+        release = system.utsname(kernel).release
+    except TargetError:
+        release = ""
+    places: list[tuple[str, tuple[str, ...]]] = [
+        (f"{DEBUG_MODULES}/{release}", (file, f"{ref}.ko", f"{ref}.ko.debug"))
+    ]
+    env = os.environ.get("CRASH_MODULE_PATH")
+    if env:
+        places.append((env, (file, f"{ref}.ko", f"{ref}.ko.debug")))
+    places.append((f"/lib/modules/{release}/updates", (file, f"{ref}.ko")))
+    places.append((f"/lib/modules/{release}", (file, f"{ref}.ko")))
+    vmlinux = kernel.target.info.vmlinux
+    if vmlinux:
+        places.append((os.path.dirname(os.path.realpath(vmlinux)), (file, f"{ref}.ko", f"{ref}.ko.debug")))
+    for directory, names in places:
+        found = _find_in(directory, names)
+        if found is not None:
+            return found
+    return None
+
+
+def _find_in(directory: str, names: tuple[str, ...], follow_links: bool = False) -> str | None:
+    """crash's ``search_directory_tree``: ``find DIR -name NAME``'s first hit (pre-order, directory
+    order), for each name in turn."""
+    if not os.path.isdir(directory):
+        return None
+    for name in names:
+        if not name.startswith("("):
+            found = _walk(directory, name, follow_links, 0)
+            if found is not None:
+                return found
+    return None
+
+
+def _walk(directory: str, pattern: str, follow_links: bool, depth: int) -> str | None:
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return None
+    for entry in entries:
+        path = os.path.join(directory, entry.name)
+        if fnmatch.fnmatchcase(entry.name, pattern):
+            return path
+        if depth < 64 and entry.is_dir(follow_symlinks=follow_links):
+            found = _walk(path, pattern, follow_links, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+@hookimpl
+def crashcompat_commands() -> list[Command]:
+    return [mod]
