@@ -30,6 +30,7 @@ the command passes its own ``arguments`` builder for anything richer (option val
 from __future__ import annotations
 
 import argparse
+import re
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,11 @@ class CommandArgumentError(CommandError):
     """Bad options or arguments (raised by :class:`CrashArgumentParser` instead of exiting)."""
 
 
+class GetoptError(CommandArgumentError):
+    """What getopt(3) complains about (an unknown option, a missing option argument): crash users see the
+    complaint on stderr and the command's usage on stdout."""
+
+
 class CrashArgumentParser(argparse.ArgumentParser):
     """An ArgumentParser that raises :class:`CommandArgumentError` instead of printing usage and exiting.
 
@@ -62,10 +68,24 @@ class CrashArgumentParser(argparse.ArgumentParser):
         super().__init__(prog=prog, add_help=False, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        raise CommandArgumentError(message)
+        raise GetoptError(_getopt_message(message))
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise CommandArgumentError(message.strip() if message else f"exit status {status}")
+        raise GetoptError(message.strip() if message else f"exit status {status}")
+
+
+def _getopt_message(message: str) -> str:
+    """Say argparse's complaints the way getopt(3) says them to crash users."""
+    unrecognized = re.match(r"unrecognized arguments: (\S+)", message)
+    if unrecognized and unrecognized.group(1).startswith("-") and len(unrecognized.group(1)) > 1:
+        return f"invalid option -- '{unrecognized.group(1)[1]}'"
+    ignored = re.match(r"argument -\w.*: ignored explicit argument '(.)", message)
+    if ignored:
+        return f"invalid option -- '{ignored.group(1)}'"
+    missing = re.match(r"argument -(\w).*: expected one argument", message)
+    if missing:
+        return f"option requires an argument -- '{missing.group(1)}'"
+    return message
 
 
 #: Adds the command's arguments to the parser it is given.
@@ -150,6 +170,10 @@ class Command:
 
     def parse(self, argv: Sequence[str]) -> argparse.Namespace:
         return self.parser().parse_args(list(argv))
+
+    def usage_text(self) -> str:
+        """crash's ``cmd_usage(SYNOPSIS)`` block, printed after a bad option."""
+        return f'Usage:\n  {self.synopsis}\nEnter "help {self.name}" for details.\n'
 
     def help_text(self) -> str:
         """crash's ``help <cmd>`` layout: NAME, SYNOPSIS, DESCRIPTION (options indented), EXAMPLES."""

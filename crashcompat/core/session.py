@@ -21,7 +21,7 @@ import sys
 import traceback
 from typing import IO, Any
 
-from crashcompat.core.command import Command, CommandArgumentError, CommandContext, CommandError
+from crashcompat.core.command import Command, CommandArgumentError, CommandContext, CommandError, GetoptError
 from crashcompat.core.kernel import Kernel
 from crashcompat.core.plugins import PluginHost
 from crashcompat.core.target import FaultError, Target, TargetError
@@ -44,7 +44,13 @@ class Session:
         write time so frontends that swap stdout keep working).
     """
 
-    def __init__(self, target: Target, host: PluginHost | None = None, out: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        host: PluginHost | None = None,
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+    ) -> None:
         self.target = target
         self.kernel = Kernel(target)
         if host is None:
@@ -52,6 +58,7 @@ class Session:
             host.load()
         self.host = host
         self._out = out
+        self._err = err
         #: Output radix of ``set radix``/``hex``/``dec``: 10 (crash's default) or 16.
         self.radix = 10
         #: The task (``struct task_struct *``) commands default to; ``None`` means crash's default context.
@@ -96,6 +103,11 @@ class Session:
     @property
     def out(self) -> IO[str]:
         return self._out if self._out is not None else sys.stdout
+
+    @property
+    def err(self) -> IO[str]:
+        """Where getopt-style complaints go (crash prints them on stderr)."""
+        return self._err if self._err is not None else sys.stderr
 
     # ---- context ------------------------------------------------------------------------------------------
 
@@ -163,9 +175,13 @@ class Session:
             cmd.handler(CommandContext(self, cmd.name, argv, args, out))
         except SessionExit:
             raise
+        except GetoptError as e:  # like getopt(3): the complaint on stderr, the usage on stdout
+            self.err.write(f"{cmd.name}: {e}\n")
+            self.err.flush()
+            out.write(cmd.usage_text())
         except CommandArgumentError as e:
             out.write(f"{cmd.name}: {e}\n")
-            out.write(f"Usage: {cmd.synopsis}\n")
+            out.write(cmd.usage_text())
         except CommandError as e:
             out.write(f"{cmd.name}: {e}\n")
         except FaultError as e:

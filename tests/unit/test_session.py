@@ -103,10 +103,12 @@ def test_shell_escape(session: Session) -> None:
     assert session.run("!echo from-shell") == "from-shell\n"
 
 
-def test_bad_option_is_a_crash_line(session: Session) -> None:
+def test_bad_option_is_reported_like_getopt(session: Session, capsys: pytest.CaptureFixture[str]) -> None:
     text = session.run("echo -z")
-    assert text.startswith("echo: unrecognized arguments: -z\n")
-    assert "Traceback" not in text
+    assert text == 'Usage:\n  echo [-n N] words\nEnter "help echo" for details.\n'
+    assert capsys.readouterr().err == "echo: invalid option -- 'z'\n"
+    session.run("echo -n")
+    assert capsys.readouterr().err == "echo: option requires an argument -- 'n'\n"
 
 
 def test_unknown_command(session: Session) -> None:
