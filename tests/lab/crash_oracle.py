@@ -1,0 +1,60 @@
+"""The real crash as test oracle: run the installed ``crash`` on a lab dump, one output per command.
+
+The lab manifest's reference files cover a few command lines; for the rest (``kmem -z``, ``kmem -S``,
+``kmem ADDRESS`` …) the tests run crash itself when it is installed, once per dump and command list,
+and cache the result next to the pytest cache.  Each command is preceded by a ``kmem -o`` whose output
+is dropped: in ``-i`` batch mode crash does not reset its per-command flags between commands (so a
+second ``vtop`` would omit its page-table header), and ``kmem`` resets them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+CRASH = shutil.which("crash")
+_RESET = "kmem -o"
+_PROMPT = re.compile(r"^crash> (.*)\n", re.M)
+_CACHE = Path(os.environ.get("CRASHCOMPAT_ORACLE_CACHE", Path(tempfile.gettempdir()) / "crashcompat-oracle"))
+
+
+def run_crash(vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 900) -> dict[str, str]:
+    """crash's output for each of *commands* on *dump* (``{}`` if crash is missing or fails to start)."""
+    if CRASH is None:
+        return {}
+    stat = os.stat(dump)
+    key = hashlib.sha256(
+        json.dumps([dump, stat.st_size, stat.st_mtime, vmlinux, list(commands)]).encode()
+    ).hexdigest()
+    cached = _CACHE / f"{key[:24]}.json"
+    if cached.exists():
+        return dict(json.loads(cached.read_text()))
+    with tempfile.NamedTemporaryFile("w", suffix=".crash", delete=False) as script:
+        script.write("".join(f"{_RESET}\n{c}\n" for c in commands))
+    try:
+        proc = subprocess.run(
+            [CRASH, vmlinux, dump, "-i", script.name],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    finally:
+        os.unlink(script.name)
+    parts = _PROMPT.split(proc.stdout)
+    found: dict[str, str] = {}
+    for i in range(1, len(parts) - 1, 2):
+        if parts[i] != _RESET:
+            found.setdefault(parts[i], parts[i + 1])
+    if found:
+        _CACHE.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps(found))
+    return found
