@@ -3,33 +3,9 @@ table both print (crash's ``dump_mem_map()`` rows and ``x86_64_translate_pte()``
 
 from __future__ import annotations
 
+from crashcompat.core.format import VADDR_PRLEN, mkstring
 from crashcompat.core.kernel import Kernel, mm, system
 from crashcompat.core.kernel.pagetable import pte_flags, pte_physical, pte_present, swap_entry
-
-#: crash's VADDR_PRLEN on 64-bit kernels.
-VADDR_PRLEN = 16
-
-
-def hexadecimal(text: str) -> int | None:
-    """crash's ``hexadecimal()`` test and ``htoll()``: all hex digits, optionally ``0x``-prefixed."""
-    t = text.lower()
-    digits = t[2:] if t.startswith("0x") else t
-    if digits and all(c in "0123456789abcdef" for c in digits):
-        return int(digits, 16)
-    return None
-
-
-def mkstring(text: str, width: int, how: str = "l") -> str:
-    """crash's ``mkstring()``: ``"l"``/``"r"`` justify; ``"c"``, ``"cl"``, ``"cr"`` center, an odd extra
-    space going right (``c``, ``cl``) or left (``cr``).  Text at least *width* long is returned as is."""
-    extra = width - len(text)
-    if extra <= 0:
-        return text
-    if how.startswith("c"):
-        left = extra // 2 + (1 if extra % 2 and how == "cr" else 0)
-        return " " * left + text + " " * (extra - left)
-    return text + " " * extra if how == "l" else " " * extra + text
-
 
 # ---- page structs (kmem -p, vtop, kmem ADDRESS) ----------------------------------------------------------------
 

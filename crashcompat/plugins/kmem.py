@@ -19,13 +19,10 @@ from crashcompat.core.command import (
     GetoptError,
     command,
 )
+from crashcompat.core.format import VADDR_PRLEN, hexadecimal, mkstring, pages_to_size
 from crashcompat.core.kernel import Kernel, mm, pagetable, slub, tasks
-from crashcompat.core.kernel.system import pages_to_size
 from crashcompat.core.target import SymbolNotFound, TargetError, TypeNotFound
 from crashcompat.plugins._memfmt import (
-    VADDR_PRLEN,
-    hexadecimal,
-    mkstring,
     paddr_prlen,
     page_header,
     page_row,

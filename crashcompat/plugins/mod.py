@@ -8,6 +8,7 @@ import os
 from crashcompat import hookimpl
 from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
 from crashcompat.core.elf import ElfError, ElfFile
+from crashcompat.core.format import mkstring
 from crashcompat.core.kernel import Kernel, modules, symbols, system
 from crashcompat.core.kernel.modules import Module
 from crashcompat.core.target import TargetError
@@ -168,22 +169,13 @@ def _listing(kernel: Kernel, shown: list[Module], header: bool = True) -> str:
     lines = []
     if header:
         lines.append(
-            f"{_center('MODULE', 16)}  {'NAME':<{name_w}}  {_center(base, 16)}  {'SIZE':>{size_w}}  OBJECT FILE"
+            f"{mkstring('MODULE', 16, 'c')}  {'NAME':<{name_w}}  {mkstring(base, 16, 'c')}  {'SIZE':>{size_w}}  OBJECT FILE"
         )
     for m in shown:
         path = symbols.loaded_module_object(kernel, m.name)
         obj = f"{path} " if path else "(not loaded)" + ("  [CONFIG_KALLSYMS]" if m.kallsyms_num else "")
         lines.append(f"{m.address:>16x}  {m.name:<{name_w}}  {m.base:>16x}  {m.size:>{size_w}}  {obj}")
     return "".join(line + "\n" for line in lines)
-
-
-def _center(text: str, width: int) -> str:
-    """crash's ``mkstring(CENTER|LJUST)``: odd slack goes to the right."""
-    extra = width - len(text)
-    if extra <= 0:
-        return text
-    left = extra // 2
-    return " " * left + text + " " * (extra - left)
 
 
 def _taints(kernel: Kernel, installed: list[Module]) -> str:

@@ -9,6 +9,7 @@ from functools import cached_property
 
 from crashcompat import hookimpl
 from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
+from crashcompat.core.format import mkstring
 from crashcompat.core.kernel import Kernel, pagetable, system, tasks
 from crashcompat.core.kernel.tasks import Task
 from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
@@ -209,7 +210,7 @@ class _View:
             self.ctx.write(HEADER.format(self._task_column_title()))
 
     def _task_column_title(self) -> str:
-        return _center("KSTACKP", 16, rjust=True) if "s" in self.flags else _center("TASK", 16)
+        return mkstring("KSTACKP", 16, "cr") if "s" in self.flags else mkstring("TASK", 16, "c")
 
     def _order(self) -> list[Task]:
         """The table, or for ``-l``/``-m`` crash's ``sort_context_array_by_last_run()`` order (most
@@ -308,9 +309,9 @@ class _View:
 
     def _task_column(self, task: Task) -> str:
         if "s" not in self.flags:
-            return _center(f"{task.address:x}", 16, rjust=True)
+            return mkstring(f"{task.address:x}", 16, "cr")
         sp = 0 if tasks.is_active(self.kernel, task.address) else _kernel_sp(self.kernel, task)
-        return _center(f"{sp:x}" if sp else "--", 16, rjust=True)
+        return mkstring(f"{sp:x}" if sp else "--", 16, "cr")
 
     def row(self, task: Task) -> str:
         """One default ``ps`` line."""
@@ -318,7 +319,7 @@ class _View:
         pct = _pct_mem(self.kernel, task)
         pct_text = f"{pct:.1f}"
         if len(pct_text) == 3:
-            pct_text = _center(pct_text, 4, rjust=True)
+            pct_text = mkstring(pct_text, 4, "cr")
         pad = " " if len(task.state) > 3 else "  "
         return (
             f"{self._marker(task)}{task.pid:7d} {task.ppid:7d} {task.cpu:>3}  {self._task_column(task)} "
@@ -460,14 +461,16 @@ class _View:
         unlimited = "(unlimited)"
         self.ctx.write(task_header(task))
         self.ctx.write(
-            f"  {'RLIMIT'.rjust(width)}   {_center('CURRENT', len(unlimited), rjust=True)}   "
-            f"{_center('MAXIMUM', len(unlimited), rjust=True)}\n"
+            f"  {'RLIMIT'.rjust(width)}   {mkstring('CURRENT', len(unlimited), 'cr')}   "
+            f"{mkstring('MAXIMUM', len(unlimited), 'cr')}\n"
         )
         for i in range(count):
             cur = int.from_bytes(data[16 * i : 16 * i + 8], "little")
             top = int.from_bytes(data[16 * i + 8 : 16 * i + 16], "little")
             name = RLIMIT_NAMES[i] if i < len(RLIMIT_NAMES) else "(unknown)"
-            cells = [unlimited if v == (1 << 64) - 1 else _center(str(v), len(unlimited)) for v in (cur, top)]
+            cells = [
+                unlimited if v == (1 << 64) - 1 else mkstring(str(v), len(unlimited), "c") for v in (cur, top)
+            ]
             self.ctx.write(f"  {name.rjust(width)}   {cells[0]}   {cells[1]}\n")
         self.ctx.write("\n")
 
@@ -482,15 +485,6 @@ def task_header(task: Task) -> str:
 
 def _comm(task: Task) -> str:
     return f"[{task.comm}]" if task.is_kthread else task.comm
-
-
-def _center(text: str, width: int, rjust: bool = False) -> str:
-    """crash's ``mkstring(..., CENTER[|RJUST|LJUST])``: odd slack goes left with RJUST, else right."""
-    extra = width - len(text)
-    if extra <= 0:
-        return text
-    left = extra // 2 + (extra % 2 if rjust else 0)
-    return " " * left + text + " " * (extra - left)
 
 
 def _pct_mem(kernel: Kernel, task: Task) -> float:

@@ -180,7 +180,7 @@ def drop_stale_frames(session: Session, block: list[str]) -> list[str]:
             next_real += 1
             return True
         # the pc of an exception frame again, as the frame crash starts after an exception stack
-        return 0 < next_real and real[next_real - 1] == pc
+        return next_real > 0 and real[next_real - 1] == pc
 
     level = 0
     for i, line in enumerate(block[1:], 1):
@@ -265,12 +265,13 @@ def test_ipi_stopped_cpu(session: Session, lab_dump: Any) -> None:
 # ---- errors ------------------------------------------------------------------------------------------------
 
 
-def test_bad_arguments(session: Session) -> None:
+def test_bad_arguments(session: Session, capsys: pytest.CaptureFixture[str]) -> None:
     ncpus = tasks.cpu_count(session.kernel)
     assert session.run("bt 99999", echo=False) == "bt: invalid task or pid value: 99999\n"
     assert session.run(f"bt -c {ncpus}", echo=False) == f"bt: invalid cpu specification: {ncpus}\n"
     assert session.run("bt -x -d", echo=False) == "bt: -d and -x are mutually exclusive\n"
-    assert session.run("bt -Q", echo=False).startswith("bt: ")
+    assert session.run("bt -Q", echo=False).startswith("Usage:\n  bt ")
+    assert capsys.readouterr().err == "bt: invalid option -- 'Q'\n"
     out = session.run("bt 99999 1", echo=False).splitlines()
     assert out[0] == "bt: invalid task or pid value: 99999" and out[1] == ""
     assert HEADER.match(out[2])

@@ -107,10 +107,13 @@ def test_sys_t_matches_crash(lab_dump: Any, crash_session: Callable[[Any], Sessi
         assert out == reference
 
 
-def test_sys_i_and_bad_arguments(lab_dump: Any, crash_session: Callable[[Any], Session]) -> None:
+def test_sys_i_and_bad_arguments(
+    lab_dump: Any, crash_session: Callable[[Any], Session], capsys: pytest.CaptureFixture[str]
+) -> None:
     session = crash_session(lab_dump)
     dmi = session.run("sys -i", echo=False)
     assert re.search(r"^ +DMI_SYS_VENDOR: QEMU$", dmi, re.M)
     assert session.run("sys bogus", echo=False).startswith("sys: invalid argument: bogus\nUsage:\n  sys ")
     assert session.run("sys config", echo=False) == "sys: kernel_config_data does not exist in this kernel\n"
-    assert session.run("sys -x", echo=False).startswith("sys: ")
+    assert session.run("sys -x", echo=False).startswith("Usage:\n  sys ")
+    assert capsys.readouterr().err == "sys: invalid option -- 'x'\n"

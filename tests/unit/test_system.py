@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crashcompat.core.format import pages_to_size
 from crashcompat.core.kernel import Kernel, system
 from crashcompat.testing.synthetic import SyntheticTarget
 
@@ -39,7 +40,7 @@ def test_format_loadavg_rounds_like_the_kernel() -> None:
     ],
 )
 def test_pages_to_size(pages: int, text: str) -> None:
-    assert system.pages_to_size(pages) == text
+    assert pages_to_size(pages) == text
 
 
 def _memory_kernel(present_pages: int) -> Kernel:

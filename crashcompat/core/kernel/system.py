@@ -1,8 +1,7 @@
 """System facts for crash's ``sys``: utsname, CPUs, date, uptime, load average, memory size, panic string,
 taint flags — each computed the way crash 8.0.2 computes it (kernel.c ``display_sys_stats``).
 
-The formatting helpers at the bottom (``format_uptime``, ``format_loadavg``, ``pages_to_size``,
-``format_date``) are crash's own string conversions (tools.c), shared by ``sys``, ``ps -t`` and others.
+The formatting helpers at the bottom (``format_uptime``, ``format_loadavg``, ``format_date``) are crash's own string conversions (tools.c), shared by ``sys``, ``ps -t`` and others.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from crashcompat.core.format import pages_to_size
 from crashcompat.core.kernel import Kernel, printk
 from crashcompat.core.kernel.tasks import cpu_count
 from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
@@ -28,7 +28,6 @@ __all__ = [
     "load_average",
     "memory_size",
     "memory_size_text",
-    "pages_to_size",
     "panic_message",
     "panic_message_from_log",
     "taint_flags",
@@ -290,21 +289,6 @@ def format_loadavg(avenrun: Iterable[int]) -> str:
         v = value + fixed_1 // 200
         parts.append(f"{v >> 11}.{((v & (fixed_1 - 1)) * 100) >> 11:02d}")
     return ", ".join(parts)
-
-
-def pages_to_size(pages: int, page_size: int = 4096) -> str:
-    """crash's ``pages_to_size()``: ``"0"``, ``"%.1f GB"``, ``"%.1f MB"`` or ``"%ld KB"``, with ``".0 "``
-    squeezed out (``"2.0 GB"`` → ``"2 GB"``)."""
-    if pages == 0:
-        return "0"
-    total = pages * page_size
-    if total >= 1 << 30:
-        text = f"{total / (1 << 30):.1f} GB"
-    elif total >= 1 << 20:
-        text = f"{total / (1 << 20):.1f} MB"
-    else:
-        text = f"{total // 1024} KB"
-    return text.replace(".0 ", " ", 1)
 
 
 def format_date(seconds: int) -> str:

@@ -1,0 +1,46 @@
+"""crash's text primitives (tools.c), shared by every command that prints crash's columns.
+
+These are formatting rules, not kernel facts: the kernel model never prints, commands call these.
+"""
+
+from __future__ import annotations
+
+#: crash's VADDR_PRLEN on 64-bit kernels: the width of an address column.
+VADDR_PRLEN = 16
+
+
+def mkstring(text: str, width: int, how: str = "l") -> str:
+    """crash's ``mkstring()``: ``"l"`` (LJUST) / ``"r"`` (RJUST) justify; ``"c"`` / ``"cl"`` (CENTER,
+    CENTER|LJUST) and ``"cr"`` (CENTER|RJUST) center, an odd extra space going right (``c``, ``cl``) or
+    left (``cr``).  Text at least *width* long is returned as is."""
+    extra = width - len(text)
+    if extra <= 0:
+        return text
+    if how.startswith("c"):
+        left = extra // 2 + (1 if extra % 2 and how == "cr" else 0)
+        return " " * left + text + " " * (extra - left)
+    return text + " " * extra if how == "l" else " " * extra + text
+
+
+def hexadecimal(text: str) -> int | None:
+    """crash's ``hexadecimal()`` test and ``htoll()``: all hex digits, optionally ``0x``-prefixed."""
+    t = text.lower()
+    digits = t[2:] if t.startswith("0x") else t
+    if digits and all(c in "0123456789abcdef" for c in digits):
+        return int(digits, 16)
+    return None
+
+
+def pages_to_size(pages: int, page_size: int = 4096) -> str:
+    """crash's ``pages_to_size()``: ``"0"``, ``"%.1f GB"``, ``"%.1f MB"`` or ``"%ld KB"``, with ``".0 "``
+    squeezed out (``"2.0 GB"`` → ``"2 GB"``)."""
+    if pages == 0:
+        return "0"
+    total = pages * page_size
+    if total >= 1 << 30:
+        text = f"{total / (1 << 30):.1f} GB"
+    elif total >= 1 << 20:
+        text = f"{total / (1 << 20):.1f} MB"
+    else:
+        text = f"{total // 1024} KB"
+    return text.replace(".0 ", " ", 1)
