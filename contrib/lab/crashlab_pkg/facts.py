@@ -1,0 +1,180 @@
+"""Parse the guest's ``FIXTURE-FACT <kind> key=value ...`` lines (serial port ttyS2) into the manifest facts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+# Keys whose value runs to the end of the line (they may hold spaces); they always come last.
+REST_KEYS = {"comm", "text", "banner"}
+KERNEL_START_MAP = 0xFFFFFFFF81000000
+_PAIR = re.compile(r"(\w+)=")
+
+
+def parse_line(line: str) -> tuple[str, dict[str, str]] | None:
+    line = line.replace("\r", "").rstrip("\n")
+    if not line.startswith("FIXTURE-FACT "):
+        return None
+    body = line[len("FIXTURE-FACT ") :]
+    kind, _, rest = body.partition(" ")
+    pairs: dict[str, str] = {}
+    pos = 0
+    while pos < len(rest):
+        m = _PAIR.match(rest, pos)
+        if not m:
+            # A bare word (e.g. a crashme "obj" line): keep it under its own name.
+            word, _, _ = rest[pos:].partition(" ")
+            pairs.setdefault("_words", "")
+            pairs["_words"] = (pairs["_words"] + " " + word).strip()
+            pos += len(word) + 1
+            continue
+        key = m.group(1)
+        if key in REST_KEYS:
+            pairs[key] = rest[m.end() :]
+            break
+        end = rest.find(" ", m.end())
+        end = len(rest) if end < 0 else end
+        pairs[key] = rest[m.end() : end]
+        pos = end + 1
+    return kind, pairs
+
+
+def parse_file(path: Path) -> list[tuple[str, dict[str, str]]]:
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        parsed = parse_line(line)
+        if parsed:
+            out.append(parsed)
+    return out
+
+
+def task_comm(name: str) -> str:
+    """task_struct.comm from a /proc name: /proc shows full kthread names and kworker descriptions."""
+    if name.startswith("kworker/"):
+        m = re.match(r"kworker/[^-+]*", name)
+        name = m.group(0) if m else name
+    return name[:15]
+
+
+def _num(v: str) -> int | str:
+    try:
+        return int(v, 0)
+    except ValueError:
+        return v
+
+
+def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash: str) -> dict[str, Any]:
+    """Turn fact lines of the first kernel into the manifest's ``facts`` object."""
+    tasks: list[dict[str, Any]] = []
+    markers: list[str] = []
+    modules: list[dict[str, Any]] = []
+    sleepers: list[dict[str, Any]] = []
+    symbols: dict[str, str] = {}
+    policy: dict[str, int | str] = {}
+    crashme: dict[str, Any] = {"objects_list": []}
+    info: dict[str, str] = {}
+    trigger: dict[str, str] = {}
+    slab: dict[str, str] = {}
+    capture: dict[str, Any] = {"steps": []}
+    errors: list[str] = []
+    for kind, kv in entries:
+        if kind == "task":
+            name = kv.get("comm", "")
+            tasks.append(
+                {
+                    "pid": int(kv["pid"]),
+                    "comm": task_comm(name),
+                    "name": name,
+                    "ppid": int(kv.get("ppid", "-1")),
+                    "state": kv.get("state", ""),
+                }
+            )
+        elif kind == "marker":
+            markers.append(kv.get("text", ""))
+        elif kind == "module":
+            modules.append({"name": kv["name"], "address": kv["address"], "size": int(kv.get("size", "0"))})
+        elif kind == "sleeper":
+            comm = kv.get("comm", "")
+            sleepers.append(
+                {
+                    "pid": int(kv["pid"]),
+                    "comm": comm,
+                    "marker_address": kv["marker_address"],
+                    "marker_text": f"CRASHCOMPAT-USER-MAGIC page=0 name={comm}",
+                    "pages": int(kv.get("pages", "1")),
+                }
+            )
+        elif kind == "symbol":
+            # The first one wins (kallsyms may list static duplicates).
+            symbols.setdefault(kv["name"], kv["address"])
+        elif kind == "sysctl":
+            policy[kv["name"]] = _num(kv.get("text", ""))
+        elif kind == "crashme":
+            if "_words" in kv and kv["_words"] == "obj":
+                crashme["objects_list"].append(
+                    {"index": int(kv["index"]), "tag": kv["tag"], "address": kv["address"]}
+                )
+            else:
+                for k, v in kv.items():
+                    crashme[k] = v
+        elif kind == "info":
+            info.update(kv)
+        elif kind == "trigger":
+            trigger = kv
+        elif kind == "slab":
+            slab = kv
+        elif kind in ("capture_dir", "capture_done", "capture_start"):
+            capture[kind] = kv
+        elif kind == "capture_step":
+            capture["steps"].append(kv)
+        elif kind == "kexec":
+            capture["kexec_crash_loaded"] = kv.get("crash_loaded")
+        elif kind == "error":
+            errors.append(kv.get("text", ""))
+    kaslr_text = int(info.get("kaslr_text", "0x0"), 16)
+    facts: dict[str, Any] = {
+        "scenario": scenario,
+        "crash": crash,
+        "crash_pid": int(trigger["pid"]) if trigger else None,
+        "crash_comm": trigger.get("comm") if trigger else None,
+        "crash_trigger": {"target": trigger.get("target"), "payload": trigger.get("payload")}
+        if trigger
+        else None,
+        "release": info.get("release"),
+        "hostname": info.get("hostname"),
+        "machine": info.get("machine"),
+        "kaslr_text": info.get("kaslr_text"),
+        "kaslr_offset": kaslr_text - KERNEL_START_MAP if kaslr_text else None,
+        "kaslr_offset_hex": hex(kaslr_text - KERNEL_START_MAP) if kaslr_text else None,
+        "tasks": tasks,
+        "markers": markers,
+        "modules": modules,
+        "symbols": symbols,
+        "test_module": {
+            "name": "crashme",
+            "magic": crashme.get("magic"),
+            "banner": crashme.get("banner"),
+            "list": "crashme_list",
+            "list_len": len(crashme["objects_list"]),
+            "list_objects": crashme["objects_list"],
+            "struct": "crashme_obj",
+            "cache": crashme.get("cache"),
+            "objects": int(crashme.get("objects", "-1")),
+            "objsize": int(crashme.get("objsize", "-1")),
+            "slabinfo_objsize": int(slab.get("objsize", "-1")),
+            # SLUB's /proc/slabinfo counts every object of the cache's slabs as active.
+            "slabinfo_active_objs": int(slab.get("active_objs", "-1")),
+            "slabinfo_num_objs": int(slab.get("num_objs", "-1")),
+            "kthread_comm": "crashme_kthread",
+            "kthread_pid": int(crashme.get("kthread_pid", "-1")),
+            "proc_file": "/proc/crashme",
+        },
+        "sleepers": sleepers,
+        "panic_policy": policy,
+    }
+    if len(capture) > 1 or capture["steps"]:
+        facts["capture"] = capture
+    if errors:
+        facts["errors"] = errors
+    return facts

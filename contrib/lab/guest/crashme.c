@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * crashme: the crash lab's test module. It leaves known facts in kernel memory for the dump tests
+ * (a magic value, a string, a list of CRASHME_NOBJ objects in their own slab cache, a kthread) and crashes
+ * the kernel on request: `echo null|panic|bug > /proc/crashme`.
+ * Reading /proc/crashme prints the facts as "key=value" lines.
+ */
+#include <linux/module.h>
+#include <linux/init.h>
+#include <linux/kernel.h>
+#include <linux/slab.h>
+#include <linux/list.h>
+#include <linux/kthread.h>
+#include <linux/delay.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/uaccess.h>
+#include <linux/string.h>
+#include <linux/sched.h>
+#include <linux/bug.h>
+
+#define CRASHME_NOBJ 17
+
+struct crashme_obj {
+	int index;
+	char tag[16];
+	unsigned long cookie;
+	struct list_head node;
+};
+
+unsigned long crashme_magic = 0xc0ffee11deadbeefUL;
+char crashme_banner[] = "crashme fixture module v1";
+LIST_HEAD(crashme_list);
+int crashme_nobj;
+int *crashme_nullptr;
+struct kmem_cache *crashme_cache;
+struct task_struct *crashme_task;
+static struct proc_dir_entry *crashme_proc;
+
+/* A constructor keeps SLUB from merging this cache into another one of the same size. */
+static void crashme_ctor(void *p)
+{
+	memset(p, 0, sizeof(struct crashme_obj));
+}
+
+noinline int crashme_deref(int *p)
+{
+	return READ_ONCE(*p);
+}
+
+noinline void crashme_do_panic(const char *who)
+{
+	panic("crashme: panic requested by %s", who);
+}
+
+noinline void crashme_do_bug(void)
+{
+	BUG();
+}
+
+static int crashme_kthread_fn(void *unused)
+{
+	while (!kthread_should_stop())
+		msleep_interruptible(1000);
+	return 0;
+}
+
+static int crashme_show(struct seq_file *m, void *v)
+{
+	struct crashme_obj *obj;
+
+	seq_printf(m, "magic=0x%lx\n", crashme_magic);
+	seq_printf(m, "banner=%s\n", crashme_banner);
+	seq_printf(m, "objects=%d\n", crashme_nobj);
+	seq_printf(m, "cache=%s\n", "crashme_obj");
+	seq_printf(m, "objsize=%zu\n", sizeof(struct crashme_obj));
+	seq_printf(m, "kthread_pid=%d\n", crashme_task ? task_pid_nr(crashme_task) : -1);
+	list_for_each_entry(obj, &crashme_list, node)
+		seq_printf(m, "obj index=%d tag=%s address=0x%px\n", obj->index, obj->tag, obj);
+	return 0;
+}
+
+static int crashme_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, crashme_show, NULL);
+}
+
+static ssize_t crashme_write(struct file *file, const char __user *ubuf, size_t count, loff_t *ppos)
+{
+	char cmd[16] = "";
+	size_t n = min(count, sizeof(cmd) - 1);
+
+	if (copy_from_user(cmd, ubuf, n))
+		return -EFAULT;
+	cmd[n] = '\0';
+	strim(cmd);
+	pr_info("crashme: '%s' requested by %s[%d]\n", cmd, current->comm, task_pid_nr(current));
+	if (!strcmp(cmd, "null"))
+		return crashme_deref(READ_ONCE(crashme_nullptr));
+	if (!strcmp(cmd, "panic"))
+		crashme_do_panic(current->comm);
+	if (!strcmp(cmd, "bug"))
+		crashme_do_bug();
+	return -EINVAL;
+}
+
+static const struct proc_ops crashme_proc_ops = {
+	.proc_open = crashme_open,
+	.proc_read = seq_read,
+	.proc_lseek = seq_lseek,
+	.proc_release = single_release,
+	.proc_write = crashme_write,
+};
+
+static void crashme_free_list(void)
+{
+	struct crashme_obj *obj, *tmp;
+
+	list_for_each_entry_safe(obj, tmp, &crashme_list, node) {
+		list_del(&obj->node);
+		kmem_cache_free(crashme_cache, obj);
+	}
+	crashme_nobj = 0;
+}
+
+static int __init crashme_init(void)
+{
+	int i;
+
+	crashme_cache = kmem_cache_create("crashme_obj", sizeof(struct crashme_obj), 0, 0, crashme_ctor);
+	if (!crashme_cache)
+		return -ENOMEM;
+	for (i = 0; i < CRASHME_NOBJ; i++) {
+		struct crashme_obj *obj = kmem_cache_alloc(crashme_cache, GFP_KERNEL);
+
+		if (!obj) {
+			crashme_free_list();
+			kmem_cache_destroy(crashme_cache);
+			return -ENOMEM;
+		}
+		obj->index = i;
+		snprintf(obj->tag, sizeof(obj->tag), "obj%02d", i);
+		obj->cookie = crashme_magic ^ i;
+		list_add_tail(&obj->node, &crashme_list);
+		crashme_nobj++;
+	}
+	crashme_task = kthread_run(crashme_kthread_fn, NULL, "crashme_kthread");
+	if (IS_ERR(crashme_task)) {
+		crashme_task = NULL;
+		crashme_free_list();
+		kmem_cache_destroy(crashme_cache);
+		return -ENOMEM;
+	}
+	crashme_proc = proc_create("crashme", 0600, NULL, &crashme_proc_ops);
+	pr_info("crashme: %s loaded, magic 0x%lx, %d objects\n", crashme_banner, crashme_magic, crashme_nobj);
+	return 0;
+}
+
+static void __exit crashme_exit(void)
+{
+	proc_remove(crashme_proc);
+	if (crashme_task)
+		kthread_stop(crashme_task);
+	crashme_free_list();
+	kmem_cache_destroy(crashme_cache);
+}
+
+module_init(crashme_init);
+module_exit(crashme_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("crashcompat crash lab test module");

@@ -1,0 +1,231 @@
+"""pytest plugin: the crash lab (real kernel dumps built by ``contrib/lab/crashlab``) as fixtures.
+
+Fixtures:
+  ``lab_manifest`` (session): runs ``crashlab build`` once and yields the parsed manifest.json as a
+      :class:`LabManifest` (a dict with helpers). If the lab cannot be built the requesting tests are skipped
+      with the one-line reason, or fail when ``CRASHCOMPAT_REQUIRE_LAB=1``.
+  ``lab_dump``: each dump of the lab as a :class:`LabDump`. Tests using it are parametrized by dump name
+      (ids are the names). Restrict with ``@pytest.mark.lab_dumps("kdump-null-zlib-d31", ...)`` or by
+      attributes, ``@pytest.mark.lab_dumps(capture="kdump")`` / ``(format="elf")``.
+Marker: ``lab`` (tests that need the lab).
+
+Environment:
+  CRASHCOMPAT_LAB            path of the crashlab script (default: <repo>/contrib/lab/crashlab)
+  CRASHCOMPAT_LAB_CACHE      cache root handed to crashlab (default /var/cache/crashcompat-lab)
+  CRASHCOMPAT_LAB_SCENARIOS  comma-separated scenarios to build (default: crashlab's defaults)
+  CRASHCOMPAT_LAB_DUMPS      comma-separated dump names ``lab_dump`` iterates (default: DEFAULT_DUMPS)
+  CRASHCOMPAT_LAB_TIMEOUT    seconds allowed for ``crashlab build`` (default 5400)
+  CRASHCOMPAT_REQUIRE_LAB=1  fail instead of skip when the lab cannot be built
+
+Only the standard library and pytest are used here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# The dumps of crashlab's default scenarios: (name, capture, format). Parametrization happens at collection,
+# before the lab is built, so the names are listed here; a dump missing from the manifest is skipped.
+DEFAULT_DUMPS: list[tuple[str, str, str]] = [
+    ("kdump-null-zlib-d31", "kdump", "kdump-compressed"),
+    ("kdump-null-lzo-d31", "kdump", "kdump-compressed"),
+    ("kdump-null-elf-d31", "kdump", "elf"),
+    ("qemu-sysrq-elf", "qemu", "elf"),
+    ("qemu-sysrq-elf-paging", "qemu", "elf"),
+    ("qemu-sysrq-kdump-zlib", "qemu", "flattened"),
+    ("qemu-sysrq-kdump-zlib-reassembled", "qemu", "kdump-compressed"),
+]
+
+
+class LabDump(dict[str, Any]):
+    """One entry of ``manifest["dumps"]`` with helpers."""
+
+    @property
+    def name(self) -> str:
+        return str(self["name"])
+
+    @property
+    def path(self) -> str:
+        return str(self["path"])
+
+    @property
+    def format(self) -> str:
+        return str(self["format"])
+
+    @property
+    def capture(self) -> str:
+        return str(self["capture"])
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = self["facts"]
+        return facts
+
+    @property
+    def needs_host_platform(self) -> bool:
+        """QEMU-written kdump files open in drgn only with an explicit platform (drgn.host_platform)."""
+        return self.capture == "qemu" and self.format in ("flattened", "kdump-compressed")
+
+    def reference(self, command: str) -> str | None:
+        """Debian crash 8.0.2's output for ``command`` on this dump (None if not recorded)."""
+        path = self.get("reference", {}).get(command)
+        return Path(path).read_text(errors="replace") if path else None
+
+    def known_wrong(self, command: str) -> str | None:
+        """Why crash 8.0.2's output for ``command`` is known to be wrong on this dump (None if it is not)."""
+        for entry in self.get("reference_known_wrong", []):
+            if entry["command"] == command:
+                return str(entry["why"])
+        return None
+
+
+class LabManifest(dict[str, Any]):
+    """The parsed manifest.json of the crash lab (see contrib/lab/README.md) with helpers."""
+
+    def __init__(self, data: dict[str, Any], path: Path) -> None:
+        super().__init__(data)
+        self.path = path
+
+    @property
+    def dumps(self) -> list[LabDump]:
+        return [LabDump(d) for d in self["dumps"]]
+
+    def dump(self, name: str) -> LabDump:
+        for d in self["dumps"]:
+            if d["name"] == name:
+                return LabDump(d)
+        raise KeyError(f"the lab has no dump {name!r} (has: {', '.join(d['name'] for d in self['dumps'])})")
+
+    @property
+    def default_dump(self) -> LabDump:
+        return self.dump(str(self["default_dump"]))
+
+    @property
+    def vmlinux(self) -> str:
+        return str(self["kernel"]["vmlinux"])
+
+    @property
+    def release(self) -> str:
+        return str(self["kernel"]["release"])
+
+    @property
+    def crashme_ko(self) -> str:
+        return str(self["test_module"]["ko"])
+
+    @property
+    def module_debug_files(self) -> list[str]:
+        return [str(p) for p in self["kernel"].get("module_debug_files", [])]
+
+    @property
+    def kgdb(self) -> dict[str, Any] | None:
+        kg: dict[str, Any] | None = self.get("kgdb")
+        return kg
+
+
+def crashlab_script() -> Path:
+    env = os.environ.get("CRASHCOMPAT_LAB")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "contrib" / "lab" / "crashlab"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CRASHCOMPAT_REQUIRE_LAB") == "1":
+        pytest.fail(
+            f"crash lab required (CRASHCOMPAT_REQUIRE_LAB=1) but unavailable: {reason}", pytrace=False
+        )
+    pytest.skip(f"crash lab unavailable: {reason}")
+
+
+def build_lab() -> LabManifest:
+    """Run ``crashlab build`` and load its manifest (skip/fail with the reason when impossible)."""
+    script = crashlab_script()
+    if not script.exists():
+        _unavailable(f"no crashlab script at {script}")
+    if not sys.platform.startswith("linux"):
+        _unavailable("the crash lab needs Linux")
+    cmd = [sys.executable, str(script), "build"]
+    scen = os.environ.get("CRASHCOMPAT_LAB_SCENARIOS", "").strip()
+    for s in filter(None, (x.strip() for x in scen.split(","))):
+        cmd += ["--scenario", s]
+    timeout = float(os.environ.get("CRASHCOMPAT_LAB_TIMEOUT", "5400"))
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        _unavailable(f"crashlab build did not finish within {timeout:.0f}s")
+        raise AssertionError("unreachable") from None
+    # Progress went to stderr: show it in the test report (pytest captures it).
+    sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        errs = [ln for ln in proc.stderr.splitlines() if ln.startswith("crashlab: error:")]
+        tail = errs or proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"]
+        _unavailable(tail[-1])
+    out = proc.stdout.strip().splitlines()
+    path = Path(out[-1]) if out else Path()
+    if not out or not path.is_file():
+        _unavailable(f"crashlab build printed no manifest path (stdout: {proc.stdout.strip()[:200]!r})")
+    with open(path, encoding="utf-8") as f:
+        return LabManifest(json.load(f), path)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "lab: needs the crash lab (real kernel dumps built by contrib/lab/crashlab)"
+    )
+    config.addinivalue_line(
+        "markers",
+        "lab_dumps(*names, **attrs): restrict the lab_dump parametrization to these dump names or "
+        "to dumps whose capture/format match",
+    )
+
+
+def _dump_names(metafunc: pytest.Metafunc) -> list[str]:
+    env = os.environ.get("CRASHCOMPAT_LAB_DUMPS", "").strip()
+    table = DEFAULT_DUMPS
+    if env:
+        known = {n: (n, c, f) for n, c, f in DEFAULT_DUMPS}
+        table = [known.get(n, (n, "", "")) for n in (x.strip() for x in env.split(",")) if n]
+    names = [n for n, _, _ in table]
+    marker = metafunc.definition.get_closest_marker("lab_dumps")
+    if marker is not None:
+        if marker.args:
+            names = [n for n in names if n in marker.args] + [n for n in marker.args if n not in names]
+        for attr, want in marker.kwargs.items():
+            idx = {"capture": 1, "format": 2}.get(attr)
+            if idx is None:
+                raise pytest.UsageError(f"lab_dumps: unknown attribute {attr!r} (use capture= or format=)")
+            wanted = {want} if isinstance(want, str) else set(want)
+            names = [n for n in names if any(t[0] == n and t[idx] in wanted for t in table)]
+    return names
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "lab_dump" in metafunc.fixturenames:
+        names = _dump_names(metafunc)
+        # Module scope groups a module's tests by dump, so per-dump state (an open program) can be reused.
+        metafunc.parametrize("lab_dump", names, ids=names, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="session")
+def lab_manifest() -> Iterator[LabManifest]:
+    """The crash lab's manifest (built or reused once per session)."""
+    yield build_lab()
+
+
+@pytest.fixture
+def lab_dump(request: pytest.FixtureRequest, lab_manifest: LabManifest) -> LabDump:
+    """One dump of the lab (parametrized by name; see DEFAULT_DUMPS and the lab_dumps marker)."""
+    name = str(getattr(request, "param", lab_manifest["default_dump"]))
+    try:
+        return lab_manifest.dump(name)
+    except KeyError as exc:
+        pytest.skip(str(exc))
+        raise AssertionError("unreachable") from None

@@ -1,0 +1,387 @@
+"""Tests of the crash lab itself: the manifest contract, the dumps (opened with drgn and checked against the
+facts the guest recorded before crashing), crash 8.0.2 reference outputs, and the live targets (QEMU gdbstub,
+real KGDB) answering GDB.
+
+Expected values come only from the facts recorded inside the guest (manifest ``facts``), never from our own
+tools' output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crashcompat.testing.lab import LabDump, LabManifest, crashlab_script
+
+pytestmark = pytest.mark.lab
+
+DUMP_FORMATS = {"elf", "kdump-compressed", "flattened"}
+REQUIRED_REFERENCES = [
+    "sys",
+    "bt",
+    "bt -a",
+    "log",
+    "log -m",
+    "log -t",
+    "mod",
+    "kmem -i",
+    "kmem -s",
+    "kmem -s crashme_obj",
+    "kmem -z",
+    "ps",
+]
+REQUIRED_REFERENCE_PREFIXES = ["sym ", "vtop ", "pte ", "dis -l ", "mod -s crashme "]
+MAGIC = 0xC0FFEE11DEADBEEF  # crashme.c's crashme_magic; also checked against the recorded fact
+
+
+def _crashlab(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(crashlab_script()), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- manifest
+
+
+def test_manifest_schema(lab_manifest: LabManifest) -> None:
+    m = lab_manifest
+    for key in (
+        "schema_version",
+        "cache_key",
+        "built_at",
+        "kernel",
+        "test_module",
+        "dumps",
+        "default_dump",
+        "timings",
+        "scenarios",
+    ):
+        assert key in m, key
+    k = m["kernel"]
+    for key in ("release", "vmlinux", "module_debug_dir", "vmlinuz", "system_map", "config"):
+        assert k[key], key
+    for key in ("vmlinux", "vmlinuz", "system_map", "config"):
+        assert Path(k[key]).is_file(), k[key]
+    assert Path(k["module_debug_dir"]).is_dir()
+    assert k["module_debug_dir"].endswith(f"usr/lib/debug/lib/modules/{k['release']}")
+    assert m["test_module"]["name"] == "crashme"
+    assert Path(m["test_module"]["ko"]).is_file()
+    assert Path(m["test_module"]["source"]).is_file()
+    names = [d["name"] for d in m["dumps"]]
+    assert len(names) == len(set(names)), "dump names must be unique"
+    assert m["default_dump"] in names
+    for d in m["dumps"]:
+        for key in ("name", "path", "format", "capture", "scenario", "dump_level", "compression", "facts"):
+            assert key in d, (d["name"], key)
+        assert d["format"] in DUMP_FORMATS
+        assert d["capture"] in ("kdump", "qemu")
+        assert Path(d["path"]).is_file(), d["path"]
+        assert d["dump_level"] == (31 if d["capture"] == "kdump" else 0)
+        if d["capture"] == "kdump":
+            assert Path(d["dmesg"]).is_file()
+        if d["capture"] == "qemu" and d["format"] == "elf":
+            assert isinstance(d["paging"], bool)
+    assert any(d["capture"] == "kdump" and d["format"] == "kdump-compressed" for d in m["dumps"])
+    assert any(d["format"] == "elf" for d in m["dumps"])
+    default = m.default_dump
+    assert default.capture == "kdump" and default.format == "kdump-compressed"
+
+
+def test_kdump_layout_is_kdump_tools_like(lab_manifest: LabManifest) -> None:
+    kdumps = [d for d in lab_manifest.dumps if d.capture == "kdump"]
+    if not kdumps:
+        pytest.skip("no kdump scenario built")
+    for d in kdumps:
+        p = Path(d.path)
+        stamp = p.parent.name
+        assert re.fullmatch(r"\d{12}", stamp), p
+        assert p.parent.parent.name == "crash" and p.parent.parent.parent.name == "var", p
+        assert p.name.endswith("." + stamp)
+        assert Path(d["dmesg"]).name == f"dmesg.{stamp}"
+    zlib = [d for d in kdumps if d["compression"] == "zlib"]
+    assert zlib and Path(zlib[0].path).name.startswith("dump.")
+
+
+def test_facts_are_complete(lab_dump: LabDump) -> None:
+    f = lab_dump.facts
+    assert f["crash_comm"] == "fixcrash"
+    assert isinstance(f["crash_pid"], int) and f["crash_pid"] > 1
+    assert f["hostname"] == "crashfixture"
+    assert f["release"]
+    assert isinstance(f["kaslr_offset"], int)
+    pids = {t["pid"]: t["comm"] for t in f["tasks"]}
+    assert pids.get(1) == "init" and pids.get(2) == "kthreadd"
+    assert pids.get(f["crash_pid"]) == "fixcrash"
+    assert "crashme_kthread" in pids.values()
+    assert {s["comm"] for s in f["sleepers"]} == {"fixsleep_a", "fixsleep_b"}
+    for s in f["sleepers"]:
+        assert pids.get(s["pid"]) == s["comm"]
+    assert any("known line one" in mk for mk in f["markers"])
+    names = {mo["name"] for mo in f["modules"]}
+    assert {"crashme", "qemu_fw_cfg", "virtio_blk"} <= names
+    tm = f["test_module"]
+    assert int(tm["magic"], 16) == MAGIC
+    assert tm["list_len"] == 17 and tm["objects"] == 17 and tm["cache"] == "crashme_obj"
+    assert tm["banner"] == "crashme fixture module v1"
+    assert f["panic_policy"]["kernel.panic_on_oops"] == 1
+
+
+# ---------------------------------------------------------------------------------------------- references
+
+
+def test_reference_outputs(lab_dump: LabDump) -> None:
+    if lab_dump.get("reference_same_as"):
+        assert lab_dump["reference_same_as"], "a reassembled dump points at the dump it was made from"
+        return
+    ref: dict[str, str] = lab_dump.get("reference", {})
+    assert ref, f"no crash reference outputs for {lab_dump.name}"
+    for cmd in REQUIRED_REFERENCES:
+        assert cmd in ref, cmd
+    for prefix in REQUIRED_REFERENCE_PREFIXES:
+        assert any(k.startswith(prefix) for k in ref), prefix
+    for cmd, path in ref.items():
+        assert Path(path).is_file(), (cmd, path)
+    for cmd in ["sys", "bt", "log", "mod", "kmem -i", "kmem -s", "kmem -s crashme_obj"]:
+        assert Path(ref[cmd]).stat().st_size > 0, f"empty crash output for {cmd!r}"
+    f = lab_dump.facts
+    # crash's view agrees with what the guest recorded (a check of the dump, not of crash's formatting).
+    sys_out = lab_dump.reference("sys") or ""
+    assert re.search(r"NODENAME: crashfixture", sys_out)
+    assert f["release"] in sys_out
+    bt_out = lab_dump.reference("bt") or ""
+    assert re.search(rf"PID: {f['crash_pid']}\s+TASK: \S+\s+CPU: \d+\s+COMMAND: \"fixcrash\"", bt_out)
+    log_out = lab_dump.reference("log") or ""
+    for mk in f["markers"]:
+        if "writes" not in mk:  # the last marker may be written while the crash is under way
+            assert mk in log_out, mk
+    assert "crashme_obj" in (lab_dump.reference("kmem -s crashme_obj") or "")
+    for entry in lab_dump.get("reference_known_wrong", []):
+        assert entry["command"] and entry["why"]
+
+
+def test_known_wrong_is_recorded(lab_manifest: LabManifest) -> None:
+    """crash 8.0.2's task-table bug on Debian 6.1 is listed, not hidden."""
+    with_refs = [d for d in lab_manifest.dumps if d.get("reference")]
+    if not with_refs:
+        pytest.skip("no reference outputs")
+    for d in with_refs:
+        wrong = {w["command"] for w in d.get("reference_known_wrong", [])}
+        assert "ps" in wrong, d.name
+
+
+# ---------------------------------------------------------------------------------------------- drgn
+
+_PROGS: dict[str, Any] = {}
+
+
+@pytest.fixture
+def prog(lab_dump: LabDump, lab_manifest: LabManifest) -> Any:
+    drgn = pytest.importorskip("drgn")
+    if lab_dump.name in _PROGS:
+        return _PROGS[lab_dump.name]
+    p = drgn.Program(drgn.host_platform) if lab_dump.needs_host_platform else drgn.Program()
+    p.set_core_dump(lab_dump.path)
+    files = [lab_manifest.vmlinux, lab_manifest.crashme_ko, *lab_manifest.module_debug_files]
+    with contextlib.suppress(drgn.MissingDebugInfoError):
+        p.load_debug_info(files)
+    _PROGS.clear()  # keep one program in memory at a time (tests are grouped by dump)
+    _PROGS[lab_dump.name] = p
+    return p
+
+
+def test_drgn_crashed_thread(lab_dump: LabDump, prog: Any) -> None:
+    t = prog.crashed_thread()
+    assert t.tid == lab_dump.facts["crash_pid"]
+    assert t.object.comm.string_().decode() == "fixcrash"
+
+
+def test_drgn_test_module(lab_dump: LabDump, prog: Any) -> None:
+    from drgn.helpers.linux.list import list_for_each_entry
+
+    assert prog["crashme_magic"].value_() == int(lab_dump.facts["test_module"]["magic"], 16) == MAGIC
+    assert prog["crashme_banner"].string_().decode() == lab_dump.facts["test_module"]["banner"]
+    objs = list(list_for_each_entry("struct crashme_obj", prog["crashme_list"].address_of_(), "node"))
+    assert len(objs) == lab_dump.facts["test_module"]["list_len"] == 17
+    want = [
+        (o["index"], o["tag"], int(o["address"], 16)) for o in lab_dump.facts["test_module"]["list_objects"]
+    ]
+    got = [(o.index.value_(), o.tag.string_().decode(), o.value_()) for o in objs]
+    assert got == want
+
+
+def test_drgn_log_markers(lab_dump: LabDump, prog: Any) -> None:
+    from drgn.helpers.linux.printk import get_dmesg
+
+    log = get_dmesg(prog).decode(errors="replace")
+    for mk in lab_dump.facts["markers"]:
+        assert mk in log, mk
+
+
+def test_drgn_tasks_modules_symbols(lab_dump: LabDump, prog: Any) -> None:
+    from drgn.helpers.linux.module import for_each_module
+    from drgn.helpers.linux.pid import for_each_task
+
+    f = lab_dump.facts
+    tasks = {t.pid.value_(): t.comm.string_().decode() for t in for_each_task(prog)}
+    # kworkers come and go; every other task the guest listed right before the crash must be there.
+    missing = [
+        t for t in f["tasks"] if not t["comm"].startswith("kworker") and tasks.get(t["pid"]) != t["comm"]
+    ]
+    assert not missing
+    mods = {m.name.string_().decode() for m in for_each_module(prog)}
+    assert mods == {m["name"] for m in f["modules"]}
+    assert prog.symbol("panic").address == int(f["symbols"]["panic"], 16)
+    assert prog["init_uts_ns"].name.nodename.string_().decode() == f["hostname"]
+    assert prog["init_uts_ns"].name.release.string_().decode() == f["release"]
+
+
+def test_drgn_slab_cache(lab_dump: LabDump, prog: Any) -> None:
+    from drgn.helpers.linux.slab import find_slab_cache
+
+    cache = find_slab_cache(prog, "crashme_obj")
+    assert cache is not None, "crashme_obj must be its own (unmerged) cache"
+    assert cache.object_size.value_() == lab_dump.facts["test_module"]["objsize"]
+
+
+def test_drgn_user_markers(lab_dump: LabDump, prog: Any) -> None:
+    if lab_dump["dump_level"] & 8:  # makedumpfile -d 31 drops user pages
+        pytest.skip("user pages are excluded from this dump (dump level 31)")
+    from drgn.helpers.linux.mm import access_remote_vm
+    from drgn.helpers.linux.pid import find_task
+
+    for s in lab_dump.facts["sleepers"]:
+        task = find_task(prog, s["pid"])
+        data = access_remote_vm(task.mm, int(s["marker_address"], 16), len(s["marker_text"]))
+        assert data.decode() == s["marker_text"]
+
+
+# ---------------------------------------------------------------------------------------------- cache
+
+
+def test_warm_build_is_fast(lab_manifest: LabManifest) -> None:
+    t0 = time.monotonic()
+    proc = _crashlab("build", timeout=120)
+    took = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(lab_manifest.path)
+    assert took < 10, f"warm crashlab build took {took:.1f}s"
+
+
+def test_status(lab_manifest: LabManifest) -> None:
+    proc = _crashlab("status", "--json", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    st = json.loads(proc.stdout)
+    assert any(e["manifest"] == str(lab_manifest.path) for e in st["entries"])
+
+
+# ---------------------------------------------------------------------------------------------- live
+
+
+@pytest.fixture
+def live_vm(request: pytest.FixtureRequest, lab_manifest: LabManifest) -> Iterator[dict[str, Any]]:
+    mode: str = request.param
+    if shutil.which("gdb") is None:
+        pytest.skip("gdb is not installed")
+    if mode == "kgdb" and not lab_manifest.kgdb:
+        pytest.skip("the lab has no KGDB kernel (crashlab build --scenario kgdb)")
+    # One live VM at a time on the machine: wait (bounded) for anyone else's to end.
+    proc = _crashlab("live", f"--{mode}", "--json", "--lifetime", "900", "--wait", "900", timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads(proc.stdout)
+    try:
+        yield info
+    finally:
+        _crashlab("stop", "--pid", str(info["pid"]), timeout=60)  # ours only
+
+
+def _gdb(args: list[str], timeout: float = 400) -> str:
+    proc = subprocess.run(
+        ["gdb", "-batch", "-nx", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("live_vm", ["gdbstub"], indirect=True)
+def test_live_gdbstub_answers_gdb(live_vm: dict[str, Any]) -> None:
+    info = live_vm
+    assert info["host"] == "127.0.0.1"
+    out = _gdb(
+        [
+            "-ex",
+            f"symbol-file -o {info['kaslr_offset_hex']} {info['vmlinux']}",
+            "-ex",
+            f"target remote 127.0.0.1:{info['gdb_port']}",
+            "-ex",
+            "p init_task.comm",
+            "-ex",
+            "p init_uts_ns.name.nodename",
+            "-ex",
+            "info threads",
+            "-ex",
+            "detach",
+        ]
+    )
+    assert '= "swapper/0' in out, out[-2000:]
+    assert '= "crashfixture"' in out, out[-2000:]
+    assert len(re.findall(r"^\*?\s+\d+\s+Thread ", out, re.M)) == 2, out[-2000:]  # one thread per vCPU
+
+
+@pytest.mark.parametrize("live_vm", ["gdbstub"], indirect=True)
+def test_live_drgn_over_qmp(live_vm: dict[str, Any]) -> None:
+    drgn_cli = Path(sys.executable).parent / "drgn"
+    if not drgn_cli.exists():
+        pytest.skip("no drgn CLI next to this python")
+    code = "print(prog['init_uts_ns'].name.nodename.string_().decode())"
+    proc = subprocess.run(
+        [str(drgn_cli), "--qemu", live_vm["qmp_drgn"], "-s", live_vm["vmlinux"], "-e", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert "crashfixture" in proc.stdout, proc.stderr[-1000:]
+
+
+@pytest.mark.parametrize("live_vm", ["kgdb"], indirect=True)
+def test_live_kgdb_answers_gdb(live_vm: dict[str, Any]) -> None:
+    info = live_vm
+    out = _gdb(
+        [
+            info["vmlinux"],
+            "-ex",
+            "set serial baud 115200",
+            "-ex",
+            f"target remote 127.0.0.1:{info['kgdb_port']}",
+            "-ex",
+            "p init_task.comm",
+            "-ex",
+            "info threads",
+            "-ex",
+            "detach",
+        ],
+        timeout=600,
+    )
+    assert '= "swapper/0' in out, out[-2000:]
+    threads = re.findall(r"Thread \d+ \(([^)]*)\)", out)
+    comms = {t["comm"] for t in info["facts"]["tasks"]}
+    assert "fixkgdb" in threads, out[-2000:]
+    assert "init" in threads
+    assert len(set(threads) & comms) >= len(comms) // 2, (threads, comms)
