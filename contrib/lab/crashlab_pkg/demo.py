@@ -10,7 +10,7 @@ from typing import Any
 
 from .util import LAB_DIR, LabError, log, read_json
 
-DEMO_COMMANDS = "sys\nbt\nlog | tail -20\n"
+DEMO_COMMANDS = "sys\nbt\nlog | tail -20\nq\n"
 
 
 def _python() -> str:
