@@ -14,7 +14,9 @@ from crashcompat.testing.synthetic import SyntheticTarget
 
 def _synthetic() -> Session:
     t = SyntheticTarget()
-    t.add_struct("struct resource", 64, {"start": (0, 8, "resource_size_t"), "end": (8, 8, "resource_size_t")})
+    t.add_struct(
+        "struct resource", 64, {"start": (0, 8, "resource_size_t"), "end": (8, 8, "resource_size_t")}
+    )
     for name, value in (("panic_timeout", -1), ("panic_on_oops", 1), ("panic_on_warn", 0)):
         address = t.alloc(4)
         t.write_u32(address, value)
@@ -46,15 +48,23 @@ def test_listed_by_plugins() -> None:
     assert row.split() == ["panicinfo", "crashcompat-panicinfo", "0.1.0", "panicinfo"]
 
 
+ROWS_TO_SYSCTLS = {
+    "PANIC TIMEOUT": "kernel.panic",
+    "PANIC ON OOPS": "kernel.panic_on_oops",
+    "PANIC ON WARN": "kernel.panic_on_warn",
+    "SOFTLOCKUP PANIC": "kernel.softlockup_panic",
+    "HUNG TASK PANIC": "kernel.hung_task_panic",
+}
+
+
 @pytest.mark.lab
 def test_lab_dumps_report_the_guest_policy(lab_manifest: dict[str, Any], crash_session: Any) -> None:
+    """The guest read its sysctls before crashing; panicinfo reads the same values back from each dump."""
     for dump in lab_manifest["dumps"]:
-        policy = dump["facts"].get("panic_policy", {})
+        policy = dump["facts"]["panic_policy"]
         text = crash_session(dump).run("panicinfo", echo=False)
         rows = dict(line.strip().split(": ", 1) for line in text.splitlines())
-        if "kernel.panic" in policy:
-            assert rows["PANIC TIMEOUT"].split()[0] == str(policy["kernel.panic"])
-        if "kernel.panic_on_oops" in policy:
-            assert rows["PANIC ON OOPS"].split()[0] == str(policy["kernel.panic_on_oops"])
+        for row, sysctl in ROWS_TO_SYSCTLS.items():
+            assert rows[row].split()[0] == str(policy[sysctl]), (dump["name"], row)
         expect_loaded = "yes" if dump["capture"] == "kdump" else "no"
         assert rows["CRASH KERNEL"] == expect_loaded, dump["name"]

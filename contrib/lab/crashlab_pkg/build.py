@@ -201,7 +201,7 @@ def _build_locked(cache_root: Path, requested: list[str]) -> Path:
                 res = scenarios.run_scenario(sc, guest, kinfo, tmp)
                 res = _relocate(res, str(tmp), str(sdir))
                 t_ref = time.monotonic()
-                refs = reference.run_references(res["dumps"], kinfo, guest, tmp, str(sdir))
+                refs = reference.run_references(res["dumps"], kinfo, guest, tmp, str(sdir), sc.references)
                 res["timings"]["reference"] = round(time.monotonic() - t_ref, 1)
                 for d in res["dumps"]:
                     d.update(refs.get(d["name"], {}))
@@ -318,13 +318,19 @@ def _default_dump(dumps: list[dict[str, Any]]) -> str | None:
 
 
 def _prune(cache_root: Path, keep: Path) -> None:
-    """Keep the current lab entry and the newest KEEP_ENTRIES - 1 others; drop old staging dirs."""
-    labs = sorted(
-        (p for p in (cache_root / "labs").iterdir() if p.is_dir() and p != keep),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
+    """Keep the current lab entry and the newest KEEP_ENTRIES - 1 other *complete* entries (with a
+    manifest.json); drop incomplete entries and staging dirs older than 6 hours (younger ones may be a
+    build in progress)."""
+    others = [p for p in (cache_root / "labs").iterdir() if p.is_dir() and p != keep]
+    complete = sorted(
+        (p for p in others if (p / "manifest.json").is_file()), key=lambda p: p.stat().st_mtime, reverse=True
     )
-    for p in labs[KEEP_ENTRIES - 1 :]:
+    stale = [
+        p
+        for p in others
+        if not (p / "manifest.json").is_file() and time.time() - p.stat().st_mtime > 6 * 3600
+    ]
+    for p in complete[KEEP_ENTRIES - 1 :] + stale:
         log(f"pruning old lab entry {p.name} ({du_bytes(p) / 1e9:.1f} GB)")
         shutil.rmtree(p, ignore_errors=True)
     tmp = cache_root / "tmp"

@@ -76,6 +76,7 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
     info: dict[str, str] = {}
     trigger: dict[str, str] = {}
     slab: dict[str, str] = {}
+    spawn: dict[str, str] = {}
     capture: dict[str, Any] = {"steps": []}
     errors: list[str] = []
     for kind, kv in entries:
@@ -124,6 +125,8 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
             trigger = kv
         elif kind == "slab":
             slab = kv
+        elif kind == "spawn":
+            spawn = kv
         elif kind in ("capture_dir", "capture_done", "capture_start"):
             capture[kind] = kv
         elif kind == "capture_step":
@@ -173,6 +176,24 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
         "sleepers": sleepers,
         "panic_policy": policy,
     }
+    # Only guests booted with fixture.spawn / fixture.extra_objects (the scale scenario) report these.
+    if "extra_objects" in crashme:
+        facts["test_module"]["extra_objects"] = int(crashme["extra_objects"])
+    if spawn:
+        facts["spawned"] = {
+            "pid": int(spawn["pid"]),
+            "comm": spawn.get("comm", ""),
+            "count": int(spawn["count"]),
+            "child_comm": spawn.get("child_comm", ""),
+        }
+    if spawn or "extra_objects" in crashme:
+        tm = facts["test_module"]
+        facts["scale"] = {
+            "tasks": len(tasks),
+            "spawned": facts["spawned"]["count"] if spawn else 0,
+            "crashme_obj_objects": tm["objects"] + tm.get("extra_objects", 0),
+            "slabinfo_active_objs": tm["slabinfo_active_objs"],
+        }
     if len(capture) > 1 or capture["steps"]:
         facts["capture"] = capture
     if errors:

@@ -13,7 +13,7 @@ from typing import Any
 from .kernel import CAPTURE_MODULES, GUEST_MODULES
 from .util import GUEST_SRC, LabError, log, run
 
-ACTORS = ("fixsleep_a", "fixsleep_b", "fixcrash", "fixkgdb")
+ACTORS = ("fixsleep_a", "fixsleep_b", "fixcrash", "fixkgdb", "fixspawn")
 
 
 def build_module(kbuild_dir: Path, out: Path, make_env: dict[str, str] | None = None) -> Path:

@@ -282,11 +282,16 @@ def _known_wrong(d: dict[str, Any], outputs: dict[str, Path], startup: str) -> l
 
 
 def reference_for_dump(
-    d: dict[str, Any], kinfo: dict[str, Any], guest: dict[str, Any], outdir: Path
+    d: dict[str, Any],
+    kinfo: dict[str, Any],
+    guest: dict[str, Any],
+    outdir: Path,
+    commands: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
+    """crash 8.0.2's output of ``commands`` (default: pass1_commands, then pass 2) on one dump."""
     outdir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    cmds1 = pass1_commands(d, kinfo, guest)
+    cmds1 = [(c, c) for c in commands] if commands is not None else pass1_commands(d, kinfo, guest)
     paths = {guest["crashme_ko"]: "crashme.ko", kinfo["module_debug_dir"]: "moddir"}
     out1 = _run_crash(kinfo["vmlinux"], d["path"], cmds1, outdir, "pass1", 1, paths)
     cmds2 = pass2_commands(out1)
@@ -330,9 +335,15 @@ def reference_for_dump(
 
 
 def run_references(
-    dumps: list[dict[str, Any]], kinfo: dict[str, Any], guest: dict[str, Any], workdir: Path, final_dir: str
+    dumps: list[dict[str, Any]],
+    kinfo: dict[str, Any],
+    guest: dict[str, Any],
+    workdir: Path,
+    final_dir: str,
+    commands: tuple[str, ...] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """crash reference outputs for each dump (two dumps at a time). Paths are rewritten to ``final_dir``."""
+    """crash reference outputs for each dump (two dumps at a time). Paths are rewritten to ``final_dir``.
+    ``commands`` replaces the full command list (a scenario's own short list)."""
     if os.environ.get("CRASHLAB_NO_REFERENCE") == "1":
         return {}
     todo = [d for d in dumps if "reassembled_from" not in d]
@@ -344,7 +355,8 @@ def run_references(
         for d in todo:
             local = dict(d)
             local["path"] = d["path"].replace(final_dir, str(workdir), 1)
-            futs[ex.submit(reference_for_dump, local, kinfo, guest, workdir / "reference" / d["name"])] = d
+            refdir = workdir / "reference" / d["name"]
+            futs[ex.submit(reference_for_dump, local, kinfo, guest, refdir, commands)] = d
         for fut in concurrent.futures.as_completed(futs):
             d = futs[fut]
             res = fut.result()

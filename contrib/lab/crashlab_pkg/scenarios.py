@@ -31,7 +31,14 @@ class Scenario:
     mem: str = "512M"
     formats: tuple[str, ...] = ("elf", "elf-paging", "kdump-zlib")
     description: str = ""
+    kernel_args: str = ""  # extra fixture.* words for /init
+    references: tuple[str, ...] | None = None  # crash 8.0.2 command lines; None: the full list (reference.py)
 
+
+# The scale scenario: sleeping processes `fixidle` (fixture_helper's fixspawn) and crashme_obj objects
+# (crashme's extra_objects) on top of what every guest has.
+SCALE_TASKS = 2000
+SCALE_OBJECTS = 100000
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -56,6 +63,17 @@ SCENARIOS: dict[str, Scenario] = {
             mem="512M",
             formats=("elf", "kdump-zlib"),
             description="QEMU dumps of a sysrq-c panic with 5-level paging (-cpu max)",
+        ),
+        Scenario(
+            "scale",
+            "qemu",
+            "sysrq",
+            mem="2G",
+            formats=("elf", "kdump-zlib"),
+            kernel_args=f"fixture.spawn={SCALE_TASKS} fixture.extra_objects={SCALE_OBJECTS}",
+            references=("sys", "kmem -s crashme_obj", "kmem -i", "log | tail -20"),
+            description=f"QEMU dumps of a sysrq-c panic of a bigger guest (2 GiB, {SCALE_TASKS} more sleeping "
+            f"processes, {SCALE_OBJECTS} more crashme_obj objects), for benchmarks; not a default",
         ),
         Scenario("kgdb", "kgdb", "none", description="the self-built KGDB kernel (for crashlab live --kgdb)"),
     ]
@@ -102,7 +120,7 @@ def _run_qemu(sc: Scenario, guest: dict[str, Any], kinfo: dict[str, Any], out: P
         out,
         kernel=Path(kinfo["vmlinuz"]),
         initrd=Path(guest["main_initrd"]),
-        append=_append(sc, "qemu"),
+        append=_append(sc, "qemu", sc.kernel_args),
         mem=sc.mem,
         cpu=sc.cpu,
         name=f"crashlab-{sc.name}",
@@ -208,7 +226,7 @@ def _run_kdump(sc: Scenario, guest: dict[str, Any], kinfo: dict[str, Any], out: 
         out,
         kernel=Path(kinfo["vmlinuz"]),
         initrd=Path(guest["main_initrd"]),
-        append=_append(sc, "kdump", "crashkernel=192M"),
+        append=_append(sc, "kdump", f"crashkernel=192M {sc.kernel_args}"),
         mem=sc.mem,
         cpu=sc.cpu,
         disk=disk,

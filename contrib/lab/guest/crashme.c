@@ -3,6 +3,8 @@
  * crashme: the crash lab's test module. It leaves known facts in kernel memory for the dump tests
  * (a magic value, a string, a list of CRASHME_NOBJ objects in their own slab cache, a kthread) and crashes
  * the kernel on request: `echo null|panic|bug > /proc/crashme`.
+ * The parameter extra_objects=N (default 0; the lab's `scale` scenario) allocates N more objects from the same
+ * cache, on their own list crashme_extra_list, so that slab walkers have many objects to count.
  * Reading /proc/crashme prints the facts as "key=value" lines.
  */
 #include <linux/module.h>
@@ -32,6 +34,11 @@ unsigned long crashme_magic = 0xc0ffee11deadbeefUL;
 char crashme_banner[] = "crashme fixture module v1";
 LIST_HEAD(crashme_list);
 int crashme_nobj;
+LIST_HEAD(crashme_extra_list);
+int crashme_nextra;
+static int extra_objects;
+module_param(extra_objects, int, 0444);
+MODULE_PARM_DESC(extra_objects, "objects allocated from crashme_obj besides the 17 of crashme_list");
 int *crashme_nullptr;
 struct kmem_cache *crashme_cache;
 struct task_struct *crashme_task;
@@ -75,6 +82,8 @@ static int crashme_show(struct seq_file *m, void *v)
 	seq_printf(m, "cache=%s\n", "crashme_obj");
 	seq_printf(m, "objsize=%zu\n", sizeof(struct crashme_obj));
 	seq_printf(m, "kthread_pid=%d\n", crashme_task ? task_pid_nr(crashme_task) : -1);
+	if (crashme_nextra)
+		seq_printf(m, "extra_objects=%d\n", crashme_nextra);
 	list_for_each_entry(obj, &crashme_list, node)
 		seq_printf(m, "obj index=%d tag=%s address=0x%px\n", obj->index, obj->tag, obj);
 	return 0;
@@ -121,6 +130,11 @@ static void crashme_free_list(void)
 		kmem_cache_free(crashme_cache, obj);
 	}
 	crashme_nobj = 0;
+	list_for_each_entry_safe(obj, tmp, &crashme_extra_list, node) {
+		list_del(&obj->node);
+		kmem_cache_free(crashme_cache, obj);
+	}
+	crashme_nextra = 0;
 }
 
 static int __init crashme_init(void)
@@ -144,6 +158,21 @@ static int __init crashme_init(void)
 		list_add_tail(&obj->node, &crashme_list);
 		crashme_nobj++;
 	}
+	for (i = 0; i < extra_objects; i++) {
+		struct crashme_obj *obj = kmem_cache_alloc(crashme_cache, GFP_KERNEL);
+
+		if (!obj) {
+			crashme_free_list();
+			kmem_cache_destroy(crashme_cache);
+			return -ENOMEM;
+		}
+		obj->index = CRASHME_NOBJ + i;
+		obj->cookie = crashme_magic ^ obj->index;
+		list_add_tail(&obj->node, &crashme_extra_list);
+		crashme_nextra++;
+		if (!(i & 1023))
+			cond_resched();
+	}
 	crashme_task = kthread_run(crashme_kthread_fn, NULL, "crashme_kthread");
 	if (IS_ERR(crashme_task)) {
 		crashme_task = NULL;
@@ -153,6 +182,8 @@ static int __init crashme_init(void)
 	}
 	crashme_proc = proc_create("crashme", 0600, NULL, &crashme_proc_ops);
 	pr_info("crashme: %s loaded, magic 0x%lx, %d objects\n", crashme_banner, crashme_magic, crashme_nobj);
+	if (crashme_nextra)
+		pr_info("crashme: %d extra objects\n", crashme_nextra);
 	return 0;
 }
 

@@ -7,6 +7,8 @@
  *   fixkgdb  TARGET PAYLOAD GOFILE
  *               report pid, wait (bounded) until GOFILE exists, then write PAYLOAD to TARGET
  *               (/proc/sysrq-trigger or /proc/crashme): that crashes the kernel (or enters KGDB).
+ *   fixspawn N  fork N children named fixidle that sleep forever (the `scale` scenario's task count), report
+ *               once all of them run under that name, then sleep forever.
  * Facts are single lines "FIXTURE-FACT <kind> key=value ..." written with one write() each to $FIXTURE_FACTS
  * (default /dev/ttyS2).
  */
@@ -136,6 +138,49 @@ static int trigger(const char *name, int argc, char **argv)
 	return 0;
 }
 
+static int spawner(const char *name, int argc, char **argv)
+{
+	int fds[2], i, n, got = 0;
+	char c;
+
+	if (argc < 2 || (n = atoi(argv[1])) <= 0) {
+		fprintf(stderr, "usage: %s N\n", name);
+		return 2;
+	}
+	if (pipe(fds) < 0) {
+		perror("pipe");
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			emit(facts_path(), "FIXTURE-FACT error text=%s: fork %d of %d failed: %s", name, i, n,
+			     strerror(errno));
+			return 1;
+		}
+		if (pid == 0) {
+			/* Renamed before the parent reports: /init's task listing sees every child as fixidle. */
+			prctl(PR_SET_NAME, "fixidle", 0, 0, 0);
+			close(fds[0]);
+			if (write(fds[1], "x", 1) < 0)
+				_exit(1);
+			close(fds[1]);
+			for (;;)
+				pause();
+		}
+	}
+	close(fds[1]);
+	while (got < n && read(fds[0], &c, 1) == 1)
+		got++;
+	close(fds[0]);
+	emit(facts_path(), "FIXTURE-FACT spawn pid=%d count=%d child_comm=fixidle comm=%s", getpid(), got, name);
+	ready(name);
+	for (;;)
+		pause();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char *name = basename(argv[0]);
@@ -145,6 +190,8 @@ int main(int argc, char **argv)
 		return sleeper(name);
 	if (!strcmp(name, "fixcrash") || !strcmp(name, "fixkgdb"))
 		return trigger(name, argc, argv);
+	if (!strcmp(name, "fixspawn"))
+		return spawner(name, argc, argv);
 	fprintf(stderr, "fixture_helper: unknown personality %s\n", name);
 	return 2;
 }

@@ -6,6 +6,8 @@
 #   - fixture.mode=live             -> stay up (gdbstub / drgn --qemu)
 #   - fixture.mode=kgdb             -> enter KGDB with sysrq-g from the process `fixkgdb`
 # fixture.crash=sysrq|null|panic|bug picks how the process `fixcrash` crashes the kernel.
+# fixture.spawn=N (the `scale` scenario) adds N sleeping processes `fixidle`; fixture.extra_objects=N loads
+# crashme with extra_objects=N (N more objects in its slab cache). Both default to 0.
 # Facts for the host go to the third serial port (ttyS2) as "FIXTURE-FACT <kind> key=value ..." lines, so that
 # kernel console output cannot interleave with them.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
@@ -30,19 +32,25 @@ fail() { fact error "text=$*"; say "ERROR: $*"; sleep 2; echo o > /proc/sysrq-tr
 MODE=qemu
 CRASH=sysrq
 SCENARIO=unknown
+SPAWN=0
+EXTRA_OBJECTS=0
 read -r CMDLINE < /proc/cmdline
 for w in $CMDLINE; do
     case "$w" in
         fixture.mode=*) MODE=${w#fixture.mode=} ;;
         fixture.crash=*) CRASH=${w#fixture.crash=} ;;
         fixture.scenario=*) SCENARIO=${w#fixture.scenario=} ;;
+        fixture.spawn=*) SPAWN=${w#fixture.spawn=} ;;
+        fixture.extra_objects=*) EXTRA_OBJECTS=${w#fixture.extra_objects=} ;;
     esac
 done
 
 load() {
     for m in "$@"; do
         if [ -e /lib/modules/$m.ko ]; then
-            insmod /lib/modules/$m.ko || fail "insmod $m failed"
+            args=
+            [ "$m" = crashme ] && [ "$EXTRA_OBJECTS" != 0 ] && args="extra_objects=$EXTRA_OBJECTS"
+            insmod /lib/modules/$m.ko $args || fail "insmod $m failed"
         fi
     done
 }
@@ -138,6 +146,10 @@ case "$CRASH" in
     *) fail "unknown fixture.crash=$CRASH" ;;
 esac
 ACTORS="fixsleep_a fixsleep_b"
+if [ "$SPAWN" != 0 ]; then
+    /bin/fixspawn $SPAWN &
+    ACTORS="$ACTORS fixspawn"
+fi
 if [ "$MODE" = kgdb ]; then
     /bin/fixkgdb /proc/sysrq-trigger g /tmp/go &
     ACTORS="$ACTORS fixkgdb"
@@ -147,7 +159,9 @@ elif [ "$MODE" != live ] && [ -n "$TARGET" ]; then
 fi
 for a in $ACTORS; do
     n=0
-    while [ ! -e /tmp/ready.$a ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+    lim=600
+    [ "$a" = fixspawn ] && lim=3000  # forking thousands of processes under TCG
+    while [ ! -e /tmp/ready.$a ] && [ $n -lt $lim ]; do sleep 0.1; n=$((n + 1)); done
     [ -e /tmp/ready.$a ] || fail "$a did not start"
 done
 
