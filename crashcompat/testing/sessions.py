@@ -86,7 +86,11 @@ def run_cli(
 
 @pytest.fixture(scope="session")
 def crash_session(lab_manifest: Mapping[str, Any]) -> Iterator[Callable[[Dump], Session]]:
-    """Factory: ``crash_session(dump) -> Session`` on the drgn backend, cached per dump for the test session."""
+    """Factory: ``crash_session(dump) -> Session`` on the drgn backend, cached per dump for the test session.
+
+    Each call hands the cached session out as it was opened — output radix 10, crash's default context, no
+    module objects loaded (``mod -D``) — so what one test changed does not leak into the next.
+    """
     from crashcompat.drgn import open_dump
 
     opened: dict[str, Session] = {}
@@ -97,7 +101,12 @@ def crash_session(lab_manifest: Mapping[str, Any]) -> Iterator[Callable[[Dump], 
         name = str(entry["name"])
         if name not in opened:
             opened[name] = open_dump(str(entry["path"]), str(entry.get("vmlinux") or vmlinux))
-        return opened[name]
+        session = opened[name]
+        session.radix = 10
+        session.context_task = None
+        if session.lookup("mod") is not None:
+            session.run("mod -D", echo=False)
+        return session
 
     yield open_session
     for session in opened.values():
