@@ -1,0 +1,132 @@
+"""The kernel's KASLR offset, found without user help, and applied to GDB's symbols.
+
+- A dump says it: VMCOREINFO's ``KERNELOFFSET=<hex>`` (kernel/crash_core.c ``crash_save_vmcoreinfo()``),
+  read from the ELF note of a core file or asked of ``crashcompat-gdbserver``.
+- A live kernel does not: the image is placed at a multiple of ``CONFIG_PHYSICAL_ALIGN`` (2 MiB) within
+  the 1 GiB kernel image window (arch/x86/boot/compressed/kaslr.c, ``KERNEL_IMAGE_SIZE``), so the offset is
+  the candidate at which ``linux_banner`` reads back as the vmlinux's own bytes.  The stopped CPU's
+  program counter, when it is in kernel text, narrows the candidates to a handful.
+
+:func:`relocate` then reloads the vmlinux's symbols at the offset, keeping the per-cpu section at 0
+(``symbol-file -o`` would move it too, and every per-cpu symbol with it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+
+from crashcompat.core.elf import ElfFile, ElfSymbol
+
+#: CONFIG_PHYSICAL_ALIGN's default on x86_64, the step of KASLR's choices.
+KASLR_ALIGN = 0x200000
+#: KERNEL_IMAGE_SIZE with CONFIG_RANDOMIZE_BASE (arch/x86/include/asm/page_64_types.h).
+KASLR_WINDOW = 1 << 30
+#: The x86_64 per-cpu section, linked at address 0 on SMP kernels (arch/x86/kernel/vmlinux.lds.S).
+PERCPU_SECTION = ".data..percpu"
+
+#: Reads *size* bytes of kernel memory; raises on a fault.
+Reader = Callable[[int, int], bytes]
+
+
+def offset_from_vmcoreinfo(vmcoreinfo: Mapping[str, str]) -> int | None:
+    """``KERNELOFFSET`` (hex, no ``0x``) of a VMCOREINFO, or ``None`` when it has none."""
+    text = vmcoreinfo.get("KERNELOFFSET")
+    if text is None:
+        return None
+    try:
+        return int(text, 16)
+    except ValueError:
+        return None
+
+
+def candidates(pc: int | None, text_start: int, text_end: int) -> Iterator[int]:
+    """KASLR offsets to try, most likely first: those that put *pc* inside ``[text_start, text_end)``
+    (link-time addresses of the kernel text), then 0, then the rest of the window in order."""
+    tried: set[int] = set()
+    if pc is not None:
+        low = max(0, pc - text_end + 1)
+        high = min(KASLR_WINDOW - KASLR_ALIGN, pc - text_start)
+        first = (low + KASLR_ALIGN - 1) // KASLR_ALIGN * KASLR_ALIGN
+        for offset in range(first, high + 1, KASLR_ALIGN):
+            tried.add(offset)
+            yield offset
+    for offset in range(0, KASLR_WINDOW, KASLR_ALIGN):
+        if offset not in tried:
+            yield offset
+
+
+def find_offset(read: Reader, banner_address: int, banner: bytes, offsets: Iterator[int]) -> int | None:
+    """The first of *offsets* at which *banner* (the vmlinux's ``linux_banner`` bytes, link-time address
+    *banner_address*) is what memory holds, or ``None``."""
+    if not banner:
+        return None
+    for offset in offsets:
+        try:
+            if read(banner_address + offset, len(banner)) == banner:
+                return offset
+        except Exception:  # unmapped candidate: the backend's fault type varies
+            continue
+    return None
+
+
+class VmlinuxFacts:
+    """What the search needs from the vmlinux file: the link-time text range and ``linux_banner``.
+
+    :param elf: the vmlinux; :param symbols: its ``elf.symbols()``.
+    """
+
+    def __init__(self, elf: ElfFile, symbols: list[ElfSymbol]) -> None:
+        text = elf.section(".text")
+        if text is None:
+            raise ValueError(f"{elf.path}: no .text section")
+        self.text_start = text.address
+        self.text_end = text.address + text.size
+        self.has_percpu = any(s.name == PERCPU_SECTION and s.address == 0 for s in elf.sections)
+        banner = next((s for s in symbols if s.name == "linux_banner"), None)
+        self.banner_address = banner.value if banner is not None else 0
+        self.banner = b""
+        if banner is not None:
+            sec = elf.sections[banner.shndx] if banner.shndx < len(elf.sections) else None
+            if sec is not None:
+                # The first 64 bytes ("Linux version <release> (<builder>) ...") identify the build.
+                data = elf.read_section(sec)
+                start = banner.value - sec.address
+                self.banner = data[start : start + min(banner.size or 64, 64)]
+
+
+def relocate(vmlinux: str, offset: int, percpu_at_zero: bool) -> None:
+    """Make GDB's symbols for *vmlinux* those of a kernel loaded at KASLR *offset*.
+
+    Drops the main symbol file and exec file if they are this vmlinux, then ``add-symbol-file -o`` it
+    with ``.data..percpu`` kept at 0.  Turns GDB's index cache on so the next start is fast.
+    """
+    import gdb
+
+    quoted = gdb_quote(vmlinux)
+    confirm = gdb.parameter("confirm")
+    gdb.execute("set confirm off", to_string=True)
+    try:
+        with contextlib.suppress(gdb.error):
+            gdb.execute("set index-cache enabled on", to_string=True)
+        progspace = gdb.current_progspace()
+        if progspace is not None and progspace.filename is not None:
+            gdb.execute("symbol-file", to_string=True)
+        for objfile in gdb.objfiles():
+            if objfile.is_valid() and objfile.filename == vmlinux:
+                gdb.execute(f"remove-symbol-file {quoted}", to_string=True)
+        with contextlib.suppress(gdb.error):
+            gdb.execute("exec-file", to_string=True)
+        sections = f" -s {PERCPU_SECTION} 0" if percpu_at_zero else ""
+        gdb.execute(f"add-symbol-file {quoted} -o {offset:#x}{sections}", to_string=True)
+        if "x86-64" not in gdb.selected_inferior().architecture().name():
+            gdb.execute("set architecture i386:x86-64", to_string=True)
+    finally:
+        gdb.execute(f"set confirm {'on' if confirm else 'off'}", to_string=True)
+
+
+def gdb_quote(path: str) -> str:
+    """A file name as GDB's command line reads it (quoted when it has blanks or quotes)."""
+    if any(c in path for c in " \t'\"\\"):
+        return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return path

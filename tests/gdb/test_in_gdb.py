@@ -1,0 +1,31 @@
+"""Tests run inside GDB (``in_gdb/``), driven from here: the frontend without a target, and each lab dump
+opened by GDB itself (ELF as a core file) and through ``crashcompat-gdbserver`` (every format)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from gdbtools import bridge_command, pytest_in_gdb
+
+pytestmark = pytest.mark.gdb
+
+
+def test_frontend() -> None:
+    pytest_in_gdb("gdbtest_frontend.py")
+
+
+def _setup(vmlinux: str, dump: Any, mode: str) -> list[str]:
+    # The vmlinux is loaded without the KASLR offset, as a user would: crashcompat must relocate it.
+    if mode == "core":
+        return [f"file {vmlinux}", f"core-file {dump.path}"]
+    return [f"file {vmlinux}", f"target remote | {bridge_command(vmlinux, dump.path)}"]
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("mode", ["core", "bridge"])
+def test_dump(lab_manifest: Any, lab_dump: Any, mode: str) -> None:
+    if mode == "core" and lab_dump.format != "elf":
+        pytest.skip("GDB opens only ELF dumps as core files")
+    context = {"dump": dict(lab_dump), "vmlinux": lab_manifest.vmlinux, "mode": mode}
+    pytest_in_gdb("gdbtest_dump.py", _setup(lab_manifest.vmlinux, lab_dump, mode), context)

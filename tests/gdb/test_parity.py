@@ -1,0 +1,99 @@
+"""The GDB backend prints exactly what the drgn backend prints, command line by command line, on every lab
+dump: kdump-compressed and flattened files through ``crashcompat-gdbserver``, ELF dumps both as GDB's own
+core file and through the bridge.
+
+The command lines are the ones the lab ran real crash with (its reference outputs), plus :data:`EXTRA` for
+commands crash was not asked about; every registered command must be covered by one of them, so a new
+command cannot slip past this test.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from typing import Any
+
+import pytest
+
+from crashcompat.core.plugins import PluginHost
+from crashcompat.testing.sessions import run_cli
+
+pytestmark = [pytest.mark.lab, pytest.mark.gdb]
+
+#: Lines for commands the lab's crash references do not exercise ({crash_pid} etc. from the dump's facts).
+EXTRA = [
+    "help",
+    "help ps",
+    "plugins",
+    "panicinfo",
+    "hex",
+    "ps {crash_pid}",
+    "dec",
+    "set",
+    "set {crash_pid}",
+    "set -p",
+]
+#: Commands that end or leave the session: the exit status is compared instead.
+NOT_RUN = {"q", "exit", "quit"}
+MARKER = "=====crashcompat-parity====="
+
+
+def registered_commands() -> set[str]:
+    host = PluginHost()
+    host.load()
+    return {spec.name for _, spec in host.hooks.commands()}
+
+
+def command_lines(dump: Any) -> list[str]:
+    lines: list[str] = []
+    for reference in dump.get("reference", {}):
+        lines += [part.strip() for part in reference.split(";")]
+    facts = dump.facts
+    lines += [line.format(crash_pid=facts["crash_pid"]) for line in EXTRA]
+    return lines
+
+
+def split_outputs(text: str, lines: list[str]) -> dict[str, str]:
+    """Each line's output, keyed ``"<n>: <line>"`` (the marker's echo separates them)."""
+    parts = text.split(MARKER + "\n")
+    return {
+        f"{n}: {line}": parts[n + 1] if n + 1 < len(parts) else "<missing>" for n, line in enumerate(lines)
+    }
+
+
+def run_both(dump: Any, vmlinux: str, lines: list[str], env: dict[str, str]) -> tuple[dict[str, str], ...]:
+    script = [part for line in lines for part in (f"!echo {MARKER}", line)]
+    drgn_out = run_cli(dump, script, "drgn", vmlinux=vmlinux)
+    gdb_out = run_cli(dump, script, "gdb", vmlinux=vmlinux, env=env)
+    return split_outputs(drgn_out, lines), split_outputs(gdb_out, lines)
+
+
+def test_every_command_has_lines(lab_manifest: Any) -> None:
+    covered = {line.split()[0] for line in command_lines(lab_manifest.default_dump)}
+    missing = registered_commands() - covered - NOT_RUN
+    assert not missing, f"add representative command lines for {sorted(missing)} to EXTRA"
+
+
+@pytest.mark.parametrize("mode", ["default", "bridge"])
+def test_gdb_matches_drgn(lab_manifest: Any, lab_dump: Any, mode: str) -> None:
+    if mode == "bridge" and lab_dump.format != "elf":
+        pytest.skip("non-ELF dumps always go through the bridge (the default mode)")
+    commands = registered_commands()
+    lines = [line for line in command_lines(lab_dump) if line.split()[0] in commands - NOT_RUN]
+    env = {"CRASHCOMPAT_GDB_BRIDGE": "1"} if mode == "bridge" else {}
+    drgn_out, gdb_out = run_both(lab_dump, lab_manifest.vmlinux, lines, env)
+    report, failures = [], []
+    for key, expected in drgn_out.items():
+        got = gdb_out[key]
+        same = sum(a == b for a, b in zip(expected.splitlines(), got.splitlines(), strict=False))
+        total = max(len(expected.splitlines()), len(got.splitlines()))
+        report.append(f"{100 * same / total if total else 100:6.1f}%  {key}")
+        if got != expected:
+            diff = difflib.unified_diff(
+                expected.splitlines(), got.splitlines(), "drgn", "gdb", lineterm="", n=1
+            )
+            failures.append(f"--- {key}\n" + "\n".join(list(diff)[:30]))
+    if os.environ.get("CRASHCOMPAT_PARITY_REPORT"):
+        with open(os.environ["CRASHCOMPAT_PARITY_REPORT"], "a", encoding="utf-8") as f:
+            f.write(f"# {lab_dump.name} ({mode})\n" + "\n".join(report) + "\n")
+    assert not failures, f"{len(failures)} of {len(drgn_out)} command lines differ:\n" + "\n\n".join(failures)
