@@ -1,0 +1,403 @@
+"""From the raw records to the markdown tables, the verdicts on the issue's targets, and the plot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crashbench.bench import COMMAND_LABELS, COMMANDS, Record
+from crashbench.measure import ERR, NA, OK
+from crashbench.stats import Samples, fmt_mib, fmt_min_median, fmt_ratio, fmt_seconds, linear_fit, ratio
+from crashbench.tools import Dump
+
+CC = "cc-drgn"  # the column the ratios are about
+GDB_TOOLS = ("cc-gdb-core", "cc-gdb-bridge")
+START, SET, WALL = "start to prompt", "whole set, one session", "start + set + exit"
+STATUS_RANK = {OK: 0, ERR: 1, NA: 2}
+
+
+def command_label(command: str) -> str:
+    """The table row of an actual command line (``vtop ffffffffc035e040`` → ``vtop ADDR``)."""
+    for template in COMMANDS:
+        head = template.split("{")[0]
+        if command == template or ("{" in template and command.startswith(head)):
+            return COMMAND_LABELS.get(template, template)
+    return command
+
+
+LABELS = [command_label(c) for c in COMMANDS]
+
+
+@dataclass
+class Cell:
+    """Every sample of one (tool, dump, row) and the worst status seen."""
+
+    samples: Samples = field(default_factory=Samples)
+    status: str = OK
+    detail: str = ""
+
+    def add(self, value: float | None, status: str = OK, detail: str = "") -> None:
+        if STATUS_RANK[status] > STATUS_RANK[self.status]:
+            self.status, self.detail = status, detail
+        if value is not None and status == OK:
+            self.samples.add(value)
+
+    @property
+    def best(self) -> float | None:
+        """The minimum (the least-disturbed run on a shared machine), when every run succeeded."""
+        return self.samples.min if self.status == OK else None
+
+    def text(self) -> str:
+        if self.status != OK:
+            return self.status
+        return fmt_min_median(self.samples)
+
+
+class Summary:
+    """The records grouped as ``cells[(tool, dump, row)]`` (rows: START, a command label, SET, WALL) and
+    peak RSS per (tool, dump)."""
+
+    def __init__(self, records: Iterable[Record]) -> None:
+        self.cells: dict[tuple[str, str, str], Cell] = {}
+        self.cold: dict[tuple[str, str], Cell] = {}  # (tool, command label) on the primary dump
+        self.rss: dict[tuple[str, str], int] = {}
+        self.sessions: dict[tuple[str, str], int] = {}
+        self.failures: dict[tuple[str, str], list[str]] = {}
+        for rec in records:
+            if rec.mode == "warmup":
+                continue
+            key = (rec.tool, rec.dump)
+            res = rec.result
+            self.sessions[key] = self.sessions.get(key, 0) + 1
+            if res.error:
+                self.failures.setdefault(key, []).append(res.error)
+                continue
+            self.rss[key] = max(self.rss.get(key, 0), res.maxrss_kib)
+            self.cell(rec.tool, rec.dump, START).add(res.start)
+            if rec.mode == "cold":
+                for c in res.commands:
+                    self.cold.setdefault((rec.tool, command_label(c.command)), Cell()).add(
+                        c.seconds, c.status, c.detail
+                    )
+            elif rec.mode == "set":
+                for c in res.commands:
+                    self.cell(rec.tool, rec.dump, command_label(c.command)).add(c.seconds, c.status, c.detail)
+                self.cell(rec.tool, rec.dump, SET).add(res.all_commands)
+                self.cell(rec.tool, rec.dump, WALL).add(res.wall)
+
+    def cell(self, tool: str, dump: str, row: str) -> Cell:
+        return self.cells.setdefault((tool, dump, row), Cell())
+
+    def get(self, tool: str, dump: str, row: str) -> Cell | None:
+        """The cell of *row*: a command's cold time, else the whole-set sessions' figure."""
+        if row in LABELS and (tool, row) in self.cold:
+            return self.cold[(tool, row)]
+        return self.cells.get((tool, dump, row))
+
+
+def _text(summary: Summary, tool: str, dump: str, row: str, skipped: dict[tuple[str, str], str]) -> str:
+    cell = summary.get(tool, dump, row)
+    if cell is not None and (cell.samples.values or cell.status != OK):
+        return cell.text()
+    if (tool, dump) in summary.failures:
+        return "fail"
+    return "n/a" if (tool, dump) in skipped else "-"
+
+
+def _best(summary: Summary, tool: str, dump: str, row: str) -> float | None:
+    cell = summary.get(tool, dump, row)
+    return cell.best if cell else None
+
+
+#: The rows whose cost should grow with the number of tasks, and with the objects of the test cache.
+TASK_ROWS = (START, "sys", "ps", "bt -a")
+OBJECT_ROWS = ("kmem -s",)
+
+
+def size_of(dump: Dump, unit: str) -> int | None:
+    """The dump's number of tasks or of objects in the test module's slab cache (lab facts)."""
+    if unit == "tasks":
+        tasks = dump.facts.get("tasks")
+        return len(tasks) if tasks else None
+    value = dump.facts.get("test_module", {}).get("slabinfo_active_objs")
+    return int(value) if value is not None else None
+
+
+@dataclass
+class Growth:
+    """How one tool's time for one row grows across dumps of one format: seconds per *per* units."""
+
+    tool: str
+    row: str
+    unit: str
+    per: int
+    slope: float
+    r2: float
+    sizes: int  # distinct sizes among the dumps of the fit
+
+
+def growth(summary: Summary, dumps: Sequence[Dump], tools: Sequence[str]) -> list[Growth]:
+    """Least-squares growth of each tool's time with tasks (``TASK_ROWS``) and objects (``OBJECT_ROWS``),
+    over dumps of the same capture and format with different sizes (the lab's ``scale`` scenario)."""
+    groups: dict[tuple[str, str], list[Dump]] = {}
+    for d in dumps:
+        groups.setdefault((d.capture, d.format), []).append(d)
+    out = []
+    for unit, per, rows in (("tasks", 1000, TASK_ROWS), ("objects", 100_000, OBJECT_ROWS)):
+        for group in groups.values():
+            sized = [(d, size_of(d, unit)) for d in group]
+            if len({n for _, n in sized if n is not None}) < 2:
+                continue
+            for tool in tools:
+                for row in rows:
+                    pts = []
+                    for d, n in sized:
+                        cell = summary.cells.get((tool, d.name, row))
+                        if n is not None and cell is not None and cell.best is not None:
+                            pts.append((n / per, cell.best))
+                    fit = linear_fit(pts)
+                    if fit is not None:
+                        out.append(Growth(tool, row, unit, per, fit[1], fit[2], len({x for x, _ in pts})))
+    return out
+
+
+def growth_table(items: Sequence[Growth]) -> str:
+    rows = [[g.row, g.tool, f"{fmt_seconds(g.slope)} per {g.per:,} {g.unit}", f"{g.r2:.3f}", str(g.sizes)]
+            for g in items]  # fmt: skip
+    return markdown_table(["row", "tool", "growth (least squares)", "r²", "sizes"], rows)
+
+
+def linearity_verdict(items: Sequence[Growth]) -> Verdict:
+    """Linear when every fit over three sizes or more has r² >= 0.9 (two sizes cannot tell)."""
+    judged = [g for g in items if g.sizes >= 3 and g.tool == CC]
+    if not judged:
+        what = "no scale scenario in this lab" if not items else "only two sizes: a line through two points"
+        return Verdict("cost linear in tasks and objects", what, None)
+    bad = [f"{g.row} r²={g.r2:.2f}" for g in judged if g.r2 < 0.9]
+    return Verdict("cost linear in tasks and objects", f"{len(judged)} fits; below r²=0.9: {', '.join(bad) or 'none'}",
+                   not bad)  # fmt: skip
+
+
+def failure_lines(summary: Summary) -> list[str]:
+    """One line per (tool, dump) with failed sessions: how many, and the first error."""
+    return [
+        f"- {tool} on {dump}: {len(errors)} of {summary.sessions[(tool, dump)]} sessions failed; first: {errors[0]}"
+        for (tool, dump), errors in sorted(summary.failures.items())
+    ]
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A GitHub markdown table (first column left-aligned, the others right-aligned)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---", *["---:"] * (len(header) - 1)]) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def crash_wrong(dump: Dump, commands: Sequence[str], row: str) -> str | None:
+    """Why crash 8.0.2's result for *row* is known wrong on *dump* (the lab's ``reference_known_wrong``)."""
+    for command in commands:
+        if command_label(command) == row and command in dump.crash_wrong:
+            return dump.crash_wrong[command]
+    return None
+
+
+def primary_table(
+    summary: Summary,
+    dump: Dump,
+    commands: Sequence[str],
+    tools: Sequence[tuple[str, str]],
+    skipped: dict[tuple[str, str], str],
+) -> str:
+    """Start, each command in its own session, the whole set and peak RSS on *dump*, with the ratios; a
+    row where crash 8.0.2 is known wrong is marked † and its ratio to crash bracketed, with the reason
+    under the table."""
+    header = ["", *(label for _, label in tools), "crashcompat / crash", "crashcompat / drgn"]
+    rows, notes = [], []
+    for row in [START, *LABELS, SET, WALL]:
+        cells = [_text(summary, key, dump.name, row, skipped) for key, _ in tools]
+        cc = _best(summary, CC, dump.name, row)
+        vs_crash = fmt_ratio(ratio(cc, _best(summary, "crash", dump.name, row)))
+        why = crash_wrong(dump, commands, row)
+        if why:
+            keys = [k for k, _ in tools]
+            if "crash" in keys:
+                cells[keys.index("crash")] += " †"
+            vs_crash = f"({vs_crash}) †"
+            notes.append(f"† `{row}`: crash 8.0.2 is known wrong on this dump — {why}")
+        rows.append([row, *cells, vs_crash, fmt_ratio(ratio(cc, _best(summary, "drgn", dump.name, row)))])
+    rss = [summary.rss.get((key, dump.name)) for key, _ in tools]
+    cc_rss = summary.rss.get((CC, dump.name))
+    rows.append(
+        [
+            "peak RSS",
+            *(fmt_mib(r) if r else "n/a" for r in rss),
+            fmt_ratio(ratio(cc_rss, summary.rss.get(("crash", dump.name)))),
+            fmt_ratio(ratio(cc_rss, summary.rss.get(("drgn", dump.name)))),
+        ]
+    )
+    return markdown_table(header, rows) + "".join(f"\n{n}\n" for n in notes)
+
+
+def dumps_table(
+    summary: Summary,
+    dumps: Sequence[Dump],
+    tools: Sequence[tuple[str, str]],
+    row: str,
+    skipped: dict[tuple[str, str], str],
+) -> str:
+    """One figure (*row*) for every dump and tool, with crashcompat's ratios."""
+    header = ["dump (format, size)", *(label for _, label in tools), "cc / crash", "cc / drgn"]
+    rows = []
+    for d in dumps:
+        cc = _best(summary, CC, d.name, row)
+        rows.append(
+            [
+                f"{d.name} ({d.format}, {d.size / 2**20:.0f} MB)",
+                *(_text(summary, key, d.name, row, skipped) for key, _ in tools),
+                fmt_ratio(ratio(cc, _best(summary, "crash", d.name, row))),
+                fmt_ratio(ratio(cc, _best(summary, "drgn", d.name, row))),
+            ]
+        )
+    return markdown_table(header, rows)
+
+
+@dataclass
+class Verdict:
+    """One target of the issue: what was measured, whether it is met, and which rows miss it."""
+
+    target: str
+    measured: str
+    met: bool | None  # None: not measurable in this run
+    rows: list[str] = field(default_factory=list)
+
+    @property
+    def word(self) -> str:
+        return {True: "met", False: "**missed**", None: "not measured"}[self.met]
+
+
+def _bound(target: str, value: float | None, limit: float, row: str | None) -> Verdict:
+    """*value* <= *limit*; *row* is what to profile when it is not (None: nothing in-process)."""
+    missed = value is not None and value > limit
+    return Verdict(
+        target, fmt_ratio(value), None if value is None else not missed, [row] if row and missed else []
+    )
+
+
+def _per_command(
+    summary: Summary, dump: Dump, commands: Sequence[str], tool: str, other: str, limit: float
+) -> Verdict:
+    """Every command of crashcompat's *tool* against *other*'s time x *limit* (a command crashcompat fails
+    misses; a command *other* lacks, fails, or crash 8.0.2 is known wrong on, is not compared).  Only
+    crashcompat-drgn's missed rows are profiled (in-process)."""
+    target = f"{tool}: every command <= " + ("crash's time" if other == "crash" else f"{limit}x drgn %crash")
+    over: list[str] = []
+    rows: list[str] = []
+    compared = 0
+    for label in LABELS:
+        cell = summary.get(tool, dump.name, label)
+        if cell is not None and cell.status != OK:
+            over.append(f"{label} ({cell.status})")
+            rows.append(label)
+            continue
+        if other == "crash" and crash_wrong(dump, commands, label):
+            continue
+        r = ratio(_best(summary, tool, dump.name, label), _best(summary, other, dump.name, label))
+        if r is None:
+            continue
+        compared += 1
+        if r > limit:
+            over.append(f"{label} {fmt_ratio(r)}")
+            rows.append(label)
+    return Verdict(
+        target,
+        f"{compared} compared; over: {', '.join(over) or 'none'}",
+        None if not compared and not rows else not rows,
+        rows if tool == CC else [],
+    )
+
+
+def verdicts(
+    summary: Summary, dump: Dump, commands: Sequence[str], scale: Sequence[Growth] = ()
+) -> list[Verdict]:
+    """The issue's targets, judged on the primary dump's minima."""
+    start = {t: _best(summary, t, dump.name, START) for t in ("crash", "drgn", CC, *GDB_TOOLS)}
+    out = [
+        _bound("cc-drgn: start <= 1.2x drgn's", ratio(start[CC], start["drgn"]), 1.2, START),
+        _bound("cc-drgn: start <= 0.1x crash's", ratio(start[CC], start["crash"]), 0.1, START),
+    ]
+    for tool in GDB_TOOLS:
+        r = ratio(start[tool], start["crash"])
+        out.append(_bound(f"{tool}: start (warm GDB index cache) <= crash's start", r, 1.0, None))
+    for tool in (CC, *GDB_TOOLS):
+        out.append(_per_command(summary, dump, commands, tool, "crash", 1.0))
+        out.append(_per_command(summary, dump, commands, tool, "drgn", 1.5))
+    out.append(linearity_verdict(scale))
+    return out
+
+
+def missed_rows(items: Sequence[Verdict]) -> list[str]:
+    """The rows (start-up or command labels) where crashcompat-drgn misses a target."""
+    return list(dict.fromkeys(row for v in items for row in v.rows))
+
+
+def verdict_table(items: Sequence[Verdict]) -> str:
+    return markdown_table(
+        ["target", "measured (ratio of minima)", "verdict"], [[v.target, v.measured, v.word] for v in items]
+    )
+
+
+def profile_section(profiles: dict[str, Any], limit: int = 6) -> str:
+    """The pyinstrument profiles of the rows that missed, in % of each row's time: the functions with the
+    most time of their own, and crashcompat's functions on the hot path (without the wrappers every
+    command goes through, which hold more than 95% of it)."""
+    parts = []
+    for row, prof in profiles.items():
+        total = prof["seconds"] or 1.0
+        own = sorted(prof["functions"], key=lambda f: f["self"], reverse=True)[:limit]
+        path = [
+            f
+            for f in sorted(prof["functions"], key=lambda f: f["total"], reverse=True)
+            if "crashcompat/" in f["function"] and 0.05 <= f["total"] / total <= 0.95
+        ][:limit]
+        parts += [
+            f"**{row}** — {prof['seconds']:.2f} s under the profiler:\n",
+            "- own time: " + ", ".join(f"`{f['function']}` {100 * f['self'] / total:.0f}%" for f in own),
+            "- crashcompat hot path: "
+            + (", ".join(f"`{f['function']}` {100 * f['total'] / total:.0f}%" for f in path) or "-")
+            + "\n",
+        ]
+    return "\n".join(parts) + "\n"
+
+
+def plot(summary: Summary, dump: str, tools: Sequence[tuple[str, str]], path: Path) -> str | None:
+    """A grouped bar chart (log scale) of the primary table; returns why not when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        return f"no plot: {e}"
+    rows = [START, *LABELS, SET]
+    width = 0.8 / len(tools)
+    fig, ax = plt.subplots(figsize=(13, 5.5), dpi=90)
+    for i, (key, label) in enumerate(tools):
+        xs, ys = [], []
+        for j, row in enumerate(rows):
+            v = _best(summary, key, dump, row)
+            if v is not None:
+                xs.append(j + (i - (len(tools) - 1) / 2) * width)
+                ys.append(max(v, 1e-4))
+        ax.bar(xs, ys, width, label=label)
+    ax.set_yscale("log")
+    ax.set_ylabel("seconds (minimum of the runs, log scale; < 0.1 ms drawn at 0.1 ms)")
+    ax.set_xticks(range(len(rows)), [r.replace(", one session", "") for r in rows], rotation=30, ha="right")
+    ax.set_title(f"crash vs drgn %crash vs crashcompat — {dump} (each command first in a fresh session)")
+    ax.grid(axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return None

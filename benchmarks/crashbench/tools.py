@@ -1,0 +1,162 @@
+"""The tools compared, each able to run one marked session on a lab dump."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crashbench.measure import LEADING_MARKS, session_lines
+
+DRIVER = Path(__file__).with_name("drgn_driver.py")
+
+
+@dataclass(frozen=True)
+class Dump:
+    """One lab dump (an entry of the manifest's ``dumps``) with the lab kernel's vmlinux."""
+
+    name: str
+    path: str
+    format: str
+    size: int
+    vmlinux: str
+    capture: str = ""
+    scenario: str = ""
+    facts: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: crash 8.0.2's commands the lab knows to be wrong on this dump, and why.
+    crash_wrong: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_manifest(cls, entry: Mapping[str, Any], vmlinux: str) -> Dump:
+        return cls(
+            name=str(entry["name"]),
+            path=str(entry["path"]),
+            format=str(entry["format"]),
+            size=int(entry.get("size") or os.path.getsize(entry["path"])),
+            vmlinux=vmlinux,
+            capture=str(entry.get("capture", "")),
+            scenario=str(entry.get("scenario", "")),
+            facts=entry.get("facts", {}),
+            crash_wrong={str(w["command"]): str(w["why"]) for w in entry.get("reference_known_wrong", [])},
+        )
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """How to run one session: the program, its stdin (None: ``/dev/null``) and environment variables to
+    add to the benchmark's."""
+
+    argv: list[str]
+    stdin: str | None
+    env: dict[str, str] | None = None
+
+
+class Tool:
+    """A tool of the comparison; subclasses say how a session is started."""
+
+    key = ""
+    label = ""
+
+    def __init__(self, reps: int) -> None:
+        self.reps = reps
+
+    def unavailable(self, dump: Dump) -> str | None:
+        """Why this tool cannot open *dump* (None when it can)."""
+        return None
+
+    def invocation(self, dump: Dump, commands: Sequence[str], workdir: Path) -> Invocation:
+        raise NotImplementedError
+
+
+def venv_script(name: str) -> str:
+    """A console script installed next to the running Python (the project venv's ``bin/``)."""
+    return str(Path(sys.executable).with_name(name))
+
+
+class Crash(Tool):
+    """Debian's crash: ``crash -s VMLINUX VMCORE -i CMDFILE < /dev/null``."""
+
+    key, label = "crash", "crash 8.0.2"
+
+    def __init__(self, reps: int, program: str = "crash") -> None:
+        super().__init__(reps)
+        self.program = shutil.which(program) or program
+
+    def unavailable(self, dump: Dump) -> str | None:
+        return None if os.access(self.program, os.X_OK) else "crash is not installed"
+
+    def invocation(self, dump: Dump, commands: Sequence[str], workdir: Path) -> Invocation:
+        cmdfile = workdir / "crash-commands"
+        cmdfile.write_text("".join(f"{line}\n" for line in session_lines(commands)))
+        return Invocation([self.program, "-s", dump.vmlinux, dump.path, "-i", str(cmdfile)], None)
+
+
+class DrgnCrash(Tool):
+    """drgn 0.3.0's own crash commands: ``drgn.commands.run_command(prog, "crash <cmd>")``."""
+
+    key, label = "drgn", "drgn 0.3.0 %crash"
+
+    def unavailable(self, dump: Dump) -> str | None:
+        return None if importlib.util.find_spec("drgn") else "drgn is not installed in this Python"
+
+    def invocation(self, dump: Dump, commands: Sequence[str], workdir: Path) -> Invocation:
+        argv = [sys.executable, str(DRIVER), dump.path, dump.vmlinux, dump.format, str(LEADING_MARKS)]
+        return Invocation(argv, "".join(f"{c}\n" for c in [*commands, "q"]))
+
+
+class Crashcompat(Tool):
+    """crashcompat's program, ``crashcompat [--backend gdb] -s VMLINUX VMCORE`` with the commands on stdin.
+
+    :param backend: ``"drgn"``, or ``"gdb"`` (an ELF dump as GDB's core file, other formats through the
+        remote-protocol bridge), or ``"gdb-bridge"`` (the bridge for every format).
+    """
+
+    def __init__(self, reps: int, backend: str = "drgn") -> None:
+        super().__init__(reps)
+        self.backend = backend
+        self.key = {"drgn": "cc-drgn", "gdb": "cc-gdb-core", "gdb-bridge": "cc-gdb-bridge"}[backend]
+        self.label = {
+            "drgn": "crashcompat on drgn",
+            "gdb": "crashcompat on GDB (core file)",
+            "gdb-bridge": "crashcompat on GDB (bridge)",
+        }[backend]
+        self.program = venv_script("crashcompat")
+
+    def unavailable(self, dump: Dump) -> str | None:
+        if not os.access(self.program, os.X_OK):
+            return f"no {self.program}"
+        if self.backend == "drgn":
+            return None
+        if shutil.which("gdb") is None:
+            return "GDB is not installed"
+        if importlib.util.find_spec("crashcompat.gdb.launcher") is None:
+            return "crashcompat's GDB launcher is not there yet"
+        if self.backend == "gdb" and dump.format != "elf":
+            return "GDB opens only ELF dumps as core files"
+        return None
+
+    def invocation(self, dump: Dump, commands: Sequence[str], workdir: Path) -> Invocation:
+        argv = [self.program]
+        env = None
+        if self.backend != "drgn":
+            argv += ["--backend", "gdb"]
+            if self.backend == "gdb-bridge":
+                env = {"CRASHCOMPAT_GDB_BRIDGE": "1"}
+        argv += ["-s", dump.vmlinux, dump.path]
+        return Invocation(argv, "".join(f"{line}\n" for line in session_lines(commands)), env)
+
+
+def all_tools(reps_crash: int, reps: int) -> list[Tool]:
+    """The five columns of the tables, in order."""
+    return [
+        Crash(reps_crash),
+        DrgnCrash(reps),
+        Crashcompat(reps, "drgn"),
+        Crashcompat(reps, "gdb"),
+        Crashcompat(reps, "gdb-bridge"),
+    ]
