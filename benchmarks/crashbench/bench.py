@@ -71,8 +71,7 @@ class Plan:
 def vtop_address(dump: Dump) -> int:
     """A module data address of the test module (``crashme_magic``): a 4-level walk to a 4 KiB page
     (``linux_banner`` in a lab without the test module)."""
-    symbols = dump.facts.get("symbols", {})
-    return int(str(symbols.get("crashme_magic") or symbols["linux_banner"]), 16)
+    return int(str(dump.symbols.get("crashme_magic") or dump.symbols["linux_banner"]), 16)
 
 
 def dump_commands(dump: Dump, log: Callable[[str], None]) -> list[str]:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from crashbench.bench import COMMANDS
+from crashbench.report import command_label, markdown_table
 from crashbench.stats import fmt_ratio, fmt_seconds, ratio
 
 HERE = Path(__file__).resolve().parent
@@ -58,21 +60,36 @@ def gdb_argv(info: dict[str, Any], remotelog: Path) -> list[str]:
     from crashcompat.gdb.launcher import index_cache_dir
 
     port = info["gdb_port"] if info["mode"] == "gdbstub" else info["kgdb_port"]
-    argv = ["gdb", "-q", "-nx", "-batch", "-iex", "set index-cache enabled on",
-            "-iex", f"set index-cache directory {index_cache_dir()}",
-            "-ex", f"file {info['vmlinux']}"]  # fmt: skip
+    argv = [
+        "gdb",
+        "-q",
+        "-nx",
+        "-batch",
+        "-iex",
+        "set index-cache enabled on",
+        "-iex",
+        f"set index-cache directory {index_cache_dir()}",
+        "-ex",
+        f"file {info['vmlinux']}",
+    ]
     if info["mode"] == "kgdb":
         argv += ["-ex", "set serial baud 115200"]
-    argv += ["-ex", f"set remotelogfile {remotelog}", "-ex", f"target remote {info['host']}:{port}",
-             "-ex", f"source {script_path()}", "-ex", f"source {HERE / 'gdb_live.py'}"]  # fmt: skip
+    argv += [
+        "-ex",
+        f"set remotelogfile {remotelog}",
+        "-ex",
+        f"target remote {info['host']}:{port}",
+        "-ex",
+        f"source {script_path()}",
+        "-ex",
+        f"source {HERE / 'gdb_live.py'}",
+    ]
     return argv
 
 
 def live_commands(facts: dict[str, Any], pte: str) -> list[str]:
     """The benchmark's commands on the live guest: ``vtop`` of its ``crashme_magic``, ``pte`` *pte* (a
     value from a dump: the command only decodes it)."""
-    from crashbench.bench import COMMANDS
-
     vtop = f"{int(str(facts['symbols']['crashme_magic']), 16):x}"
     return [c.format(vtop=vtop, pte=pte) for c in COMMANDS]
 
@@ -81,8 +98,17 @@ def measure(repo: Path, mode: str, pte: str, log: Callable[[str], None], wait: f
     """Start the live guest (*mode* ``gdbstub`` or ``kgdb``; ``crashlab live --wait`` waits up to *wait*
     seconds for another one to end), measure the commands, stop the guest."""
     log(f"live {mode}: starting the lab's guest (waiting up to {wait:.0f} s for another one to end)")
-    started = crashlab(repo, "live", f"--{mode}", "--json", "--lifetime", str(LIFETIME), "--wait", str(wait),
-                       timeout=wait + 900)  # fmt: skip
+    started = crashlab(
+        repo,
+        "live",
+        f"--{mode}",
+        "--json",
+        "--lifetime",
+        str(LIFETIME),
+        "--wait",
+        str(wait),
+        timeout=wait + 900,
+    )
     if started.returncode != 0:
         why = " ".join(started.stderr.strip().splitlines()[-1:])
         return {"mode": mode, "skipped": f"crashlab live failed: {why}"}
@@ -109,8 +135,12 @@ def run_gdb(info: dict[str, Any], commands: Sequence[str]) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="crashbench-live-") as tmp:
         out, remotelog = Path(tmp) / "out.json", Path(tmp) / "remote.log"
-        cfg = {"commands": list(commands), "output": str(out), "remotelog": str(remotelog),
-               "budget": BUDGET[info["mode"]]}  # fmt: skip
+        cfg = {
+            "commands": list(commands),
+            "output": str(out),
+            "remotelog": str(remotelog),
+            "budget": BUDGET[info["mode"]],
+        }
         env = {
             **os.environ,
             "CRASHCOMPAT_SITE": os.pathsep.join(site_dirs()),
@@ -141,8 +171,6 @@ def run_gdb(info: dict[str, Any], commands: Sequence[str]) -> dict[str, Any]:
 def table(results: Sequence[dict[str, Any]]) -> str:
     """Markdown: per command and link, time, GDB reads, bytes fetched, packets and bytes received, and the
     minimum (distinct bytes asked for)."""
-    from crashbench.report import command_label, markdown_table
-
     rows, notes = [], []
     for res in results:
         if "skipped" in res:
@@ -151,17 +179,43 @@ def table(results: Sequence[dict[str, Any]]) -> str:
         if "note" in res:
             notes.append(f"- {res['mode']}: {res['note']}")
         link = {"gdbstub": "QEMU gdbstub", "kgdb": "KGDB serial 115200"}[res["mode"]]
-        rows.append([f"attach ({link})", fmt_seconds(res.get("attach_seconds")), "", "",
-                     str(res.get("attach_packets", "")), _kb(res.get("attach_received")), "", ""])  # fmt: skip
+        rows.append(
+            [
+                f"attach ({link})",
+                fmt_seconds(res.get("attach_seconds")),
+                "",
+                "",
+                str(res.get("attach_packets", "")),
+                _kb(res.get("attach_received")),
+                "",
+                "",
+            ]
+        )
         for c in res["commands"]:
             status = " (err)" if c["first_line"].startswith(c["command"].split()[0] + ":") else ""
             status = " (stopped: over budget)" if c.get("over_budget") else status
-            rows.append([f"{command_label(c['command'])}{status} ({link})", fmt_seconds(c["seconds"]),
-                         str(c["read_calls"]), _kb(c["bytes"]), str(c.get("packets", "")),
-                         _kb(c.get("received")), _kb(c["requested_bytes"]),
-                         fmt_ratio(ratio(c["bytes"], c["requested_bytes"]))])  # fmt: skip
-    header = ["command (link)", "time", "GDB reads", "bytes fetched", "packets sent", "bytes received",
-              "minimum: distinct bytes asked", "fetched / minimum"]  # fmt: skip
+            rows.append(
+                [
+                    f"{command_label(c['command'])}{status} ({link})",
+                    fmt_seconds(c["seconds"]),
+                    str(c["read_calls"]),
+                    _kb(c["bytes"]),
+                    str(c.get("packets", "")),
+                    _kb(c.get("received")),
+                    _kb(c["requested_bytes"]),
+                    fmt_ratio(ratio(c["bytes"], c["requested_bytes"])),
+                ]
+            )
+    header = [
+        "command (link)",
+        "time",
+        "GDB reads",
+        "bytes fetched",
+        "packets sent",
+        "bytes received",
+        "minimum: distinct bytes asked",
+        "fetched / minimum",
+    ]
     return (markdown_table(header, rows) if rows else "") + "".join(f"{n}\n" for n in notes)
 
 

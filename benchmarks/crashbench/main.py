@@ -151,8 +151,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--live",
         action="store_true",
-        help="also measure the live links (QEMU gdbstub, KGDB); "
-        "starts the lab's live guest when no other one runs",
+        help="also measure the live links (QEMU gdbstub, KGDB): starts the lab's live guests, one at a time, "
+        "after any other one ends",
     )
     p.add_argument("--live-only", action="store_true", help="only the live links (keeps the dump results)")
     p.add_argument("--live-links", default="gdbstub,kgdb", help="which live links (default: gdbstub,kgdb)")
@@ -173,10 +173,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def make_tools(args: argparse.Namespace) -> list[Tool]:
-    tools = all_tools(args.reps_crash, args.reps)
-    for t in tools:
-        if t.key.startswith("cc-gdb"):
-            t.reps = args.reps_gdb
+    tools = all_tools(args.reps_crash, args.reps, args.reps_gdb)
     if args.tools:
         wanted = args.tools.split(",")
         tools = [t for t in tools if t.key in wanted]
@@ -202,12 +199,8 @@ def profile_misses(plan: Plan, rows: list[str]) -> dict[str, Any]:
         log(f"profiling failed: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
         return {}
     data = json.loads(proc.stdout)
-    out: dict[str, Any] = {}
-    if report.START in rows:
-        out[report.START] = data["start"]
-    for command, prof in data["commands"].items():
-        out[command] = prof
-    return out
+    out: dict[str, Any] = {report.START: data["start"]} if report.START in rows else {}
+    return {**out, **data["commands"]}
 
 
 @dataclasses.dataclass
@@ -239,7 +232,13 @@ def render(env: dict[str, Any], plan: Plan, res: Outcome, args: argparse.Namespa
         "`n/a`: the tool cannot run it (no such command, or no backend for this dump format); `err`: the tool "
         "printed an error instead of the result.\n",
         f"## Per command on `{p}`\n",
-        f"Each command is the first command of a fresh session (`vtop {cmds[-2].split()[1]}` is "
+        (
+            "Each command is the first command of a fresh session"
+            if plan.cold
+            else "Each command runs after the "
+            "ones above it in one session (no one-command sessions in this run)"
+        )
+        + f" (`vtop {cmds[-2].split()[1]}` is "
         f"`crashme_magic`, `{cmds[-1]}` the PTE that maps it); the start-up row gathers every session on this "
         "dump; the last two rows are the sessions that run all the commands in a row.\n",
         report.primary_table(summary, plan.primary, cmds, tools, plan.skip),
@@ -251,14 +250,32 @@ def render(env: dict[str, Any], plan: Plan, res: Outcome, args: argparse.Namespa
         "## Every dump: all the commands in one session\n",
         report.dumps_table(summary, plan.dumps, tools, report.SET, plan.skip),
     ]
+    big = max(plan.dumps, key=lambda d: report.size_of(d, "tasks") or 0)
+    if (report.size_of(big, "tasks") or 0) > (report.size_of(plan.primary, "tasks") or 0):
+        out += [
+            f"## Per command on the biggest dump, `{big.name}` ({report.size_of(big, 'tasks')} tasks, "
+            f"{report.size_of(big, 'objects')} objects in the test cache), in one session\n",
+            "Each command after the ones above it in the same session (a cache one command fills serves the "
+            "next: `ps` after `sys`).\n",
+            report.primary_table(summary, big, plan.commands[big.name], tools, plan.skip),
+        ]
     if res.growth:
-        out += ["## Growth with tasks and objects (whole-set sessions, dumps of one format)\n",
-                report.growth_table(res.growth)]  # fmt: skip
+        wrong = any("ps" in d.crash_wrong for d in plan.dumps)
+        note = " (crash 8.0.2 walks only the active tasks of these kernels: its task rows cannot grow)"
+        out += [
+            "## Growth with tasks and objects\n",
+            "Seconds per 1,000 tasks or 100,000 objects, fitted over the whole-set sessions of the dumps of one "
+            f"capture and format that differ in size{note if wrong else ''}.\n",
+            report.growth_table(res.growth, tools),
+        ]
     if res.profiles:
         out += [
             "## Where crashcompat-drgn's time goes in the rows that miss a target (pyinstrument)\n",
             report.profile_section(res.profiles),
         ]
+    errors = report.error_lines(summary)
+    if errors:
+        out += ["## Errors printed instead of results\n", "\n".join(errors) + "\n"]
     if failed:
         out += ["## Failed sessions\n", "\n".join(failed) + "\n"]
     if skipped:
@@ -340,7 +357,7 @@ def write_results(
         "records": [r.to_json() for r in records],
         "profiles": profiles,
     }
-    (args.out / "latest.json").write_text(json.dumps(raw, indent=1) + "\n", encoding="utf-8")
+    (args.out / "latest.json").write_text(json.dumps(raw, separators=(",", ":")) + "\n", encoding="utf-8")
     if not args.no_doc and args.out.resolve() == RESULTS.resolve():
         update_doc(text)
     return text
@@ -351,10 +368,11 @@ def rerender(args: argparse.Namespace) -> str:
     raw = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
     dumps = [Dump(**d) for d in raw["dumps"]]
     primary = next(d for d in dumps if d.name == raw["primary"])
-    plan = Plan(dumps=dumps, workdir=Path(), primary=primary, tools=make_tools(args))
+    records = [Record.from_json(r) for r in raw["records"]]
+    cold = any(r.mode == "cold" for r in records)
+    plan = Plan(dumps=dumps, workdir=Path(), primary=primary, tools=make_tools(args), cold=cold)
     plan.commands = raw["commands"]
     plan.skip = {(tool, dump): why for tool, dump, why in raw["skipped"]}
-    records = [Record.from_json(r) for r in raw["records"]]
     return write_results(raw["environment"], plan, records, raw["profiles"], args)
 
 

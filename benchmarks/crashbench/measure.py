@@ -63,23 +63,17 @@ class SessionResult:
     @property
     def all_commands(self) -> float | None:
         """The time of the session's commands together (None if any failed to time)."""
-        times = [c.seconds for c in self.commands]
-        if not times or any(t is None for t in times):
-            return None
-        return sum(t for t in times if t is not None)
+        times = [c.seconds for c in self.commands if c.seconds is not None]
+        return sum(times) if times and len(times) == len(self.commands) else None
 
 
-def session_lines(
-    commands: Sequence[str], mark_line: str | None = SHELL_MARK_LINE, quit_line: str = "q"
-) -> list[str]:
+def session_lines(commands: Sequence[str]) -> list[str]:
     """The input of a marked session: :data:`LEADING_MARKS` marks, then each command followed by a mark,
     then ``q``."""
-    if mark_line is None:
-        return [*commands, quit_line]
-    lines = [mark_line] * LEADING_MARKS
+    lines = [SHELL_MARK_LINE] * LEADING_MARKS
     for cmd in commands:
-        lines += [cmd, mark_line]
-    return [*lines, quit_line]
+        lines += [cmd, SHELL_MARK_LINE]
+    return [*lines, "q"]
 
 
 def split_marks(output: str) -> tuple[list[float], list[str]]:

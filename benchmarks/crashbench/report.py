@@ -61,7 +61,7 @@ class Summary:
 
     def __init__(self, records: Iterable[Record]) -> None:
         self.cells: dict[tuple[str, str, str], Cell] = {}
-        self.cold: dict[tuple[str, str], Cell] = {}  # (tool, command label) on the primary dump
+        self.cold: dict[tuple[str, str, str], Cell] = {}  # (tool, dump, command label): one-command sessions
         self.rss: dict[tuple[str, str], int] = {}
         self.sessions: dict[tuple[str, str], int] = {}
         self.failures: dict[tuple[str, str], list[str]] = {}
@@ -78,7 +78,7 @@ class Summary:
             self.cell(rec.tool, rec.dump, START).add(res.start)
             if rec.mode == "cold":
                 for c in res.commands:
-                    self.cold.setdefault((rec.tool, command_label(c.command)), Cell()).add(
+                    self.cold.setdefault((rec.tool, rec.dump, command_label(c.command)), Cell()).add(
                         c.seconds, c.status, c.detail
                     )
             elif rec.mode == "set":
@@ -91,9 +91,10 @@ class Summary:
         return self.cells.setdefault((tool, dump, row), Cell())
 
     def get(self, tool: str, dump: str, row: str) -> Cell | None:
-        """The cell of *row*: a command's cold time, else the whole-set sessions' figure."""
-        if row in LABELS and (tool, row) in self.cold:
-            return self.cold[(tool, row)]
+        """The cell of *row*: a command's time in one-command sessions when the dump had them, else in the
+        whole-set sessions."""
+        if (tool, dump, row) in self.cold:
+            return self.cold[(tool, dump, row)]
         return self.cells.get((tool, dump, row))
 
 
@@ -117,17 +118,14 @@ OBJECT_ROWS = ("kmem -s",)
 
 
 def size_of(dump: Dump, unit: str) -> int | None:
-    """The dump's number of tasks or of objects in the test module's slab cache (lab facts)."""
-    if unit == "tasks":
-        tasks = dump.facts.get("tasks")
-        return len(tasks) if tasks else None
-    value = dump.facts.get("test_module", {}).get("slabinfo_active_objs")
-    return int(value) if value is not None else None
+    """The dump's number of tasks, or of objects in the test module's slab cache."""
+    return dump.tasks if unit == "tasks" else dump.objects
 
 
 @dataclass
 class Growth:
-    """How one tool's time for one row grows across dumps of one format: seconds per *per* units."""
+    """How one tool's time for one row grows across the dumps of *group* (one capture and format): seconds
+    per *per* units."""
 
     tool: str
     row: str
@@ -136,6 +134,7 @@ class Growth:
     slope: float
     r2: float
     sizes: int  # distinct sizes among the dumps of the fit
+    group: str = ""
 
 
 def growth(summary: Summary, dumps: Sequence[Dump], tools: Sequence[str]) -> list[Growth]:
@@ -146,7 +145,7 @@ def growth(summary: Summary, dumps: Sequence[Dump], tools: Sequence[str]) -> lis
         groups.setdefault((d.capture, d.format), []).append(d)
     out = []
     for unit, per, rows in (("tasks", 1000, TASK_ROWS), ("objects", 100_000, OBJECT_ROWS)):
-        for group in groups.values():
+        for (capture, fmt), group in groups.items():
             sized = [(d, size_of(d, unit)) for d in group]
             if len({n for _, n in sized if n is not None}) < 2:
                 continue
@@ -159,14 +158,26 @@ def growth(summary: Summary, dumps: Sequence[Dump], tools: Sequence[str]) -> lis
                             pts.append((n / per, cell.best))
                     fit = linear_fit(pts)
                     if fit is not None:
-                        out.append(Growth(tool, row, unit, per, fit[1], fit[2], len({x for x, _ in pts})))
+                        sizes = len({x for x, _ in pts})
+                        out.append(Growth(tool, row, unit, per, fit[1], fit[2], sizes, f"{capture} {fmt}"))
     return out
 
 
-def growth_table(items: Sequence[Growth]) -> str:
-    rows = [[g.row, g.tool, f"{fmt_seconds(g.slope)} per {g.per:,} {g.unit}", f"{g.r2:.3f}", str(g.sizes)]
-            for g in items]  # fmt: skip
-    return markdown_table(["row", "tool", "growth (least squares)", "r²", "sizes"], rows)
+def growth_table(items: Sequence[Growth], tools: Sequence[tuple[str, str]]) -> str:
+    """One row per (figure, dump group), one column per tool: the growth per 1,000 tasks or 100,000
+    objects (r² only from three sizes up: two sizes always fit a line)."""
+    cells: dict[tuple[str, str, str], Growth] = {(g.row, g.group, g.tool): g for g in items}
+    rows = []
+    for row, group in dict.fromkeys((g.row, g.group) for g in items):
+        first = next(g for g in items if (g.row, g.group) == (row, group))
+        line = [f"{row}, per {first.per:,} {first.unit} ({group}, {first.sizes} sizes)"]
+        for key, _ in tools:
+            g = cells.get((row, group, key))
+            line.append(
+                "-" if g is None else fmt_seconds(g.slope) + (f" (r² {g.r2:.2f})" if g.sizes >= 3 else "")
+            )
+        rows.append(line)
+    return markdown_table(["growth (least squares)", *(label for _, label in tools)], rows)
 
 
 def linearity_verdict(items: Sequence[Growth]) -> Verdict:
@@ -176,8 +187,21 @@ def linearity_verdict(items: Sequence[Growth]) -> Verdict:
         what = "no scale scenario in this lab" if not items else "only two sizes: a line through two points"
         return Verdict("cost linear in tasks and objects", what, None)
     bad = [f"{g.row} r²={g.r2:.2f}" for g in judged if g.r2 < 0.9]
-    return Verdict("cost linear in tasks and objects", f"{len(judged)} fits; below r²=0.9: {', '.join(bad) or 'none'}",
-                   not bad)  # fmt: skip
+    return Verdict(
+        "cost linear in tasks and objects",
+        f"{len(judged)} fits; below r²=0.9: {', '.join(bad) or 'none'}",
+        not bad,
+    )
+
+
+def error_lines(summary: Summary) -> list[str]:
+    """One line per cell where a tool printed an error instead of the result, with its first error line."""
+    cells = {**{(t, d, r): c for (t, d, r), c in summary.cold.items()}, **summary.cells}
+    return [
+        f"- {tool} on {dump}, `{row}`: {cell.detail}"
+        for (tool, dump, row), cell in sorted(cells.items())
+        if cell.status == ERR
+    ]
 
 
 def failure_lines(summary: Summary) -> list[str]:

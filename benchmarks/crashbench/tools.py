@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,12 +29,17 @@ class Dump:
     vmlinux: str
     capture: str = ""
     scenario: str = ""
-    facts: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    tasks: int | None = None  # tasks in the guest (lab facts)
+    objects: int | None = None  # objects in the test module's slab cache (lab facts)
     #: crash 8.0.2's commands the lab knows to be wrong on this dump, and why.
     crash_wrong: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    #: The test module's symbols in this dump (lab facts): name -> address text.
+    symbols: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_manifest(cls, entry: Mapping[str, Any], vmlinux: str) -> Dump:
+        facts = entry.get("facts", {})
+        objects = facts.get("test_module", {}).get("slabinfo_active_objs")
         return cls(
             name=str(entry["name"]),
             path=str(entry["path"]),
@@ -41,7 +48,9 @@ class Dump:
             vmlinux=vmlinux,
             capture=str(entry.get("capture", "")),
             scenario=str(entry.get("scenario", "")),
-            facts=entry.get("facts", {}),
+            tasks=len(facts["tasks"]) if facts.get("tasks") else None,
+            objects=int(objects) if objects is not None else None,
+            symbols=facts.get("symbols", {}),
             crash_wrong={str(w["command"]): str(w["why"]) for w in entry.get("reference_known_wrong", [])},
         )
 
@@ -73,33 +82,41 @@ class Tool:
         raise NotImplementedError
 
 
-def venv_script(name: str) -> str:
-    """A console script installed next to the running Python (the project venv's ``bin/``)."""
-    return str(Path(sys.executable).with_name(name))
-
-
 class Crash(Tool):
     """Debian's crash: ``crash -s VMLINUX VMCORE -i CMDFILE < /dev/null``."""
 
-    key, label = "crash", "crash 8.0.2"
+    key = "crash"
 
-    def __init__(self, reps: int, program: str = "crash") -> None:
+    def __init__(self, reps: int) -> None:
         super().__init__(reps)
-        self.program = shutil.which(program) or program
+        self.program = shutil.which("crash")
+        self.label = "crash"
+        if self.program:
+            out = subprocess.run(
+                [self.program, "--version"], capture_output=True, text=True, check=False
+            ).stdout
+            self.label = (out.strip().splitlines() or ["crash"])[0]  # "crash 8.0.2"
 
     def unavailable(self, dump: Dump) -> str | None:
-        return None if os.access(self.program, os.X_OK) else "crash is not installed"
+        return None if self.program else "crash is not installed"
 
     def invocation(self, dump: Dump, commands: Sequence[str], workdir: Path) -> Invocation:
         cmdfile = workdir / "crash-commands"
         cmdfile.write_text("".join(f"{line}\n" for line in session_lines(commands)))
-        return Invocation([self.program, "-s", dump.vmlinux, dump.path, "-i", str(cmdfile)], None)
+        return Invocation([str(self.program), "-s", dump.vmlinux, dump.path, "-i", str(cmdfile)], None)
 
 
 class DrgnCrash(Tool):
     """drgn 0.3.0's own crash commands: ``drgn.commands.run_command(prog, "crash <cmd>")``."""
 
-    key, label = "drgn", "drgn 0.3.0 %crash"
+    key = "drgn"
+
+    def __init__(self, reps: int) -> None:
+        super().__init__(reps)
+        try:
+            self.label = f"drgn {importlib.metadata.version('drgn')} %crash"
+        except importlib.metadata.PackageNotFoundError:
+            self.label = "drgn %crash"
 
     def unavailable(self, dump: Dump) -> str | None:
         return None if importlib.util.find_spec("drgn") else "drgn is not installed in this Python"
@@ -125,7 +142,7 @@ class Crashcompat(Tool):
             "gdb": "crashcompat on GDB (core file)",
             "gdb-bridge": "crashcompat on GDB (bridge)",
         }[backend]
-        self.program = venv_script("crashcompat")
+        self.program = str(Path(sys.executable).with_name("crashcompat"))  # the venv's console script
 
     def unavailable(self, dump: Dump) -> str | None:
         if not os.access(self.program, os.X_OK):
@@ -151,12 +168,12 @@ class Crashcompat(Tool):
         return Invocation(argv, "".join(f"{line}\n" for line in session_lines(commands)), env)
 
 
-def all_tools(reps_crash: int, reps: int) -> list[Tool]:
-    """The five columns of the tables, in order."""
+def all_tools(reps_crash: int, reps: int, reps_gdb: int) -> list[Tool]:
+    """The five columns of the tables, in order, with their repetitions."""
     return [
         Crash(reps_crash),
         DrgnCrash(reps),
         Crashcompat(reps, "drgn"),
-        Crashcompat(reps, "gdb"),
-        Crashcompat(reps, "gdb-bridge"),
+        Crashcompat(reps_gdb, "gdb"),
+        Crashcompat(reps_gdb, "gdb-bridge"),
     ]

@@ -51,7 +51,6 @@ FAKE_TOOL = textwrap.dedent(
 def test_session_lines_interleave_marks() -> None:
     lines = session_lines(["sys", "bt"])
     assert lines == [*[SHELL_MARK_LINE] * LEADING_MARKS, "sys", SHELL_MARK_LINE, "bt", SHELL_MARK_LINE, "q"]
-    assert session_lines(["sys"], mark_line=None) == ["sys", "q"]
 
 
 def test_split_marks_keeps_text_between_marks() -> None:
@@ -87,17 +86,22 @@ def test_measure_session_times_each_command(tmp_path: Path) -> None:
     assert not result.error
     assert result.start is not None and result.start >= 0.3
     assert [c.status for c in result.commands] == [OK, ERR, NA, OK]
+    # A command's time is its gap between marks less the marks' cost; that cost varies by a few ms.
+    slack = result.mark_cost + 0.01
     first, last = result.commands[0].seconds, result.commands[3].seconds
-    assert first is not None and 0.19 <= first < 1.5
-    assert last is not None and 0.045 <= last < 1.0
+    assert first is not None and 0.2 - slack <= first < 1.5
+    assert last is not None and 0.05 - slack <= last < 1.0
     assert result.wall >= result.start + 0.25
     assert result.maxrss_kib > 1000  # a Python process
-    assert result.all_commands is not None and result.all_commands >= 0.25
+    assert result.all_commands is not None and result.all_commands >= 0.25 - 4 * slack
 
 
 def test_measure_session_reports_a_tool_that_does_not_start(tmp_path: Path) -> None:
-    result = measure_session([sys.executable, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"],
-                             ["sys"], stdin_text="q\n")  # fmt: skip
+    result = measure_session(
+        [sys.executable, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"],
+        ["sys"],
+        stdin_text="q\n",
+    )
     assert result.returncode == 3
     assert result.start is None and "boom" in result.error
 

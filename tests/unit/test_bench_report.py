@@ -37,7 +37,12 @@ def session(start: float, times: dict[str, float], statuses: dict[str, str] | No
     res = SessionResult(
         start=start, wall=start + sum(times.values()) + 0.1, maxrss_kib=300 * 1024, returncode=0
     )
-    res.commands = [CommandResult(c, t, statuses.get(c, OK), 10) for c, t in times.items()]
+    res.commands = [
+        CommandResult(
+            c, t, statuses.get(c, OK), 10, f"{c.split()[0]}: invalid address" if c in statuses else ""
+        )
+        for c, t in times.items()
+    ]
     return res
 
 
@@ -78,6 +83,7 @@ def test_summary_takes_minima_and_worst_status() -> None:
     assert sys_cell is not None and sys_cell.samples.values == [0.02, 0.04] and sys_cell.best == 0.02
     kmem = summary.get("cc-drgn", DUMP.name, "kmem -i")
     assert kmem is not None and kmem.status == ERR and kmem.best is None and kmem.text() == "err"
+    assert report.error_lines(summary) == [f"- cc-drgn on {DUMP.name}, `kmem -i`: kmem: invalid address"]
     start = summary.get("cc-drgn", DUMP.name, report.START)
     assert start is not None and start.samples.min == 1.0 and 50.0 not in start.samples.values
 
@@ -139,15 +145,16 @@ def test_failures_are_reported(n: int) -> None:
 
 
 def _sized(name: str, tasks: int, objects: int) -> Dump:
-    facts = {"tasks": [{"pid": i} for i in range(tasks)], "test_module": {"slabinfo_active_objs": objects}}
-    return Dump(name, f"/dumps/{name}", "elf", 1 << 20, "/vmlinux", capture="qemu", facts=facts)
+    return Dump(
+        name, f"/dumps/{name}", "elf", 1 << 20, "/vmlinux", capture="qemu", tasks=tasks, objects=objects
+    )
 
 
 def test_growth_per_thousand_tasks_and_linearity() -> None:
     dumps = [_sized("small", 50, 1_000), _sized("half", 1_050, 51_000), _sized("scale", 2_050, 101_000)]
     records = []
     for d in dumps:
-        n = len(d.facts["tasks"])
+        n = d.tasks or 0
         res = session(0.5 + n / 10_000, {"ps": 0.01 + n * 2e-5, "kmem -s": 0.002 * (n // 50)})
         records.append(Record("cc-drgn", d.name, "set", 0, res))
     items = report.growth(report.Summary(records), dumps, ["cc-drgn"])
@@ -160,7 +167,7 @@ def test_growth_per_thousand_tasks_and_linearity() -> None:
     kmem = next(g for g in items if g.row == "kmem -s")
     assert kmem.unit == "objects" and kmem.per == 100_000 and kmem.slope == pytest.approx(0.08)
     assert report.linearity_verdict(items).met is True
-    assert "per 1,000 tasks" in report.growth_table(items)
+    assert "per 1,000 tasks" in report.growth_table(items, [("cc-drgn", "cc")])
 
 
 def test_linearity_needs_three_sizes() -> None:
