@@ -236,7 +236,7 @@ def _valid_name(name: str) -> bool:
 
 def _specs() -> list[Command]:
     """Every command the plugins provide (without a session: the registry is the plugin host's)."""
-    return [spec for _, spec in state.plugin_host().hooks.commands() if hasattr(spec, "name")]
+    return [spec for _, spec in state.plugin_host().hooks.commands() if isinstance(spec, Command)]
 
 
 _registered = False

@@ -26,9 +26,12 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from crashcompat.core.target import FaultError, Registers
+from crashcompat.core.target import FaultError, Registers, Target, TargetError
+
+if TYPE_CHECKING:
+    import drgn
 
 #: Thread id of CPU *n*'s idle task (pid 0) is ``IDLE_TID_BASE + n``: above any pid (``PID_MAX_LIMIT``
 #: is 4194304 on 64-bit, include/linux/threads.h).
@@ -138,10 +141,15 @@ class RemoteServer:
 
     :param view: the dump.
     :param read_fd: file descriptor GDB's packets arrive on; :param write_fd: where replies go.
+    :param exec_file: the vmlinux, offered to a GDB that has no executable yet (so it knows the
+        architecture before it asks for registers).
     """
 
-    def __init__(self, view: DumpView, read_fd: int, write_fd: int, log: IO[str] | None = None) -> None:
+    def __init__(
+        self, view: DumpView, read_fd: int, write_fd: int, log: IO[str] | None = None, exec_file: str = ""
+    ) -> None:
         self.view = view
+        self.exec_file = exec_file
         self.read_fd = read_fd
         self.write_fd = write_fd
         self.log = log
@@ -257,7 +265,8 @@ class RemoteServer:
     def _query(self, text: str) -> bytes | str:
         name, _, rest = text.partition(":")
         if text.startswith("qSupported"):
-            return f"PacketSize={PACKET_SIZE:x};QStartNoAckMode+;qXfer:threads:read+"
+            features = f"PacketSize={PACKET_SIZE:x};QStartNoAckMode+;qXfer:threads:read+"
+            return features + (";qXfer:exec-file:read+" if self.exec_file else "")
         if text == "QStartNoAckMode":
             self._stop_acking = True  # after this reply, which GDB still acks
             return "OK"
@@ -272,6 +281,8 @@ class RemoteServer:
             return _hex(self._extra(entry)) if entry else "E01"
         if name == "qXfer" and rest.startswith("threads:read::"):
             return self._xfer(self._threads_xml(), rest[len("threads:read::") :])
+        if name == "qXfer" and rest.startswith("exec-file:read:") and self.exec_file:
+            return self._xfer(self.exec_file.encode(), rest.split(":", 3)[3])
         if text.startswith("qAttached"):
             return "1"
         if text.startswith("qSymbol"):
@@ -417,7 +428,7 @@ class DrgnDumpView(DumpView):
     :param facts: what ``monitor crashcompat info`` reports (see :func:`dump_facts`).
     """
 
-    def __init__(self, prog: Any, facts: dict[str, Any]) -> None:
+    def __init__(self, prog: drgn.Program, facts: dict[str, Any]) -> None:
         self.prog = prog
         self._facts = facts
         self._entries: list[ThreadEntry] | None = None
@@ -496,7 +507,7 @@ class DrgnDumpView(DumpView):
         return self._facts
 
 
-def _comm(task: Any) -> str:
+def _comm(task: drgn.Object) -> str:
     """``task->comm`` of a drgn ``struct task_struct *`` object."""
     return str(task.comm.string_().decode("utf-8", "replace"))
 
@@ -510,7 +521,7 @@ def open_view(vmlinux: str, vmcore: str) -> DrgnDumpView:
     return DrgnDumpView(target.prog, dump_facts(target))
 
 
-def dump_facts(target: Any) -> dict[str, Any]:
+def dump_facts(target: Target) -> dict[str, Any]:
     """The facts a :class:`~crashcompat.gdb.target.GdbTarget` on the bridge reports as its own, taken
     from the drgn backend's Target so both backends agree: ``info`` fields, ``vmcoreinfo``,
     ``crashed_cpu`` and ``cpu_registers`` per possible CPU."""
@@ -518,7 +529,7 @@ def dump_facts(target: Any) -> dict[str, Any]:
     cpus: dict[str, Mapping[str, int]] = {}
     try:
         nr_cpus = target.read_u32(target.symbol_address("nr_cpu_ids"))
-    except Exception:
+    except TargetError:
         nr_cpus = 0
     for cpu in range(nr_cpus):
         regs = target.cpu_registers(cpu)
@@ -562,7 +573,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     log = open(args.log, "w", encoding="utf-8") if args.log else None  # noqa: SIM115 - lives as long as serving
     try:
-        RemoteServer(view, sys.stdin.fileno(), sys.stdout.fileno(), log).serve()
+        vmlinux = os.path.abspath(args.vmlinux)
+        RemoteServer(view, sys.stdin.fileno(), sys.stdout.fileno(), log, exec_file=vmlinux).serve()
     except (BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         pass
     finally:

@@ -16,10 +16,11 @@ def test_frontend() -> None:
 
 
 def _setup(vmlinux: str, dump: Any, mode: str) -> list[str]:
-    # The vmlinux is loaded without the KASLR offset, as a user would: crashcompat must relocate it.
+    # The vmlinux is loaded without the KASLR offset, as a user would: crashcompat must relocate it.  The
+    # bridge hands GDB the vmlinux itself (qXfer:exec-file) when GDB has none.
     if mode == "core":
         return [f"file {vmlinux}", f"core-file {dump.path}"]
-    return [f"file {vmlinux}", f"target remote | {bridge_command(vmlinux, dump.path)}"]
+    return [f"target remote | {bridge_command(vmlinux, dump.path)}"]
 
 
 @pytest.mark.lab

@@ -98,7 +98,7 @@ class Client:
 def client() -> Iterator[Client]:
     to_server_r, to_server_w = os.pipe()
     to_client_r, to_client_w = os.pipe()
-    server = RemoteServer(FakeView(), to_server_r, to_client_w)
+    server = RemoteServer(FakeView(), to_server_r, to_client_w, exec_file="/boot/vmlinux-x")
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     c = Client(to_client_r, to_server_w)
@@ -113,6 +113,8 @@ def client() -> Iterator[Client]:
 def test_handshake_and_no_ack_mode(client: Client) -> None:
     supported = client.ask("qSupported:multiprocess+;swbreak+;xmlRegisters=i386").decode()
     assert "qXfer:threads:read+" in supported and "QStartNoAckMode+" in supported
+    assert "qXfer:exec-file:read+" in supported
+    assert client.ask("qXfer:exec-file:read::0,1000") == b"l/boot/vmlinux-x"  # a GDB without a file loads it
     assert client.ask("vMustReplyEmpty") == b""
     assert client.ask("QStartNoAckMode") == b"OK"
     client.ack = False
