@@ -139,7 +139,8 @@ class Growth:
 
 def growth(summary: Summary, dumps: Sequence[Dump], tools: Sequence[str]) -> list[Growth]:
     """Least-squares growth of each tool's time with tasks (``TASK_ROWS``) and objects (``OBJECT_ROWS``),
-    over dumps of the same capture and format with different sizes (the lab's ``scale`` scenario)."""
+    over dumps of the same capture and format with different sizes (the lab's ``scale-1g`` and ``scale``
+    guests beside the default ones)."""
     groups: dict[tuple[str, str], list[Dump]] = {}
     for d in dumps:
         groups.setdefault((d.capture, d.format), []).append(d)

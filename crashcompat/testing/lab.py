@@ -5,8 +5,11 @@ Fixtures:
       :class:`LabManifest` (a dict with helpers). If the lab cannot be built the requesting tests are skipped
       with the one-line reason, or fail when ``CRASHCOMPAT_REQUIRE_LAB=1``.
   ``lab_dump``: each dump of the lab as a :class:`LabDump`. Tests using it are parametrized by dump name
-      (ids are the names). Restrict with ``@pytest.mark.lab_dumps("kdump-null-zlib-d31", ...)`` or by
-      attributes, ``@pytest.mark.lab_dumps(capture="kdump")`` / ``(format="elf")``.
+      (ids are the names). Restrict with ``@pytest.mark.lab_dumps("kdump-null-zlib-d31", ...)``, by
+      attributes, ``@pytest.mark.lab_dumps(capture="kdump")`` / ``(format="elf")``, or by a predicate on the
+      manifest entry, ``@pytest.mark.lab_dumps(where=lambda d: d.reference("sys") is not None)``: a test is
+      generated only for the dumps where it applies (a not-applicable combination is no skip in the report).
+      The lab is looked up (``crashlab build``, a cache hit once built) when such a test is collected.
 Marker: ``lab`` (tests that need the lab).
 
 Environment:
@@ -26,14 +29,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-# The dumps of crashlab's default scenarios: (name, capture, format). Parametrization happens at collection,
-# before the lab is built, so the names are listed here; a dump missing from the manifest is skipped.
+# The dumps of crashlab's default scenarios: (name, capture, format). Without a lab at collection time tests
+# are parametrized over these names (and then skip, or fail under CRASHCOMPAT_REQUIRE_LAB=1); with one, a
+# default dump missing from its manifest is still generated and skipped, so a broken lab shows.
 DEFAULT_DUMPS: list[tuple[str, str, str]] = [
     ("kdump-null-zlib-d31", "kdump", "kdump-compressed"),
     ("kdump-null-lzo-d31", "kdump", "kdump-compressed"),
@@ -145,13 +149,13 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"crash lab unavailable: {reason}")
 
 
-def build_lab() -> LabManifest:
-    """Run ``crashlab build`` and load its manifest (skip/fail with the reason when impossible)."""
+def build_lab() -> LabManifest | str:
+    """Run ``crashlab build`` and load its manifest; the one-line reason when impossible."""
     script = crashlab_script()
     if not script.exists():
-        _unavailable(f"no crashlab script at {script}")
+        return f"no crashlab script at {script}"
     if not sys.platform.startswith("linux"):
-        _unavailable("the crash lab needs Linux")
+        return "the crash lab needs Linux"
     cmd = [sys.executable, str(script), "build"]
     scen = os.environ.get("CRASHCOMPAT_LAB_SCENARIOS", "").strip()
     for s in filter(None, (x.strip() for x in scen.split(","))):
@@ -160,18 +164,17 @@ def build_lab() -> LabManifest:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        _unavailable(f"crashlab build did not finish within {timeout:.0f}s")
-        raise AssertionError("unreachable") from None
+        return f"crashlab build did not finish within {timeout:.0f}s"
     # Progress went to stderr: show it in the test report (pytest captures it).
     sys.stderr.write(proc.stderr)
     if proc.returncode != 0:
         errs = [ln for ln in proc.stderr.splitlines() if ln.startswith("crashlab: error:")]
         tail = errs or proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"]
-        _unavailable(tail[-1])
+        return tail[-1]
     out = proc.stdout.strip().splitlines()
     path = Path(out[-1]) if out else Path()
     if not out or not path.is_file():
-        _unavailable(f"crashlab build printed no manifest path (stdout: {proc.stdout.strip()[:200]!r})")
+        return f"crashlab build printed no manifest path (stdout: {proc.stdout.strip()[:200]!r})"
     with open(path, encoding="utf-8") as f:
         return LabManifest(json.load(f), path)
 
@@ -182,9 +185,20 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "lab_dumps(*names, **attrs): restrict the lab_dump parametrization to these dump names or "
-        "to dumps whose capture/format match",
+        "lab_dumps(*names, where=None, **attrs): restrict the lab_dump parametrization to these dump names, "
+        "to dumps whose capture/format match, and to dumps (manifest entries) for which where(dump) is true",
     )
+
+
+_LAB_KEY = pytest.StashKey["LabManifest | str"]()
+
+
+def _session_lab(config: pytest.Config) -> LabManifest | str:
+    """The lab of this test session, looked up once: by the first test collected that needs it, or by
+    ``lab_manifest``. A lab missing at collection stays missing for the session (its tests skip)."""
+    if _LAB_KEY not in config.stash:
+        config.stash[_LAB_KEY] = build_lab()
+    return config.stash[_LAB_KEY]
 
 
 def _dump_names(metafunc: pytest.Metafunc) -> list[str]:
@@ -195,15 +209,27 @@ def _dump_names(metafunc: pytest.Metafunc) -> list[str]:
         table = [known.get(n, (n, "", "")) for n in (x.strip() for x in env.split(",")) if n]
     names = [n for n, _, _ in table]
     marker = metafunc.definition.get_closest_marker("lab_dumps")
-    if marker is not None:
-        if marker.args:
-            names = [n for n in names if n in marker.args] + [n for n in marker.args if n not in names]
-        for attr, want in marker.kwargs.items():
-            idx = {"capture": 1, "format": 2}.get(attr)
-            if idx is None:
-                raise pytest.UsageError(f"lab_dumps: unknown attribute {attr!r} (use capture= or format=)")
-            wanted = {want} if isinstance(want, str) else set(want)
-            names = [n for n in names if any(t[0] == n and t[idx] in wanted for t in table)]
+    kwargs = dict(marker.kwargs) if marker is not None else {}
+    where: Callable[[LabDump], bool] | None = kwargs.pop("where", None)
+    if marker is not None and marker.args:
+        names = [n for n in names if n in marker.args] + [n for n in marker.args if n not in names]
+    lab = _session_lab(metafunc.config)
+    if isinstance(lab, str):  # no lab: the tests skip (or fail) with its reason
+        entries = {n: {"name": n, "capture": c, "format": f} for n, c, f in table}
+        where = None
+    else:
+        entries = {d["name"]: d for d in lab["dumps"]}
+        default = {n for n, _, _ in DEFAULT_DUMPS}
+        names = [n for n in names if n in entries or n in default]
+    for attr, want in kwargs.items():
+        if attr not in ("capture", "format"):
+            raise pytest.UsageError(
+                f"lab_dumps: unknown attribute {attr!r} (use capture=, format= or where=)"
+            )
+        wanted = {want} if isinstance(want, str) else set(want)
+        names = [n for n in names if entries.get(n, {}).get(attr) in wanted]
+    if where is not None:
+        names = [n for n in names if n not in entries or where(LabDump(entries[n]))]
     return names
 
 
@@ -215,9 +241,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def lab_manifest() -> Iterator[LabManifest]:
+def lab_manifest(request: pytest.FixtureRequest) -> LabManifest:
     """The crash lab's manifest (built or reused once per session)."""
-    yield build_lab()
+    lab = _session_lab(request.config)
+    if isinstance(lab, str):
+        _unavailable(lab)
+        raise AssertionError("unreachable")
+    return lab
 
 
 @pytest.fixture

@@ -23,10 +23,17 @@ def _setup(vmlinux: str, dump: Any, mode: str) -> list[str]:
     return [f"target remote | {bridge_command(vmlinux, dump.path)}"]
 
 
-@pytest.mark.lab
-@pytest.mark.parametrize("mode", ["core", "bridge"])
-def test_dump(lab_manifest: Any, lab_dump: Any, mode: str) -> None:
-    if mode == "core" and lab_dump.format != "elf":
-        pytest.skip("GDB opens only ELF dumps as core files")
+def _run_dump(lab_manifest: Any, lab_dump: Any, mode: str) -> None:
     context = {"dump": dict(lab_dump), "vmlinux": lab_manifest.vmlinux, "mode": mode}
     pytest_in_gdb("gdbtest_dump.py", _setup(lab_manifest.vmlinux, lab_dump, mode), context)
+
+
+@pytest.mark.lab
+@pytest.mark.lab_dumps(format="elf")  # GDB opens only ELF dumps as core files
+def test_dump_core(lab_manifest: Any, lab_dump: Any) -> None:
+    _run_dump(lab_manifest, lab_dump, "core")
+
+
+@pytest.mark.lab
+def test_dump_bridge(lab_manifest: Any, lab_dump: Any) -> None:
+    _run_dump(lab_manifest, lab_dump, "bridge")

@@ -114,10 +114,13 @@ def printed_pcs(trace: unwind.Backtrace) -> list[int]:
 # ---- crash 8.0.2, line for line -----------------------------------------------------------------------
 
 
+def has_bt_references(lab_dump: Any) -> bool:
+    return any(BT_LINE.match(c) for c in lab_dump.get("reference", {}))
+
+
+@pytest.mark.lab_dumps(where=has_bt_references)
 def test_crash_802_frame_sizes_reproduce_crash(session: Session, lab_dump: Any) -> None:
     refs = [(c, text) for c, text in references(lab_dump)]
-    if not refs:
-        pytest.skip("no crash reference for this dump")
     with crash_802(session):
         for command, reference in refs:
             ours = session.run(command, echo=False)
@@ -130,12 +133,17 @@ def test_crash_802_frame_sizes_reproduce_crash(session: Session, lab_dump: Any) 
                 assert mine == theirs, f"{lab_dump.name}: {command}"
 
 
-def test_source_lines_after_mod_s(session: Session, lab_dump: Any, lab_manifest: Any) -> None:
-    command = next(
+def bt_l_after_mod_s(lab_dump: Any) -> str | None:
+    """The dump's ``mod -s ...; bt -l`` reference command line, if crash was run with one."""
+    return next(
         (c for c in lab_dump.get("reference", {}) if c.startswith("mod -s") and c.endswith("bt -l")), None
     )
-    if command is None:
-        pytest.skip("no bt -l reference for this dump")
+
+
+@pytest.mark.lab_dumps(where=lambda d: bt_l_after_mod_s(d) is not None)
+def test_source_lines_after_mod_s(session: Session, lab_dump: Any, lab_manifest: Any) -> None:
+    command = bt_l_after_mod_s(lab_dump)
+    assert command is not None
     with open(lab_dump["reference"][command]) as f:
         reference = f.read().splitlines()
     with crash_802(session):
@@ -199,10 +207,10 @@ def drop_stale_frames(session: Session, block: list[str]) -> list[str]:
     return out
 
 
+@pytest.mark.lab_dumps(where=has_bt_references)
 def test_default_is_crash_without_stale_frames(session: Session, lab_dump: Any) -> None:
     refs = [(c, t) for c, t in references(lab_dump) if not re.search(r" -[a-zA-Z]*[fF]", c)]
-    if not refs:
-        pytest.skip("no crash reference for this dump")
+    assert refs
     for command, reference in refs:
         ours = blocks(session.run(command, echo=False))
         theirs = blocks(reference)

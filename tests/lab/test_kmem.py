@@ -109,15 +109,16 @@ def test_matches_crash(session: Session, lab_dump: Any, oracle: dict[str, str]) 
     assert not failures, "\n".join(failures)
 
 
+def memory_references(lab_dump: Any) -> list[str]:
+    """The dump's crash 8.0.2 reference command lines of kmem, vtop and pte."""
+    return [c for c in lab_dump.get("reference", {}) if c.startswith(("kmem", "vtop", "pte"))]
+
+
+@pytest.mark.lab_dumps(where=lambda d: bool(memory_references(d)))
 def test_matches_lab_references(session: Session, lab_dump: Any) -> None:
     """The lab's own crash 8.0.2 outputs for our commands (minus its known-wrong ones)."""
-    references = {
-        c: p for c, p in lab_dump.get("reference", {}).items() if c.startswith(("kmem", "vtop", "pte"))
-    }
-    if not references:
-        pytest.skip("no recorded crash reference for kmem/vtop/pte on this dump")
     failures = []
-    for command in references:
+    for command in memory_references(lab_dump):
         if lab_dump.known_wrong(command) or ";" in command:
             continue  # crash 8.0.2 is wrong there, or the line is not one command we implement
         expected = lab_dump.reference(command)

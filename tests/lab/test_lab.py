@@ -259,9 +259,8 @@ def test_drgn_slab_cache(lab_dump: LabDump, prog: Any) -> None:
     assert cache.object_size.value_() == lab_dump.facts["test_module"]["objsize"]
 
 
+@pytest.mark.lab_dumps(where=lambda d: not d["dump_level"] & 8)  # makedumpfile -d 31 drops user pages
 def test_drgn_user_markers(lab_dump: LabDump, prog: Any) -> None:
-    if lab_dump["dump_level"] & 8:  # makedumpfile -d 31 drops user pages
-        pytest.skip("user pages are excluded from this dump (dump level 31)")
     from drgn.helpers.linux.mm import access_remote_vm
     from drgn.helpers.linux.pid import find_task
 
@@ -272,26 +271,29 @@ def test_drgn_user_markers(lab_dump: LabDump, prog: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- scale
-# Built only by `crashlab build --scenario scale` (never by the test session: it is not a default scenario);
-# lab_dump skips these tests when the manifest lists no scale dump.
+# Built only by `crashlab build --scenario scale --scenario scale-1g` (never by the test session: they are
+# not default scenarios); these tests are generated only for the scale dumps the manifest lists.
 
-SCALE_DUMPS = ("scale-elf", "scale-kdump-zlib")
+#: scenario -> (fixture.spawn, fixture.extra_objects, guest RAM) as crashlab's scenarios.py boots it
+SCALE_SCENARIOS = {"scale": (2000, 100_000, 2 * 1024**3), "scale-1g": (1000, 50_000, 1024**3)}
+SCALE_DUMPS = (*(f"{s}-elf" for s in SCALE_SCENARIOS), "scale-kdump-zlib")
 
 
 @pytest.mark.lab_dumps(*SCALE_DUMPS)
 def test_scale_facts(lab_dump: LabDump) -> None:
+    spawn, objects, ram = SCALE_SCENARIOS[lab_dump["scenario"]]
     f = lab_dump.facts
     sc = f["scale"]
-    assert f["spawned"]["count"] == sc["spawned"] >= 2000
-    assert sc["tasks"] == len(f["tasks"]) >= 2000 + 50
+    assert f["spawned"]["count"] == sc["spawned"] >= spawn
+    assert sc["tasks"] == len(f["tasks"]) >= spawn + 50
     fixidle = [t for t in f["tasks"] if t["ppid"] == f["spawned"]["pid"]]
     assert len(fixidle) == sc["spawned"] and {t["comm"] for t in fixidle} == {"fixidle"}
     tm = f["test_module"]
-    assert tm["extra_objects"] >= 100_000
+    assert tm["extra_objects"] >= objects
     assert sc["crashme_obj_objects"] == tm["objects"] + tm["extra_objects"]
     assert tm["slabinfo_active_objs"] >= sc["crashme_obj_objects"]
     if lab_dump.format == "elf":  # QEMU's full dump (paging=false) holds all of the guest's RAM
-        assert lab_dump["size"] >= 2 * 1024**3
+        assert lab_dump["size"] >= ram
 
 
 @pytest.mark.lab_dumps(*SCALE_DUMPS)

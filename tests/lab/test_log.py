@@ -28,11 +28,13 @@ def session(lab_dump: Any, crash_session: Callable[[Any], Session]) -> Session:
     return crash_session(lab_dump)
 
 
+@pytest.mark.lab_dumps(
+    where=lambda d: all(c in d.get("reference", {}) and not d.known_wrong(c) for c in COMMANDS)
+)
 @pytest.mark.parametrize("command", COMMANDS)
 def test_log_matches_crash(lab_dump: Any, session: Session, command: str) -> None:
     reference = lab_dump.reference(command)
-    if reference is None or lab_dump.known_wrong(command):
-        pytest.skip(f"no usable crash 8.0.2 reference for {command!r}")
+    assert reference is not None
     assert_like_crash(session.run(command, echo=False), reference, command)
 
 
@@ -62,9 +64,8 @@ def test_log_c_adds_the_caller(lab_dump: Any, session: Session) -> None:
     assert f"T{lab_dump.facts['crash_pid']}" in oops_callers
 
 
+@pytest.mark.lab_dumps(where=lambda d: "dmesg" in d)  # makedumpfile --dump-dmesg ran in the capture kernel
 def test_dmesg_equals_makedumpfile(lab_dump: Any, session: Session) -> None:
-    if not lab_dump.get("dmesg"):
-        pytest.skip("no makedumpfile --dump-dmesg file for this dump")
     with open(lab_dump["dmesg"], encoding="utf-8", errors="surrogateescape") as f:
         expected = f.read()
     assert printk.render_dmesg(session.kernel) == expected

@@ -48,11 +48,9 @@ def run_line(session: Session, line: str) -> str:
     return out
 
 
+@pytest.mark.lab_dumps(where=lambda d: bool(reference_lines(d, "mod")))
 def test_mod_matches_crash(lab_dump: Any, session: Session) -> None:
-    lines = reference_lines(lab_dump, "mod")
-    if not lines:
-        pytest.skip("no crash 8.0.2 references for mod on this dump")
-    for line in lines:
+    for line in reference_lines(lab_dump, "mod"):
         reference = lab_dump.reference(line)
         assert_like_crash(run_line(session, line), reference, line)
         session.run("mod -D", echo=False)

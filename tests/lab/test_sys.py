@@ -64,10 +64,9 @@ def test_sys_matches_crash(lab_dump: Any, crash_session: Callable[[Any], Session
     ]  # fmt: skip
     assert int(lines["TASKS"]) == real_task_count(session)
     reference = lab_dump.reference("sys")
-    if reference is None:
-        pytest.skip(f"no crash reference for sys on {lab_dump.name}")
-    same, total, diffs = sys_identity(out, reference)
-    assert same / total >= 0.98, diffs
+    if reference is not None:  # crash was not run on the reassembled copy of a flattened dump
+        same, total, diffs = sys_identity(out, reference)
+        assert same / total >= 0.98, diffs
 
 
 def test_sys_facts(lab_dump: Any, crash_session: Callable[[Any], Session]) -> None:

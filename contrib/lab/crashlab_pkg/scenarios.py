@@ -35,10 +35,25 @@ class Scenario:
     references: tuple[str, ...] | None = None  # crash 8.0.2 command lines; None: the full list (reference.py)
 
 
-# The scale scenario: sleeping processes `fixidle` (fixture_helper's fixspawn) and crashme_obj objects
-# (crashme's extra_objects) on top of what every guest has.
-SCALE_TASKS = 2000
-SCALE_OBJECTS = 100000
+# The scale scenarios: sleeping processes `fixidle` (fixture_helper's fixspawn) and crashme_obj objects
+# (crashme's extra_objects) on top of what every guest has. Two sizes (and qemu-sysrq as the smallest) give
+# the benchmark three points to fit its growth over.
+SCALE_REFERENCES = ("sys", "kmem -s crashme_obj", "kmem -i", "log | tail -20")
+
+
+def _scale(name: str, mem: str, tasks: int, objects: int, formats: tuple[str, ...]) -> Scenario:
+    return Scenario(
+        name,
+        "qemu",
+        "sysrq",
+        mem=mem,
+        formats=formats,
+        kernel_args=f"fixture.spawn={tasks} fixture.extra_objects={objects}",
+        references=SCALE_REFERENCES,
+        description=f"QEMU dumps of a sysrq-c panic of a bigger guest ({mem[:-1]} GiB, {tasks} more sleeping "
+        f"processes, {objects} more crashme_obj objects), for benchmarks; not a default",
+    )
+
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -64,17 +79,8 @@ SCENARIOS: dict[str, Scenario] = {
             formats=("elf", "kdump-zlib"),
             description="QEMU dumps of a sysrq-c panic with 5-level paging (-cpu max)",
         ),
-        Scenario(
-            "scale",
-            "qemu",
-            "sysrq",
-            mem="2G",
-            formats=("elf", "kdump-zlib"),
-            kernel_args=f"fixture.spawn={SCALE_TASKS} fixture.extra_objects={SCALE_OBJECTS}",
-            references=("sys", "kmem -s crashme_obj", "kmem -i", "log | tail -20"),
-            description=f"QEMU dumps of a sysrq-c panic of a bigger guest (2 GiB, {SCALE_TASKS} more sleeping "
-            f"processes, {SCALE_OBJECTS} more crashme_obj objects), for benchmarks; not a default",
-        ),
+        _scale("scale", "2G", 2000, 100000, ("elf", "kdump-zlib")),
+        _scale("scale-1g", "1G", 1000, 50000, ("elf",)),
         Scenario("kgdb", "kgdb", "none", description="the self-built KGDB kernel (for crashlab live --kgdb)"),
     ]
 }
