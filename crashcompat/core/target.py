@@ -165,6 +165,10 @@ class Target(ABC):
     page_size: int = 4096
     pointer_size: int = 8
     byteorder: Endian = "little"
+    #: ``True`` when many small reads cost less than one large one (a live remote stub on a slow link,
+    #: where every byte crosses the wire): the kernel model then reads a struct's members on demand
+    #: instead of the whole struct (:class:`crashcompat.core.kernel.Struct`).  ``False`` for dumps.
+    sparse_reads: bool = False
 
     def invalidate(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Forget cached memory (a live kernel ran since the last stop)."""

@@ -207,7 +207,7 @@ def header(kernel: Kernel, task: int, first: bool = True) -> str:
 
     :param task: ``struct task_struct *``.
     """
-    info = tasks.read_task(kernel, task)
+    info = tasks.read_task_fields(kernel, task)
     return f'{"" if first else chr(10)}PID: {info.pid:<7}  TASK: {task:<16x}  CPU: {info.cpu!s:<3}  COMMAND: "{info.comm}"\n'
 
 

@@ -87,7 +87,7 @@ def sys_block(ctx: CommandContext) -> str:
     out.append(_line("DATE", system.format_date(system.date(kernel))))
     out.append(_line("UPTIME", system.format_uptime(system.uptime_jiffies(kernel), system.hz(kernel))))
     out.append(_line("LOAD AVERAGE", system.format_loadavg(system.load_average(kernel))))
-    out.append(_line("TASKS", str(sum(1 for _ in tasks.for_each_task(kernel)))))
+    out.append(_line("TASKS", str(tasks.task_count(kernel))))
     uts = system.utsname(kernel)
     out.append(_line("NODENAME", uts.nodename))
     out.append(_line("RELEASE", uts.release))

@@ -88,13 +88,11 @@ def vtop(ctx: CommandContext) -> None:
     kernel = ctx.kernel
     if args.u and args.k:
         raise CommandError("-u and -k options are mutually exclusive")
+    context = None
     if args.context is not None:
-        found = tasks.find_task(kernel, args.context)
-        if found is None:
+        context = tasks.find_task(kernel, args.context)
+        if context is None:
             raise CommandError(f"invalid task or pid value: {args.context}")
-        task = tasks.read_task(kernel, found)
-    else:
-        task = tasks.read_task(kernel, ctx.session.current_task())
     pages = _PageBlock()
     for i, text in enumerate(args.addresses):
         address = _hex(text)
@@ -102,7 +100,10 @@ def vtop(ctx: CommandContext) -> None:
         if i:
             ctx.write("\n")
         if user:
-            _vtop_user(ctx, task, address, pages)
+            # Only a user address needs the context (a kernel one needs no task at all).
+            if context is None:
+                context = ctx.session.current_task()
+            _vtop_user(ctx, tasks.task_mm(kernel, context), address, pages)
         else:
             _vtop_kernel(ctx, address, pages)
 
@@ -143,14 +144,15 @@ def _vtop_kernel(ctx: CommandContext, address: int, pages: _PageBlock) -> None:
         pages.write(ctx, physical)
 
 
-def _vtop_user(ctx: CommandContext, task: tasks.Task, address: int, pages: _PageBlock) -> None:
+def _vtop_user(ctx: CommandContext, task_mm: int, address: int, pages: _PageBlock) -> None:
+    """:param task_mm: the context task's ``struct mm_struct *`` (0 for a kernel thread)."""
     kernel = ctx.kernel
     ctx.write(f"{mkstring('VIRTUAL', UVADDR_PRLEN)}  {mkstring('PHYSICAL', 16)}\n")
-    vma = mm.find_vma(kernel, task.mm, address) if task.mm else None
+    vma = mm.find_vma(kernel, task_mm, address) if task_mm else None
     if vma is None:
         ctx.write(f"{mkstring(f'{address:x}', UVADDR_PRLEN)}  (not accessible)\n\n")
         return
-    pgd = kernel.read_pointer(task.mm + kernel.offsetof("struct mm_struct", "pgd"))
+    pgd = kernel.read_pointer(task_mm + kernel.offsetof("struct mm_struct", "pgd"))
     walk = pagetable.translate(kernel, address, pgd)
     if walk.physical is None:
         ctx.write(f"{mkstring(f'{address:x}', UVADDR_PRLEN)}  (not mapped)\n\n")

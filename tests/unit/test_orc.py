@@ -227,7 +227,7 @@ def task(kthread: bool = False, **kw: int) -> Task:
 def as_task(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, object]]:
     """Make :mod:`unwind` see our hand-made task (the task table is not what is tested here)."""
     state: dict[str, object] = {"task": task(), "active": False, "panic": None}
-    monkeypatch.setattr(unwind._tasks, "read_task", lambda k, a: state["task"])
+    monkeypatch.setattr(unwind._tasks, "read_task_fields", lambda k, a: state["task"])
     monkeypatch.setattr(unwind._tasks, "is_active", lambda k, a: state["active"])
     monkeypatch.setattr(unwind._tasks, "panic_task", lambda k: state["panic"])
     yield state

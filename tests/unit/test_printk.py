@@ -258,3 +258,41 @@ def test_variable_length_records() -> None:
         (b"second", 6, ()),
     ]
     assert printk.render(kernel, show_level=True) == "[    1.000000] <4>old one\n[    2.000000] <6>second\n"
+
+
+def _spans(ring: Ring, base: int, size: int, reads: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The reads that fell in [base, base+size), relative to base."""
+    return sorted((a - base, a - base + n) for a, n in reads if base <= a < base + size)
+
+
+def test_only_the_live_part_of_the_ring_is_read() -> None:
+    """Descriptors and infos of ids tail..head, and the text blocks they reference — not the whole
+    arrays: a live serial link pays for every byte."""
+    ring = Ring()
+    ring.record(2, FINALIZED, 64, 80, b"hello")
+    ring.record(3, FINALIZED, 80, 100, b"world")
+    kernel = ring.ids(2, 3)
+    reads: list[tuple[int, int]] = []
+    read = ring.t.read
+
+    def counting(address: int, size: int) -> bytes:
+        reads.append((address, size))
+        return read(address, size)
+
+    ring.t.read = counting  # type: ignore[method-assign]
+    assert [r.text for r in printk.records(kernel)] == [b"hello", b"world"]
+    assert _spans(ring, ring.descs, 24 << COUNT_BITS, reads) == [(2 * 24, 4 * 24)]
+    assert _spans(ring, ring.infos, 88 << COUNT_BITS, reads) == [(2 * 88, 4 * 88)]
+    assert _spans(ring, ring.data, 1 << DATA_BITS, reads) == [(64 + 8, 80 + 8 + 5)]
+
+
+def test_descriptor_ids_wrapping_the_ring() -> None:
+    """Ids tail..head that wrap the descriptor array (slots 6, 7, 0, 1) are read in two runs."""
+    ring = Ring()
+    texts = {6: b"six", 7: b"seven", 8: b"eight", 9: b"nine"}
+    begin = 0
+    for ident, text in texts.items():
+        ring.record(ident, FINALIZED, begin, begin + 8 + len(text), text, ts_nsec=ident)
+        begin += 32
+    recs = printk.records(ring.ids(6, 9))
+    assert [(r.seq, r.text) for r in recs] == list(texts.items())

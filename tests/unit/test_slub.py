@@ -3,6 +3,8 @@ hardened, cyclic) and per-slab object states."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from crashcompat.core.kernel import Kernel, slub
@@ -205,13 +207,42 @@ def test_slab_objects(random: int | None) -> None:
     )
 
 
-def test_cyclic_freelist_is_bounded() -> None:
-    w, kernel, _, _ = build()
+@pytest.mark.parametrize("sparse", [False, True])
+def test_cyclic_freelist_is_bounded(sparse: bool) -> None:
+    w, kernel, _, partial = build()
+    w.t.sparse_reads = sparse
     (cache,) = slub.caches(kernel)
     memory = PAGE_OFFSET + (17 << 12)
     w.t.write_u64(memory + 20 * STRIDE + FREEPTR, memory + 21 * STRIDE)
     w.t.write_u64(memory + 21 * STRIDE + FREEPTR, memory + 20 * STRIDE)  # 20 -> 21 -> 20 ...
-    assert slub.freelist(kernel, cache, memory + 20 * STRIDE) == [memory + 20 * STRIDE, memory + 21 * STRIDE]
+    slab = slub.read_slab(kernel, partial)
+    assert slub.freelist(kernel, cache, slab, memory + 20 * STRIDE) == [
+        memory + 20 * STRIDE,
+        memory + 21 * STRIDE,
+    ]
+
+
+@pytest.mark.parametrize("random", [None, 0x5A5A5A5A12345678])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_freelist_leaving_the_slab(random: int | None, sparse: bool) -> None:
+    """A freelist that runs from the partial slab into the full slab's objects, then back, then ends in
+    an object whose pointer decodes to unmapped memory under the 5.7+ scheme: crash 8.0.6 then takes the
+    pre-5.7 decoding.  The same objects whether the slab's pointers are decoded in bulk or read one by one
+    (``sparse_reads``)."""
+    w, kernel, _, partial = build(random)
+    w.t.sparse_reads = sparse
+    (cache,) = slub.caches(kernel)
+    memory, other = PAGE_OFFSET + (17 << 12), PAGE_OFFSET + (18 << 12)
+    objects = [memory + 20 * STRIDE, other + 5 * STRIDE, memory + 22 * STRIDE, memory + 23 * STRIDE]
+    for obj, nxt in itertools.pairwise(objects):
+        where = obj + FREEPTR
+        w.t.write_u64(where, nxt if random is None else nxt ^ random ^ swab(where))
+    last = objects[-1] + FREEPTR
+    beyond = memory + 30 * STRIDE  # what the pre-5.7 decoding gives; the 5.7+ one points at no memory
+    w.t.write_u64(last, beyond if random is None else beyond ^ random ^ last)
+    slab = slub.read_slab(kernel, partial)
+    walk = slub.freelist(kernel, cache, slab, objects[0])
+    assert walk[: len(objects) + 1] == [*objects, beyond]
 
 
 def test_unreadable_slab_gives_unknown_counts() -> None:

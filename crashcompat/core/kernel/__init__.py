@@ -29,28 +29,79 @@ T = TypeVar("T")
 __all__ = ["FaultError", "Kernel", "Struct", "SymbolNotFound", "TargetError", "TypeNotFound"]
 
 
-class Struct:
-    """An instance of a C struct read in one piece: ``task = kernel.struct("struct task_struct", addr)``.
+#: Bytes a sparse :class:`Struct` fetches at a time, aligned on the address (a cache line: an aligned
+#: chunk never crosses a page, so it is readable whenever the member in it is).
+SPARSE_CHUNK = 64
 
-    Field accessors take the member path and decode from the bytes already read, so walking a struct
-    costs one target read.  ``task.u32("pid")``, ``task.ptr("mm")``, ``task.cstr("comm")``,
-    ``task.addr_of("tasks")``.
+
+class Struct:
+    """An instance of a C struct: ``task = kernel.struct("struct task_struct", addr)``.
+
+    Field accessors take the member path: ``task.u32("pid")``, ``task.ptr("mm")``, ``task.cstr("comm")``,
+    ``task.addr_of("tasks")``, ``task.raw(offset, size)``.
+
+    On a dump the struct is read in one piece and the accessors decode from those bytes: walking a
+    struct costs one target read.  When the target says small reads are cheaper
+    (:attr:`Target.sparse_reads <crashcompat.core.target.Target.sparse_reads>`: a live stub on a slow
+    link, where a whole ``task_struct`` costs seconds) the struct reads the first :data:`SPARSE_CHUNK`
+    bytes, then the aligned chunks around each member asked for, on demand, and keeps them.  Either
+    way a struct whose first bytes cannot be read raises :class:`FaultError` when it is made, and
+    :attr:`data` gives the whole struct (read then, in the sparse mode).
+
+    :param data: the struct's bytes when the caller has them already.
     """
 
-    __slots__ = ("address", "data", "kernel", "type_name")
+    __slots__ = ("_chunks", "_data", "address", "kernel", "type_name")
 
     def __init__(self, kernel: Kernel, type_name: str, address: int, data: bytes | None = None) -> None:
         self.kernel = kernel
         self.type_name = type_name
         self.address = address
-        self.data = data if data is not None else kernel.target.read(address, kernel.sizeof(type_name))
+        #: Sparse mode: aligned chunk index → its bytes.
+        self._chunks: dict[int, bytes] = {}
+        if data is None and kernel.target.sparse_reads:
+            self._data: bytes | None = None
+            self._fetch(address, 1)
+        else:
+            self._data = data if data is not None else kernel.target.read(address, kernel.sizeof(type_name))
 
-    def _off(self, member: str) -> int:
-        return self.kernel.offsetof(self.type_name, member)
+    @property
+    def data(self) -> bytes:
+        """The whole struct's bytes."""
+        if self._data is None:
+            self._data = self.kernel.target.read(self.address, self.kernel.sizeof(self.type_name))
+        return self._data
+
+    def raw(self, offset: int, size: int) -> bytes:
+        """*size* bytes at *offset* from the struct's start."""
+        if self._data is not None:
+            return self._data[offset : offset + size]
+        return self._fetch(self.address + offset, size)
+
+    def _fetch(self, address: int, size: int) -> bytes:
+        """Sparse mode: the bytes at *address*, from the chunks kept or, for any missing, one read of the
+        chunks spanning them (or of just the bytes asked, if the chunks cannot be read)."""
+        if size <= 0:
+            return b""
+        first, last = address // SPARSE_CHUNK, (address + size - 1) // SPARSE_CHUNK
+        chunks = self._chunks
+        missing = [i for i in range(first, last + 1) if i not in chunks]
+        if missing:
+            lo, hi = missing[0], missing[-1]
+            try:
+                fetched = self.kernel.target.read(lo * SPARSE_CHUNK, (hi - lo + 1) * SPARSE_CHUNK)
+            except FaultError:
+                return self.kernel.target.read(address, size)
+            for i in range(lo, hi + 1):
+                chunks[i] = fetched[(i - lo) * SPARSE_CHUNK : (i - lo + 1) * SPARSE_CHUNK]
+        start = address - first * SPARSE_CHUNK
+        return b"".join(chunks[i] for i in range(first, last + 1))[start : start + size]
 
     def _int(self, member: str, size: int, signed: bool = False) -> int:
-        off = self._off(member)
-        return int.from_bytes(self.data[off : off + size], "little", signed=signed)
+        off = self.kernel.offsetof(self.type_name, member)
+        data = self._data  # the hot path, inlined: a dump's whole-struct bytes
+        raw = data[off : off + size] if data is not None else self._fetch(self.address + off, size)
+        return int.from_bytes(raw, "little", signed=signed)
 
     def u8(self, member: str) -> int:
         return self._int(member, 1)
@@ -76,28 +127,26 @@ class Struct:
     def uint(self, member: str) -> int:
         """An unsigned integer member of whatever size the debug info says."""
         m = self.kernel.member(self.type_name, member)
-        value = int.from_bytes(self.data[m.offset : m.offset + m.size], "little")
+        value = int.from_bytes(self.raw(m.offset, m.size), "little")
         if m.bit_size is not None:
             value = (value >> (m.bit_offset or 0)) & ((1 << m.bit_size) - 1)
         return value
 
     def sint(self, member: str) -> int:
         m = self.kernel.member(self.type_name, member)
-        return int.from_bytes(self.data[m.offset : m.offset + m.size], "little", signed=True)
+        return int.from_bytes(self.raw(m.offset, m.size), "little", signed=True)
 
     def cstr(self, member: str) -> str:
         """A ``char name[N]`` member, up to its first NUL."""
-        m = self.kernel.member(self.type_name, member)
-        raw = self.data[m.offset : m.offset + m.size]
-        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        return self.bytes(member).split(b"\0", 1)[0].decode("utf-8", "replace")
 
     def bytes(self, member: str) -> bytes:
         m = self.kernel.member(self.type_name, member)
-        return self.data[m.offset : m.offset + m.size]
+        return self.raw(m.offset, m.size)
 
     def addr_of(self, member: str) -> int:
         """``&obj->member``."""
-        return self.address + self._off(member)
+        return self.address + self.kernel.offsetof(self.type_name, member)
 
     def has(self, member: str) -> bool:
         return self.kernel.has_member(self.type_name, member)

@@ -60,9 +60,11 @@ _SECTION_MARKED_PRESENT = 1 << 0
 _SECTION_MAP_MASK = ~((1 << 5) - 1) & (1 << 64) - 1  # crash's SECTION_MAP_LAST_BIT (1UL<<5)
 
 
-def _array_length(kernel: Kernel, symbol: str, element_size: int) -> int:
-    """Elements of a global array, from its ELF symbol size."""
-    return int(kernel.target.lookup_symbol(symbol).size) // element_size
+def _array(kernel: Kernel, symbol: str, element_size: int) -> tuple[int, int]:
+    """(address, number of elements) of a global array, its length from the ELF symbol size, in one symbol
+    lookup.  Raises SymbolNotFound."""
+    found = kernel.target.lookup_symbol(symbol)
+    return found.address, int(found.size) // element_size
 
 
 def _u64s(data: bytes) -> tuple[int, ...]:
@@ -113,11 +115,12 @@ def _sparse(kernel: Kernel) -> _Sparse:
         map_off = kernel.offsetof("struct mem_section", "section_mem_map")
         page_size = kernel.sizeof("struct page")
         shift = section_bits - PAGE_SHIFT
-        address = kernel.symbol("mem_section")
+        symbol = target.lookup_symbol("mem_section")
+        address = symbol.address
         # CONFIG_SPARSEMEM_EXTREME made mem_section a pointer to root arrays in 4.15 (commit 83e3c48729d9
         # "mm/sparsemem: Allocate mem_section at runtime for CONFIG_SPARSEMEM_EXTREME=y").
         per_root = 4096 // ms_size
-        extreme = target.lookup_symbol("mem_section").size in (0, 8)
+        extreme = symbol.size in (0, 8)
         sections: dict[int, Section] = {}
         if extreme:
             roots = _u64s(kernel.read(kernel.read_pointer(address), 8 * (nr_sections // per_root)))
@@ -248,20 +251,30 @@ def read_page(kernel: Kernel, page: int) -> Page:
     return _decode_page(lay, kernel.read(page, lay.size), 0, page, pfn << PAGE_SHIFT)
 
 
-def read_pages(kernel: Kernel, first_pfn: int, count: int, chunk: int = 4096) -> Iterator[Page]:
-    """The page structs of *count* pfns from *first_pfn* (one section at most), read in chunks; pages whose
-    struct cannot be read are skipped."""
+def _page_struct_blocks(kernel: Kernel, mem_map: int, count: int, size: int) -> Iterator[tuple[int, bytes]]:
+    """(index of the first page, its page structs) for *count* page structs from ``struct page *`` *mem_map*:
+    one read, or chunks of 4096 pages when that faults (unreadable chunks are skipped)."""
+    try:
+        data = kernel.read(mem_map, count * size)
+    except FaultError:
+        for start in range(0, count, 4096):
+            try:
+                yield start, kernel.read(mem_map + start * size, min(4096, count - start) * size)
+            except FaultError:
+                continue
+    else:
+        yield 0, data
+
+
+def read_pages(kernel: Kernel, first_pfn: int, count: int) -> Iterator[Page]:
+    """The page structs of *count* pfns from *first_pfn* (one section at most); pages whose struct cannot be
+    read are skipped."""
     mem_map = pfn_to_page(kernel, first_pfn)
     if mem_map is None:
         return
     lay = _page_layout(kernel)
-    for start in range(0, count, chunk):
-        n = min(chunk, count - start)
-        try:
-            data = kernel.read(mem_map + start * lay.size, n * lay.size)
-        except FaultError:
-            continue
-        for i in range(n):
+    for start, data in _page_struct_blocks(kernel, mem_map, count, lay.size):
+        for i in range(len(data) // lay.size):
             pfn = first_pfn + start + i
             yield _decode_page(lay, data, i * lay.size, mem_map + (start + i) * lay.size, pfn << PAGE_SHIFT)
 
@@ -288,8 +301,8 @@ def page_flag_names(kernel: Kernel) -> list[tuple[int, str]]:
             size = kernel.sizeof("struct trace_print_flags")
             mask_off = kernel.offsetof("struct trace_print_flags", "mask")
             name_off = kernel.offsetof("struct trace_print_flags", "name")
-            count = _array_length(kernel, "pageflag_names", size)
-            data = kernel.read(kernel.symbol("pageflag_names"), size * count)
+            address, count = _array(kernel, "pageflag_names", size)
+            data = kernel.read(address, size * count)
         except (SymbolNotFound, TypeNotFound, FaultError):
             count = 0
         out: list[tuple[int, str]] = []
@@ -313,21 +326,51 @@ def decode_page_flags(kernel: Kernel, flags: int) -> list[str]:
     return [name for mask, name in page_flag_names(kernel) if flags & mask]
 
 
+# bytes.translate tables mapping a byte to 1 where a test holds, else 0
+_NONZERO = bytes(b != 0 for b in range(256))
+_AT_LEAST_2 = bytes(b >= 2 for b in range(256))
+_BELOW_0X80 = bytes(b < 0x80 for b in range(256))
+_BIT_SET = [bytes(b >> bit & 1 for b in range(256)) for bit in range(8)]
+
+
+def _count_page_columns(
+    data: bytes, size: int, flags: int, refcount: int, slab_bit: int, reserved_bit: int
+) -> tuple[int, int]:
+    """(pages with *slab_bit* set in ``flags``, pages without *reserved_bit* whose ``(int)_refcount > 1``)
+    over the page structs in *data*, counted at C speed: each test turns one byte column (``data[off::size]``,
+    a byte per page) into a 0/1 byte per page with ``bytes.translate``; columns are combined as big integers
+    and ``int.bit_count()`` counts the pages."""
+
+    def column(off: int, table: bytes | None = None) -> int:
+        return int.from_bytes(data[off::size].translate(table), "little")
+
+    n = len(data) // size
+    slabs = column(flags + slab_bit // 8, _BIT_SET[slab_bit % 8]).bit_count()
+    reserved = column(flags + reserved_bit // 8, _BIT_SET[reserved_bit % 8])
+    # the s32 _refcount's little-endian bytes c0..c3: count > 1  <=>  c3 < 0x80 and (c1|c2|c3 != 0 or c0 >= 2)
+    c123 = (column(refcount + 1) | column(refcount + 2) | column(refcount + 3)).to_bytes(n, "little")
+    above_1 = (int.from_bytes(c123.translate(_NONZERO), "little") | column(refcount, _AT_LEAST_2)) & column(
+        refcount + 3, _BELOW_0X80
+    )
+    return slabs, (above_1 & ~reserved).bit_count()
+
+
 def pages_summary(kernel: Kernel) -> tuple[int, int]:
     """(slab pages, shared pages) over every page struct, as crash's ``dump_mem_map(GET_ALL)`` counts them:
-    pages with ``PG_slab`` set; non-reserved pages with ``_refcount > 1``."""
+    pages with ``PG_slab`` set; non-reserved pages with ``(int)_refcount > 1``.  Each section's page structs
+    are read in one piece and counted without decoding a page at a time."""
 
     def compute() -> tuple[int, int]:
         bits = page_flag_bits(kernel)
-        slab_bit = 1 << bits.get("PG_slab", 7)
-        reserved = 1 << bits.get("PG_reserved", 10)
+        slab_bit = bits.get("PG_slab", 7)
+        reserved_bit = bits.get("PG_reserved", 10)
+        lay = _page_layout(kernel)
         slabs = shared = 0
         for section in valid_sections(kernel):
-            for page in read_pages(kernel, section.first_pfn, section.pages):
-                if page.flags & slab_bit:
-                    slabs += 1
-                if not page.flags & reserved and page.count > 1:
-                    shared += 1
+            for _, data in _page_struct_blocks(kernel, section.mem_map, section.pages, lay.size):
+                s, h = _count_page_columns(data, lay.size, lay.flags, lay.refcount, slab_bit, reserved_bit)
+                slabs += s
+                shared += h
         return slabs, shared
 
     return kernel.memo("mm:pages_summary", compute)
@@ -598,10 +641,11 @@ def nr_blockdev_pages(kernel: Kernel) -> int:
 
 def _swapper_pages(kernel: Kernel) -> int:
     """Pages in the swap cache: ``nrpages`` of every ``swapper_spaces[type][0..nr_swapper_spaces[type]]``."""
-    if not kernel.has_symbol("nr_swapper_spaces"):
+    try:
+        address, length = _array(kernel, "nr_swapper_spaces", 4)
+    except SymbolNotFound:
         return 0
-    length = _array_length(kernel, "nr_swapper_spaces", 4)
-    counts = _struct.unpack(f"<{length}I", kernel.read(kernel.symbol("nr_swapper_spaces"), 4 * length))
+    counts = _struct.unpack(f"<{length}I", kernel.read(address, 4 * length))
     size = kernel.sizeof("struct address_space")
     nrpages = kernel.offsetof("struct address_space", "nrpages")
     total = 0
@@ -617,12 +661,14 @@ def _swapper_pages(kernel: Kernel) -> int:
 def hugetlb_pages(kernel: Kernel) -> tuple[int, int] | None:
     """(total, free) hugetlb memory in base pages over ``hstates[]`` (crash's ``get_hugetlb_total_pages()``);
     ``None`` without hugetlbfs."""
-    if not kernel.has_symbol("hstates"):
+    try:
+        size = kernel.sizeof("struct hstate")
+        address, count = _array(kernel, "hstates", size)
+    except (SymbolNotFound, TypeNotFound):
         return None
-    size = kernel.sizeof("struct hstate")
     total = free = 0
-    for i in range(_array_length(kernel, "hstates", size)):
-        h = kernel.struct("struct hstate", kernel.symbol("hstates") + i * size)
+    for i in range(count):
+        h = kernel.struct("struct hstate", address + i * size)
         order = h.uint("order")
         if order:
             total += h.uint("nr_huge_pages") << order

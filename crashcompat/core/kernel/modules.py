@@ -118,10 +118,27 @@ def find_module(kernel: Kernel, name: str) -> Module | None:
 
 def module_at(kernel: Kernel, address: int) -> Module | None:
     """The module whose core, init or per-cpu memory holds *address* (crash ``module_symbol``)."""
-    for mod in for_each_module(kernel):
-        if mod.contains(address) or mod.contains_init(address) or mod.contains_percpu(address):
+    for start, end, mod in _module_ranges(kernel):
+        if start <= address < end:
             return mod
     return None
+
+
+def _module_ranges(kernel: Kernel) -> list[tuple[int, int, Module]]:
+    """Each module's core, init and per-cpu ranges (:meth:`Module.contains` and the like), in module
+    order: the unwinder asks :func:`module_at` about every stack word."""
+
+    def compute() -> list[tuple[int, int, Module]]:
+        out: list[tuple[int, int, Module]] = []
+        for mod in for_each_module(kernel):
+            out += [(start, end, mod) for start, end in mod.core]
+            if mod.init_size > 0:
+                out.append((mod.init_base, mod.init_base + mod.init_size, mod))
+            if mod.percpu_size > 0:
+                out.append((mod.percpu, mod.percpu + mod.percpu_size, mod))
+        return out
+
+    return kernel.memo("modules.ranges", compute)
 
 
 def _read_modules(kernel: Kernel) -> list[Module]:

@@ -110,9 +110,9 @@ class OrcTables:
         self.start_orc = kernel.symbol("__start_orc_unwind")
         self.stop_orc = kernel.symbol("__stop_orc_unwind")
         self.num_blocks = target.read_u32(kernel.symbol("lookup_num_blocks"))
-        lookup = kernel.symbol("orc_lookup")
-        raw = target.read(lookup, 4 * self.num_blocks)
-        self.lookup: tuple[int, ...] = struct.unpack(f"<{self.num_blocks}I", raw)
+        #: ``orc_lookup``: read two entries per lookup (the whole table is hundreds of KiB: a minute on a
+        #: serial link).
+        self.lookup = kernel.symbol("orc_lookup")
         #: ``ORC_TYPE_CALL``: 2 since v6.4 (commit fb799447ae29), 0 before.
         self.type_call = _type_call(self.layout)
         self.modules_vaddr, self.modules_end = modules_range(kernel)
@@ -145,7 +145,8 @@ class OrcTables:
         idx = (ip - self.stext) // LOOKUP_BLOCK_SIZE
         if idx >= self.num_blocks - 1:
             return None
-        start, stop = self.lookup[idx], self.lookup[idx + 1] + 1
+        start, stop = struct.unpack("<2I", self.kernel.target.read(self.lookup + 4 * idx, 8))
+        stop += 1
         size = self.layout.size
         if self.start_orc + start * size >= self.stop_orc or self.start_orc + stop * size > self.stop_orc:
             return None

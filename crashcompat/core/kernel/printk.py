@@ -70,7 +70,11 @@ def _read_records(kernel: Kernel) -> list[LogRecord]:
 
 
 def _lockless_records(kernel: Kernel) -> list[LogRecord]:
-    """Linux 5.10+ (commit 896fbe20b4e2 "printk: use the lockless ringbuffer")."""
+    """Linux 5.10+ (commit 896fbe20b4e2 "printk: use the lockless ringbuffer").
+
+    Reads only the live part of the ring: the descriptors and infos of ids tail..head and the text
+    blocks they reference (on a live serial link the whole ring costs minutes).
+    """
     try:
         prb = kernel.struct("struct printk_ringbuffer", kernel.read_pointer(kernel.symbol("prb")))
     except FaultError:
@@ -78,19 +82,36 @@ def _lockless_records(kernel: Kernel) -> list[LogRecord]:
     count = 1 << prb.u32("desc_ring.count_bits")
     desc_size = kernel.sizeof("struct prb_desc")
     info_size = kernel.sizeof("struct printk_info")
+    tail = prb.u64("desc_ring.tail_id.counter")
+    head = prb.u64("desc_ring.head_id.counter")
+    # The slots (start, end) of ids tail..head: one run, or two when the ids wrap the arrays.
+    span = ((head - tail) & _DESC_ID_MASK) + 1
+    if span > count:  # a corrupted tail or head: walk the whole ring as it stands, bounded below
+        slots = [(0, count)]
+    else:
+        first = tail % count
+        slots = [(first, min(first + span, count))]
+        if first + span > count:
+            slots.append((0, first + span - count))
     try:
-        descs = kernel.read(prb.ptr("desc_ring.descs"), desc_size * count)
+        descs = _read_spans(
+            kernel,
+            prb.ptr("desc_ring.descs"),
+            desc_size * count,
+            [(a * desc_size, b * desc_size) for a, b in slots],
+        )
     except FaultError:
         raise LogError("cannot read prb_desc_ring contents") from None
     try:
-        infos = kernel.read(prb.ptr("desc_ring.infos"), info_size * count)
+        infos = _read_spans(
+            kernel,
+            prb.ptr("desc_ring.infos"),
+            info_size * count,
+            [(a * info_size, b * info_size) for a, b in slots],
+        )
     except FaultError:
         raise LogError("cannot read prb_info_ring contents") from None
     data_size = 1 << prb.u32("text_data_ring.size_bits")
-    try:
-        data = kernel.read(prb.ptr("text_data_ring.data"), data_size)
-    except FaultError:
-        raise LogError("cannot read prb_text_data_ring contents") from None
 
     state_off = kernel.offsetof("struct prb_desc", "state_var.counter")
     begin_off = kernel.offsetof("struct prb_desc", "text_blk_lpos.begin")
@@ -106,7 +127,7 @@ def _lockless_records(kernel: Kernel) -> list[LogRecord]:
             m = kernel.member(info_type, member)
             dev_fields.append((key, m.offset, m.size))
 
-    def u64(buf: bytes, off: int) -> int:
+    def u64(buf: bytes | bytearray, off: int) -> int:
         return int.from_bytes(buf[off : off + 8], "little")
 
     def bits(byte: int, m: object) -> int:
@@ -114,9 +135,8 @@ def _lockless_records(kernel: Kernel) -> list[LogRecord]:
         bit_size = getattr(m, "bit_size", None) or 8
         return byte >> bit_offset & ((1 << bit_size) - 1)
 
-    tail = prb.u64("desc_ring.tail_id.counter")
-    head = prb.u64("desc_ring.head_id.counter")
-    out: list[LogRecord] = []
+    # The committed/finalized records, with the span (start, end) of the text ring holding each one's text.
+    found: list[tuple[bytearray, tuple[int, int] | None]] = []
     ident = tail
     for _ in range(2 * count + 1):
         last = ident == head
@@ -130,7 +150,7 @@ def _lockless_records(kernel: Kernel) -> list[LogRecord]:
             info = infos[slot * info_size : (slot + 1) * info_size]
             begin = u64(desc, begin_off) % data_size
             end = u64(desc, next_off) % data_size
-            text: bytes | None = None
+            text: tuple[int, int] | None = None
             if begin != end:
                 text_len = int.from_bytes(info[offs["text_len"] : offs["text_len"] + 2], "little")
                 if begin > end:  # the block wrapped: its text starts at the beginning of the ring
@@ -138,30 +158,63 @@ def _lockless_records(kernel: Kernel) -> list[LogRecord]:
                 begin += 8  # skip the block's descriptor id
                 if 0 <= end - begin < text_len:  # truncated message
                     text_len = end - begin
-                text = data[begin : begin + text_len]
-            dictionary = []
-            for key, off, size in dev_fields:
-                value = info[off : off + size].split(b"\0", 1)[0]
-                if value:
-                    dictionary.append(f"{key}={value.decode('utf-8', 'replace')}")
-            out.append(
-                LogRecord(
-                    seq=u64(info, offs["seq"]),
-                    ts_nsec=u64(info, offs["ts_nsec"]),
-                    level=bits(info[level_m.offset], level_m),
-                    facility=info[offs["facility"]],
-                    flags=bits(info[flags_m.offset], flags_m),
-                    caller_id=int.from_bytes(info[caller_off : caller_off + 4], "little")
-                    if caller_off >= 0
-                    else 0,
-                    text=text,
-                    dictionary=tuple(dictionary),
-                )
-            )
+                text = (begin, begin + text_len)
+            found.append((info, text))
         if last:
             break
         ident = (ident + 1) & _DESC_ID_MASK
+    try:
+        data = bytes(
+            _read_spans(kernel, prb.ptr("text_data_ring.data"), data_size, [t for _, t in found if t])
+        )
+    except FaultError:
+        raise LogError("cannot read prb_text_data_ring contents") from None
+
+    out: list[LogRecord] = []
+    for info, text in found:
+        dictionary = []
+        for key, off, size in dev_fields:
+            value = info[off : off + size].split(b"\0", 1)[0]
+            if value:
+                dictionary.append(f"{key}={value.decode('utf-8', 'replace')}")
+        out.append(
+            LogRecord(
+                seq=u64(info, offs["seq"]),
+                ts_nsec=u64(info, offs["ts_nsec"]),
+                level=bits(info[level_m.offset], level_m),
+                facility=info[offs["facility"]],
+                flags=bits(info[flags_m.offset], flags_m),
+                caller_id=int.from_bytes(info[caller_off : caller_off + 4], "little")
+                if caller_off >= 0
+                else 0,
+                text=None if text is None else data[text[0] : text[1]],
+                dictionary=tuple(dictionary),
+            )
+        )
     return out
+
+
+#: Gaps of up to this many bytes between the spans :func:`_read_spans` reads are read through (a round
+#: trip costs more than a few bytes on a live link).
+_GAP = 1024
+
+
+def _read_spans(kernel: Kernel, base: int, size: int, spans: list[tuple[int, int]]) -> bytearray:
+    """A buffer of *size* bytes at *base* (a ring) with only the byte ranges *spans* (start, end) read —
+    merged when the gap between them is at most :data:`_GAP`; the rest stays zero."""
+    buf = bytearray(size)
+    runs: list[list[int]] = []
+    for start, end in sorted(spans):
+        end = min(end, size)
+        if start >= end:
+            continue
+        if runs and start <= runs[-1][1] + _GAP:
+            runs[-1][1] = max(runs[-1][1], end)
+        else:
+            runs.append([start, end])
+    for start, end in runs:
+        buf[start:end] = kernel.read(base + start, end - start)
+    return buf
 
 
 def _variable_length_records(kernel: Kernel) -> list[LogRecord]:

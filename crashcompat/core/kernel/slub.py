@@ -12,6 +12,7 @@ Since 5.17 (commit d122019bf061 "mm: Split slab into its own type") slabs are ``
 
 from __future__ import annotations
 
+import struct as _struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -86,7 +87,8 @@ class Cache:
     :param objects: objects per slab of the cache's order (``oo``); :param order: that page order.
     :param offset: the free pointer's offset in an object; :param random: ``s->random``
         (CONFIG_SLAB_FREELIST_HARDENED), else ``None``.
-    :param cpu_slab: ``struct kmem_cache_cpu __percpu *``; :param nodes: ``node[]`` pointers by node id.
+    :param cpu_slab: ``struct kmem_cache_cpu __percpu *``; :param nodes: ``node[]`` pointers by node id, up to
+        the highest online node's.
     """
 
     address: int
@@ -107,28 +109,67 @@ class Cache:
         return 4096 << self.order
 
 
+@dataclass(frozen=True)
+class _CacheLayout:
+    fields: dict[str, tuple[int, int]]  # member -> (offset, size), for the members this kernel has
+    node: int  # offset of node[]
+    nodes: int  # node[] entries read: up to the highest online node id
+    length: int  # bytes read per cache: through the last of those fields and node[] entries
+
+
+def _cache_layout(kernel: Kernel) -> _CacheLayout:
+    def compute() -> _CacheLayout:
+        fields = {}
+        for name in ("cpu_slab", "flags", "size", "object_size", "offset", "red_left_pad", "name", "random"):
+            if kernel.has_member("struct kmem_cache", name):
+                m = kernel.member("struct kmem_cache", name)
+                fields[name] = (m.offset, m.size)
+        oo = kernel.member(
+            "struct kmem_cache", "oo.x" if kernel.has_member("struct kmem_cache", "oo.x") else "oo"
+        )
+        fields["oo"] = (oo.offset, oo.size)
+        node = kernel.offsetof("struct kmem_cache", "node")
+        nodes = max((n.id for n in mm.nodes(kernel)), default=0) + 1
+        length = max([node + 8 * nodes] + [off + size for off, size in fields.values()])
+        return _CacheLayout(fields, node, nodes, length)
+
+    return kernel.memo("slub:cache_layout", compute)
+
+
 def _read_cache(kernel: Kernel, address: int) -> Cache:
-    s = kernel.struct("struct kmem_cache", address)
-    oo = s.uint("oo.x") if s.has("oo.x") else s.uint("oo")
-    node_member = kernel.member("struct kmem_cache", "node")
-    node_data = s.data[node_member.offset : node_member.offset + node_member.size]
+    """The fields of the ``struct kmem_cache *`` at *address*, in one read of the part holding them
+    (``node[MAX_NUMNODES]`` alone is 8 KiB with MAXSMP, of which only the online nodes' entries are read)."""
+    lay = _cache_layout(kernel)
+    data = kernel.read(address, lay.length)
+
+    def field(name: str) -> int | None:
+        if name not in lay.fields:
+            return None
+        off, size = lay.fields[name]
+        return int.from_bytes(data[off : off + size], "little")
+
+    def number(name: str) -> int:
+        value = field(name)
+        return 0 if value is None else value
+
+    oo = number("oo")
     try:
-        name = kernel.read_cstring(s.ptr("name"), 256)
+        name = kernel.read_cstring(number("name"), 256)
     except FaultError:
         name = "(unknown)"
     return Cache(
         address=address,
         name=name,
-        objsize=s.uint("object_size"),
-        size=s.uint("size"),
+        objsize=number("object_size"),
+        size=number("size"),
         objects=oo & 0xFFFF,
         order=oo >> 16,
-        offset=s.uint("offset"),
-        flags=s.uint("flags"),
-        red_left_pad=s.uint("red_left_pad") if s.has("red_left_pad") else 0,
-        random=s.uint("random") if s.has("random") else None,
-        cpu_slab=s.ptr("cpu_slab"),
-        nodes=tuple(int.from_bytes(node_data[i : i + 8], "little") for i in range(0, len(node_data), 8)),
+        offset=number("offset"),
+        flags=number("flags"),
+        red_left_pad=number("red_left_pad"),
+        random=field("random"),
+        cpu_slab=number("cpu_slab"),
+        nodes=_struct.unpack(f"<{lay.nodes}Q", data[lay.node : lay.node + 8 * lay.nodes]),
     )
 
 
@@ -202,11 +243,12 @@ def _swab64(value: int) -> int:
     return int.from_bytes(value.to_bytes(8, "little"), "big")
 
 
-def _freelist_next(kernel: Kernel, cache: Cache, obj: int) -> int:
+def _next_free(kernel: Kernel, cache: Cache, obj: int) -> int:
     """``get_freepointer()``: the next free object after *obj*, de-obfuscated under
     CONFIG_SLAB_FREELIST_HARDENED (``ptr ^ s->random ^ swab(ptr_addr)`` since 5.7, commit 1ad53d9fa3f6
     "slub: improve bit diffusion for freelist ptr obfuscation"; ``ptr ^ s->random ^ ptr_addr`` before)
-    — tried in that order, as crash 8.0.6 does.  Raises FaultError."""
+    — tried in that order, as crash 8.0.6 does: the first when it points at readable memory.  Raises
+    FaultError."""
     where = obj + cache.offset
     raw = kernel.read_pointer(where)
     if cache.random is None:
@@ -221,20 +263,59 @@ def _freelist_next(kernel: Kernel, cache: Cache, obj: int) -> int:
         return raw ^ cache.random ^ where
 
 
-def freelist(kernel: Kernel, cache: Cache, head: int) -> list[int]:
-    """The objects on a freelist starting at *head*, as crash's ``count_free_objects()`` walks it: it stops
-    at NULL, at a pointer with bit 0 set, at an unreadable object or at a repeat."""
-    out: list[int] = []
-    seen: set[int] = set()
+def _slab_next_free(kernel: Kernel, cache: Cache, slab: Slab) -> dict[int, int]:
+    """Object → the de-obfuscated free pointer in it, for every object of *slab*, from one read of the
+    objects and decoded a slab at a time (a big-integer XOR of the free-pointer column).  Empty when this
+    cannot be done: the objects cannot be read or do not fit the slab, the free pointers are unaligned,
+    or on a :attr:`~crashcompat.core.target.Target.sparse_reads` target (a slow live link, where the walk
+    reads only the pointers it follows)."""
+    n, size, offset = slab.objects, cache.size, cache.offset
+    if (
+        kernel.target.sparse_reads
+        or not 0 < n * size <= cache.slab_size
+        or size % 8
+        or offset % 8
+        or offset + 8 > size
+    ):
+        return {}
+    first = slab.memory + (cache.red_left_pad if cache.flags & _SLAB_RED_ZONE else 0)
+    try:
+        data = kernel.read(first, n * size)
+    except FaultError:
+        return {}
+    column = memoryview(data).cast("Q")[offset // 8 :: size // 8].tobytes()
+    objects = range(first, first + n * size, size)
+    if cache.random is not None:
+        swabbed = _struct.pack(f">{n}Q", *range(first + offset, first + offset + n * size, size))
+        mixed = (
+            int.from_bytes(column, "little")
+            ^ int.from_bytes(swabbed, "little")
+            ^ int.from_bytes(cache.random.to_bytes(8, "little") * n, "little")
+        )
+        column = mixed.to_bytes(8 * n, "little")
+    return dict(zip(objects, _struct.unpack(f"<{n}Q", column), strict=True))
+
+
+def freelist(kernel: Kernel, cache: Cache, slab: Slab, head: int) -> list[int]:
+    """The objects on a freelist of *slab* starting at *head*, as crash's ``count_free_objects()`` walks it:
+    it stops at NULL, at a pointer with bit 0 set, at an unreadable object or at a repeat.  A step from an
+    object of *slab* to NULL or to another of its objects is decoded a slab at a time
+    (:func:`_slab_next_free`: readable, so the first decoding holds); any other step is read as
+    :func:`_next_free`."""
+    nexts = _slab_next_free(kernel, cache, slab)
+    seen: dict[int, None] = {}  # the objects in walk order
     obj = head
-    while obj and not obj & 1 and obj not in seen and len(out) < _LIMIT:
-        seen.add(obj)
-        out.append(obj)
+    while obj and not obj & 1 and obj not in seen and len(seen) < _LIMIT:
+        seen[obj] = None
+        known = nexts.get(obj)
+        if known is not None and (not known or known in nexts):
+            obj = known
+            continue
         try:
-            obj = _freelist_next(kernel, cache, obj)
+            obj = _next_free(kernel, cache, obj)
         except FaultError:
             break
-    return out
+    return list(seen)
 
 
 @dataclass(frozen=True)
@@ -248,13 +329,20 @@ class CpuSlab:
     partial: int
 
 
+def _cpu_offsets(kernel: Kernel) -> list[int]:
+    """``__per_cpu_offset[]`` of the CPUs crash looks at (``0 .. kt->cpus-1``)."""
+    return kernel.memo(
+        "slub:cpu_offsets", lambda: [kernel.per_cpu_offset(cpu) for cpu in range(cpu_count(kernel))]
+    )
+
+
 def cpu_slabs(kernel: Kernel, cache: Cache) -> list[CpuSlab]:
     """The ``kmem_cache_cpu`` of every CPU crash looks at (``0 .. kt->cpus-1``)."""
     lay = _layout(kernel)
     out = []
     has_partial = kernel.has_member("struct kmem_cache_cpu", "partial")
-    for cpu in range(cpu_count(kernel)):
-        kcc = cache.cpu_slab + kernel.per_cpu_offset(cpu)
+    for cpu, offset in enumerate(_cpu_offsets(kernel)):
+        kcc = cache.cpu_slab + offset
         s = kernel.struct("struct kmem_cache_cpu", kcc)
         out.append(CpuSlab(cpu, kcc, s.ptr(lay.cpu_slab_member), s.ptr("freelist"),
                            s.ptr("partial") if has_partial else 0))  # fmt: skip
@@ -316,7 +404,7 @@ def _cache_stats(kernel: Kernel, cache: Cache) -> CacheStats:
         if slab.node < 0 or not slab.objects:
             raise TargetError("cannot gather relevant slab data")
         free += slab.objects - slab.inuse
-        free += len(freelist(kernel, cache, c.freelist))
+        free += len(freelist(kernel, cache, slab, c.freelist))
         free += _cpu_partial_free(kernel, c.partial)
         cpu_slab_count += 1
         per_cpu[slab.node] += 1
@@ -379,11 +467,11 @@ def slab_objects(kernel: Kernel, cache: Cache, address: int) -> SlabObjects:
     for c in cpu_slabs(kernel, cache):
         if c.slab and c.slab == address:
             cpu = c.cpu
-            cpu_free = freelist(kernel, cache, c.freelist)
+            cpu_free = freelist(kernel, cache, slab, c.freelist)
             free = len(cpu_free) + (slab.objects - slab.inuse if slab.freelist else 0)
             inuse = slab.objects - free
             break
-    free_set = set(freelist(kernel, cache, slab.freelist)) | set(cpu_free)
+    free_set = set(freelist(kernel, cache, slab, slab.freelist)) | set(cpu_free)
     pad = cache.red_left_pad if cache.flags & _SLAB_RED_ZONE else 0
     objects = []
     for i in range(slab.objects):

@@ -121,7 +121,8 @@ def _irq_stacks(kernel: Kernel) -> dict[int, StackRange]:
         except TypeNotFound:
             size = 16384
         try:  # v6.2+: pcpu_hot.hardirq_stack_ptr
-            base = kernel.symbol("pcpu_hot") + kernel.offsetof("struct pcpu_hot", "hardirq_stack_ptr")
+            # (the type first: a missing type is a hash lookup, a missing symbol a scan of the symbol table)
+            base = kernel.offsetof("struct pcpu_hot", "hardirq_stack_ptr") + kernel.symbol("pcpu_hot")
         except (SymbolNotFound, TypeNotFound):
             try:
                 base = kernel.symbol("hardirq_stack_ptr")

@@ -20,7 +20,8 @@ lower value, however far below.  Without a readable vmlinux path the Target's ow
 
 The parsed vmlinux table is cached per (path, size, mtime) in memory and on disk
 (``$XDG_CACHE_HOME/crashcompat``): parsing Debian's 590 MB debug vmlinux (119 000 symbols) takes about
-0.4 s, loading the cached table about 0.05 s.
+0.4 s; the cached table is mapped, not read (:func:`_read_cache`), so opening it costs well under a
+millisecond and a lookup touches a few pages.
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ import collections
 import contextlib
 import hashlib
 import marshal
+import mmap
 import operator
 import os
 import threading
 import weakref
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import BinaryIO, overload
 
+from crashcompat.core.cache import cache_path, write_atomically
 from crashcompat.core.elf import SHN_UNDEF, ElfError, ElfFile, ElfSymbol
 from crashcompat.core.kernel import Kernel
 from crashcompat.core.kernel import modules as _modules
@@ -98,12 +103,13 @@ def _strip_module_symbol_end(name: str) -> str:
 
 @dataclass
 class _VmlinuxTable:
-    """vmlinux symbols in crash's order, values not yet relocated."""
+    """vmlinux symbols in crash's order, values not yet relocated (lists when parsed; views of the mapped
+    cache file when loaded from it, which index without unpacking everything)."""
 
-    values: list[int]
-    names: list[str]
-    types: list[str]
-    sizes: list[int]
+    values: Sequence[int]
+    names: Sequence[str]
+    types: Sequence[str]
+    sizes: Sequence[int]
     first_ksymbol: int
     percpu_syms: bool
     text_start: int
@@ -118,7 +124,7 @@ _TABLES_LOCK = threading.Lock()
 
 
 #: Bump when :class:`_VmlinuxTable` or the parsing rules change (invalidates the disk cache).
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 4
 
 
 def _load_vmlinux(path: str) -> _VmlinuxTable:
@@ -138,32 +144,44 @@ def _load_vmlinux(path: str) -> _VmlinuxTable:
 
 
 def _cache_file(key: tuple[str, int, int]) -> str:
-    """``$XDG_CACHE_HOME/crashcompat/symtab-<hash>.marshal`` for a (path, size, mtime) key."""
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    """``$XDG_CACHE_HOME/crashcompat/symtab-<hash>.bin`` for a (path, size, mtime) key."""
     digest = hashlib.sha1(repr((key, _CACHE_FORMAT)).encode()).hexdigest()[:24]
-    return os.path.join(root, "crashcompat", f"symtab-{digest}.marshal")
+    return cache_path(f"symtab-{digest}.bin")
+
+
+#: The cache file: an 8-byte little-endian length, that many bytes of ``marshal``-ed scalars and section
+#: lists, then (at the offsets the scalars give) the packed values, sizes and name starts, the type letters
+#: and the ``\\0``-joined UTF-8 names.  The file is mapped, not read: a lookup touches a few pages.
+_HEADER = 8
 
 
 def _read_cache(cache: str) -> _VmlinuxTable | None:
     try:
         with open(cache, "rb") as f:
-            scalars, values, names, types, sizes, code, sections = marshal.load(f)
-        return _VmlinuxTable(
-            values=array.array("Q", values).tolist(),
-            names=names.split("\0"),
-            types=list(types),
-            sizes=array.array("Q", sizes).tolist(),
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        view = memoryview(data)
+        meta = marshal.loads(view[_HEADER : _HEADER + int.from_bytes(view[:_HEADER], "little")])
+        scalars, code, sections, parts = meta
+        (v0, v1), (s0, s1), (n0, n1), (t0, t1), (j0, j1) = parts
+        table = _VmlinuxTable(
+            values=view[v0:v1].cast("Q"),
+            names=_Names(data, j0, j1, view[n0:n1].cast("I")),
+            types=str(view[t0:t1], "ascii"),
+            sizes=view[s0:s1].cast("Q"),
             code_ranges=[tuple(r) for r in code],
             sections=[tuple(s) for s in sections],
             **scalars,
         )
     except (OSError, EOFError, ValueError, TypeError):
         return None
+    count = len(table.values)
+    if not len(table.sizes) == len(table.names) == len(table.types) == count or j1 > len(data):
+        return None  # a damaged file: parse again
+    return table
 
 
 def _write_cache(cache: str, table: _VmlinuxTable) -> None:
-    """Best effort: an unwritable cache directory only costs the next session a re-parse.  The lists are
-    stored as packed arrays and joined strings, which load in a few milliseconds."""
+    """Best effort: an unwritable cache directory only costs the next session a re-parse."""
     scalars = {
         "first_ksymbol": table.first_ksymbol,
         "percpu_syms": table.percpu_syms,
@@ -171,23 +189,109 @@ def _write_cache(cache: str, table: _VmlinuxTable) -> None:
         "last_section_end": table.last_section_end,
         "stext": table.stext,
     }
-    record = (
-        scalars,
+    encoded = [name.encode() for name in table.names]
+    starts = array.array("I")
+    start = 0
+    for name in encoded:
+        starts.append(start)
+        start += len(name) + 1
+    blobs = [
         array.array("Q", table.values).tobytes(),
-        "\0".join(table.names),
-        "".join(table.types),
         array.array("Q", table.sizes).tobytes(),
-        table.code_ranges,
-        table.sections,
-    )
-    try:
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        tmp = f"{cache}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            marshal.dump(record, f)
-        os.replace(tmp, cache)
-    except (OSError, ValueError):
-        pass
+        starts.tobytes(),
+        "".join(table.types).encode("ascii"),
+        b"\0".join(encoded),
+    ]
+
+    def layout(meta_size: int) -> list[tuple[int, int]]:
+        parts, offset = [], _HEADER + meta_size
+        for blob in blobs:
+            offset += -offset % 8  # aligned for the casts
+            parts.append((offset, offset + len(blob)))
+            offset += len(blob)
+        return parts
+
+    # The offsets depend on the metadata's size and vice versa: settle it.
+    meta = b""
+    while True:
+        parts = layout(len(meta))
+        again = marshal.dumps((scalars, table.code_ranges, table.sections, parts))
+        if len(again) == len(meta):
+            meta = again
+            break
+        meta = again
+
+    def write(f: BinaryIO) -> None:
+        f.write(len(meta).to_bytes(_HEADER, "little") + meta)
+        for (offset, _), blob in zip(parts, blobs, strict=True):
+            f.write(b"\0" * (offset - f.tell()) + blob)
+
+    write_atomically(cache, write)
+
+
+class _Names(Sequence[str]):
+    """The names of the cached table, sliced out of the mapped file one by one (the list of all of them is
+    made on the first walk over them)."""
+
+    def __init__(self, data: mmap.mmap, start: int, end: int, starts: Sequence[int]) -> None:
+        self._data = data
+        self._end = end
+        self._base = start
+        self._starts = starts
+        self._list: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[str]: ...
+    def __getitem__(self, i: int | slice) -> str | Sequence[str]:
+        if isinstance(i, slice):
+            return self.list()[i]
+        start = self._base + self._starts[i]
+        end = self._data.find(b"\0", start, self._end)
+        return self._data[start : end if end >= 0 else self._end].decode()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.list())
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(self.list())
+
+    def list(self) -> list[str]:
+        if self._list is None:
+            self._list = self._data[self._base : self._end].decode().split("\0")
+        return self._list
+
+
+class _Relocated(Sequence[int]):
+    """*values* (sorted) with those in ``[low, high]`` moved by *offset*, computed per item on access:
+    relocating all 119 000 up front costs more than a command's few lookups."""
+
+    def __init__(self, values: Sequence[int], low: int, high: int, offset: int) -> None:
+        self._values = values
+        self._offset = offset
+        self._first = bisect.bisect_left(values, low)
+        self._stop = bisect.bisect_right(values, high)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @overload
+    def __getitem__(self, i: int) -> int: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[int]: ...
+    def __getitem__(self, i: int | slice) -> int | Sequence[int]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self._values)
+        if not 0 <= i < len(self._values):
+            raise IndexError(i)
+        value = self._values[i]
+        return value + self._offset if self._first <= i < self._stop else value
 
 
 def _crash_sorted(symbols: list[ElfSymbol]) -> list[ElfSymbol]:
@@ -246,10 +350,10 @@ def _parse_vmlinux(path: str) -> _VmlinuxTable:
 class _KernelTable:
     """The vmlinux table relocated for one kernel."""
 
-    values: list[int]
-    names: list[str]
-    types: list[str]
-    sizes: list[int]
+    values: Sequence[int]
+    names: Sequence[str]
+    types: Sequence[str]
+    sizes: Sequence[int]
     offset: int
     first_ksymbol: int
     percpu_syms: bool
@@ -321,7 +425,7 @@ def _kernel_table(kernel: Kernel) -> _KernelTable | None:
         return None
     offset = _kaslr_offset(kernel, raw)
     low, high = raw.text_start, raw.last_section_end
-    values = [v + offset if low <= v <= high else v for v in raw.values] if offset else list(raw.values)
+    values = _Relocated(raw.values, low, high, offset) if offset else raw.values
     code = [(a + offset, b + offset) for a, b in raw.code_ranges]
     state.table = _KernelTable(
         values, raw.names, raw.types, raw.sizes, offset, raw.first_ksymbol, raw.percpu_syms, code
@@ -358,22 +462,25 @@ def _kaslr_offset(kernel: Kernel, raw: _VmlinuxTable) -> int:
 
 def _module_tables(kernel: Kernel) -> list[_ModuleTable]:
     """Every module's table, by base address (recomputed after a live target resumes)."""
+    return kernel.memo(
+        "symbols.modules", lambda: [_module_table(kernel, mod) for mod in _modules.for_each_module(kernel)]
+    )
 
-    def compute() -> list[_ModuleTable]:
-        loaded = _state(kernel).loaded
-        out = []
-        for mod in _modules.for_each_module(kernel):
-            path = loaded.get(mod.name)
-            table = None
-            if path is not None:
-                try:
-                    table = _ko_table(kernel, mod, path)
-                except (OSError, ElfError):
-                    table = None
-            out.append(table or _kallsyms_table(kernel, mod))
-        return out
 
-    return kernel.memo("symbols.modules", compute)
+def _module_table(kernel: Kernel, mod: _modules.Module) -> _ModuleTable:
+    """Module *mod*'s table: its ``.ko``'s symbols after ``mod -s``, else its kallsyms.  Built on first use:
+    a lookup in one module reads only that module's symbols."""
+    tables: dict[int, _ModuleTable] = kernel.memo("symbols.module", dict)
+    table = tables.get(mod.address)
+    if table is None:
+        path = _state(kernel).loaded.get(mod.name)
+        if path is not None:
+            try:
+                table = _ko_table(kernel, mod, path)
+            except (OSError, ElfError):
+                table = None
+        table = tables[mod.address] = table or _kallsyms_table(kernel, mod)
+    return table
 
 
 def _st_info_letter(info: int) -> str:
@@ -512,7 +619,7 @@ def load_module_object(kernel: Kernel, name: str, path: str) -> None:
     """
     ElfFile(path)  # validate before recording
     _state(kernel).loaded[name] = path
-    kernel._memo.pop("symbols.modules", None)
+    _forget_module_tables(kernel)
 
 
 def unload_module_object(kernel: Kernel, name: str | None = None) -> None:
@@ -522,7 +629,12 @@ def unload_module_object(kernel: Kernel, name: str | None = None) -> None:
         loaded.clear()
     else:
         loaded.pop(name, None)
+    _forget_module_tables(kernel)
+
+
+def _forget_module_tables(kernel: Kernel) -> None:
     kernel._memo.pop("symbols.modules", None)
+    kernel._memo.pop("symbols.module", None)
 
 
 def loaded_module_object(kernel: Kernel, name: str) -> str | None:
@@ -597,8 +709,9 @@ def lookup(kernel: Kernel, address: int) -> Symbol | None:
         return _target_lookup(kernel, address)
     # crash sends module-space addresses to the module tables only; an address outside every module and
     # above the last vmlinux symbol is out of range either way.
-    if _modules.module_at(kernel, address) is not None:
-        return _module_lookup(_module_tables(kernel), address)
+    mod = _modules.module_at(kernel, address)
+    if mod is not None:
+        return _module_lookup(_module_tables_for(kernel, mod, address), address)
     if not _in_kernel_range(table, address):
         return None
     values = table.values
@@ -623,10 +736,21 @@ def _in_kernel_range(table: _KernelTable, address: int) -> bool:
     return not (table.percpu_syms and address < table.first_ksymbol)
 
 
+def _module_tables_for(kernel: Kernel, mod: _modules.Module, address: int) -> list[_ModuleTable]:
+    """The tables ``value_search_module`` must see for *address* in module *mod*.  Without ``.ko`` files the
+    kallsyms tables span their modules' disjoint core ranges (:func:`_sorted_table`), so an address in
+    *mod*'s core is settled by *mod*'s table alone; otherwise (a ``.ko`` table holds its init and per-cpu
+    symbols too, or an init/per-cpu address) every table, in order."""
+    if not _state(kernel).loaded and mod.contains(address):
+        return [_module_table(kernel, mod)]
+    return _module_tables(kernel)
+
+
 def _target_lookup(kernel: Kernel, address: int) -> Symbol | None:
     """No vmlinux file: the backend's symbols, then the module tables."""
-    if _modules.module_at(kernel, address) is not None:
-        return _module_lookup(_module_tables(kernel), address)
+    mod = _modules.module_at(kernel, address)
+    if mod is not None:
+        return _module_lookup(_module_tables_for(kernel, mod, address), address)
     try:
         return kernel.target.symbol_at(address)
     except TargetError:
@@ -748,11 +872,12 @@ def is_kernel_text(kernel: Kernel, address: int) -> bool:
     sym = lookup(kernel, address)
     if sym is not None and sym.type_char in ("t", "T"):
         return True
-    for mt in _module_tables(kernel):
-        mod = mt.module
+    loaded = _state(kernel).loaded
+    for mod in _modules.for_each_module(kernel):
         if not (mod.contains(address) or mod.contains_init(address)):
             continue
-        if mt.sections:
+        mt = _module_table(kernel, mod) if mod.name in loaded else None  # only .ko tables have sections
+        if mt is not None and mt.sections:
             return any(start <= address < end for _, start, end, code in mt.sections if code)
         if mod.contains_init(address):
             return mod.init_base <= address < mod.init_base + mod.init_size

@@ -467,7 +467,7 @@ def _read_task_struct(kernel: Kernel, address: int) -> tuple[Task, int]:
         # percpu_counter"): per-task deltas not yet folded into the mm.
         base = kernel.offsetof("struct task_struct", "rss_stat.count")
         for index in _rss_indexes(kernel):
-            value = int.from_bytes(t.data[base + 4 * index : base + 4 * index + 4], "little", signed=True)
+            value = int.from_bytes(t.raw(base + 4 * index, 4), "little", signed=True)
             split += max(value, 0)
     # CONFIG_THREAD_INFO_IN_TASK (4.9+): thread_info is the task's first member; before, it sat at the
     # stack base.
@@ -522,9 +522,7 @@ def _mm_usage(kernel: Kernel, mm: int) -> tuple[int, int]:
         # 6.1: struct mm_rss_stat { atomic_long_t count[NR_MM_COUNTERS]; }
         base = kernel.offsetof("struct mm_struct", "rss_stat.count")
         for index in _rss_indexes(kernel):
-            rss += max(
-                int.from_bytes(m.data[base + 8 * index : base + 8 * index + 8], "little", signed=True), 0
-            )
+            rss += max(int.from_bytes(m.raw(base + 8 * index, 8), "little", signed=True), 0)
     elif m.has("rss_stat"):
         # 6.2+: struct percpu_counter rss_stat[NR_MM_COUNTERS] (commit f1a7941243c1).
         size = kernel.sizeof("struct percpu_counter")
@@ -570,14 +568,17 @@ def _pid_task_addresses(kernel: Kernel) -> list[int] | None:
         )
     except (SymbolNotFound, TypeNotFound):
         return None
+    # One read per pid: the span holding both pointers.
+    low, span = min(tasks_off, ns_off), abs(tasks_off - ns_off) + 8
     out: list[int] = []
     for _, pid in xarray_for_each(kernel, idr, on_error="stop"):
         try:
-            if kernel.read_pointer(pid + ns_off) != ns:
-                continue
-            first = kernel.read_pointer(pid + tasks_off)
+            raw = kernel.read(pid + low, span)
         except FaultError:
             continue
+        if int.from_bytes(raw[ns_off - low : ns_off - low + 8], "little") != ns:
+            continue
+        first = int.from_bytes(raw[tasks_off - low : tasks_off - low + 8], "little")
         if first:
             out.append(first - link)
     return out
@@ -607,10 +608,11 @@ def _task_list_addresses(kernel: Kernel) -> list[int]:
     return out
 
 
-def _table(kernel: Kernel) -> dict[int, Task]:
-    """crash's context array: ``{task address: Task}`` in crash's order (sorted by pid, idle by CPU)."""
+def _task_addresses(kernel: Kernel) -> list[int]:
+    """The ``struct task_struct *`` crash's table is made of: each CPU's idle task, then every pid's task
+    (or, before 4.15, the task list), without repeats."""
 
-    def compute() -> dict[int, Task]:
+    def compute() -> list[int]:
         idle: list[int] = []
         for cpu in range(cpu_count(kernel)):
             try:
@@ -622,8 +624,36 @@ def _table(kernel: Kernel) -> dict[int, Task]:
         found = _pid_task_addresses(kernel)
         if found is None:
             found = _task_list_addresses(kernel)
+        return list(dict.fromkeys([*idle, *found]))
+
+    return kernel.memo("tasks:addresses", compute)
+
+
+def task_count(kernel: Kernel) -> int:
+    """The number of tasks in crash's table (``sys``'s TASKS), without decoding them: on a dump a task
+    is in the table when its ``struct task_struct`` can be read (:func:`_table` reads it in one piece);
+    with sparse reads (a slow live link) the table itself is counted."""
+
+    def compute() -> int:
+        if kernel.target.sparse_reads:
+            return len(_table(kernel))
+        size = kernel.sizeof("struct task_struct")
+        count = 0
+        for address in _task_addresses(kernel):
+            with contextlib.suppress(FaultError):
+                kernel.read(address, size)
+                count += 1
+        return count
+
+    return kernel.memo("tasks:count", compute)
+
+
+def _table(kernel: Kernel) -> dict[int, Task]:
+    """crash's context array: ``{task address: Task}`` in crash's order (sorted by pid, idle by CPU)."""
+
+    def compute() -> dict[int, Task]:
         read: list[tuple[Task, int]] = []
-        for address in dict.fromkeys([*idle, *found]):
+        for address in _task_addresses(kernel):
             with contextlib.suppress(FaultError):
                 read.append(_read_task_struct(kernel, address))
         read.sort(key=lambda r: (r[0].pid, r[0].cpu if r[0].pid == 0 else 0))
@@ -652,6 +682,25 @@ def read_task(kernel: Kernel, address: int) -> Task:
         return table[address]
     task, split = _read_task_struct(kernel, address)
     return _finish(kernel, task, {t.address: t.pid for t in table.values()}, {task.tgid: split})
+
+
+def read_task_fields(kernel: Kernel, address: int) -> Task:
+    """The :class:`Task` of a task read on its own, without the fields crash computes against its whole
+    table: ``ppid`` is -1, ``rss`` and ``total_vm`` 0 (:func:`read_task` has them).  For what ``bt`` needs
+    (pid, CPU, command, stack, mm): on a dump of thousands of tasks it is one read instead of the table.
+    Raises FaultError.
+
+    :param address: ``struct task_struct *``.
+    """
+    return _read_task_struct(kernel, address)[0]
+
+
+def task_mm(kernel: Kernel, address: int) -> int:
+    """``task->mm`` (0 for a kernel thread), read without building the task table.  Raises FaultError.
+
+    :param address: ``struct task_struct *``.
+    """
+    return kernel.read_pointer(address + kernel.offsetof("struct task_struct", "mm"))
 
 
 def tasks_by_pid(kernel: Kernel, pid: int) -> list[Task]:

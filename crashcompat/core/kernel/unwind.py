@@ -322,7 +322,7 @@ def backtrace(
     :param legacy_orc: size frames like crash 8.0.2 (see the module docstring).
     :raises FaultError: if the task itself cannot be read.
     """
-    info = _tasks.read_task(kernel, task)
+    info = _tasks.read_task_fields(kernel, task)
     trace = Backtrace(task)
     tracer = _Tracer(kernel, info, trace, legacy_orc)
     if text_symbols or text_symbols_all:
@@ -341,7 +341,7 @@ def eframe_search(kernel: Kernel, task: int) -> Backtrace:
     verifies as an exception frame (crash ``x86_64_eframe_search``), as :class:`ExceptionFrame` events
     with ``search`` set."""
     trace = Backtrace(task)
-    tracer = _Tracer(kernel, _tasks.read_task(kernel, task), trace, False)
+    tracer = _Tracer(kernel, _tasks.read_task_fields(kernel, task), trace, False)
     tracer.flags |= _F.EFRAME_SEARCH
     try:
         tracer.load(tracer.process.base, tracer.process.top)
