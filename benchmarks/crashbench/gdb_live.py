@@ -5,7 +5,8 @@ For each command, first in a session whose caches were just dropped (as after th
 the time, the ``read_memory`` calls and bytes GDB fetched (:attr:`GdbTarget.stats`), the remote protocol
 packets that crossed the link (GDB's ``remotelogfile``), and the minimum the command needs — the
 distinct bytes the kernel model asked the Target for.  A command still reading after S seconds is stopped
-at its next read.  Results go to PATH as JSON, rewritten after each command.
+at its next read, or between the 64 KiB pieces of a large one.  Results go to PATH as JSON, rewritten after
+each command.
 """
 
 from __future__ import annotations
@@ -23,9 +24,16 @@ class OverBudget(Exception):
     """A command ran past its time budget (a slow link): stop it at its next read."""
 
 
+#: Bytes GDB is asked for at a time while a budget runs: a larger read (``kmem -i`` reads a memory
+#: section's ``mem_map``, 2 MiB, in one piece: minutes on KGDB's line) is fetched in pieces so the budget
+#: can stop it between them.  GDB splits reads into packets far smaller than this, so the packets and
+#: bytes on the link are the same.
+PIECE = 64 << 10
+
+
 class Requested:
     """The distinct bytes asked of a Target's ``read``/``read_physical`` (nested calls counted once), and
-    the per-command time budget, enforced at each read."""
+    the per-command time budget, enforced at each read and between the pieces of a large GDB read."""
 
     def __init__(self, budget: float) -> None:
         self.spans: dict[str, list[tuple[int, int]]] = {"virtual": [], "physical": []}
@@ -38,9 +46,7 @@ class Requested:
     def wrap(self, space: str, read: Callable[[int, int], bytes]) -> Callable[[int, int], bytes]:
         def counted(address: int, size: int) -> bytes:
             if self._depth == 0:
-                if time.perf_counter() > self.deadline:
-                    self.tripped = True
-                    raise OverBudget(f"over the {self.budget:.0f} s budget")
+                self.over_budget()
                 self.calls += 1
                 self.spans[space].append((address, address + size))
             self._depth += 1
@@ -50,6 +56,25 @@ class Requested:
                 self._depth -= 1
 
         return counted
+
+    def over_budget(self) -> None:
+        """Raise :class:`OverBudget` once the command is past its deadline."""
+        if time.perf_counter() > self.deadline:
+            self.tripped = True
+            raise OverBudget(f"over the {self.budget:.0f} s budget")
+
+    def pieces(self, fetch: Callable[[int, int], bytes]) -> Callable[[int, int], bytes]:
+        """*fetch* (GDB's own read) in :data:`PIECE`-byte pieces, checking the budget before each."""
+
+        def pieced(address: int, size: int) -> bytes:
+            out = []
+            for offset in range(0, size, PIECE):
+                if offset:
+                    self.over_budget()
+                out.append(fetch(address + offset, min(PIECE, size - offset)))
+            return b"".join(out)
+
+        return pieced
 
     def distinct_bytes(self) -> int:
         total = 0
@@ -101,6 +126,7 @@ def main() -> None:
     requested = Requested(float(cfg.get("budget", 600)))
     target.read = requested.wrap("virtual", target.read)
     target.read_physical = requested.wrap("physical", target.read_physical)
+    target._read_uncached = requested.pieces(target._read_uncached)
     for line in cfg["commands"]:
         cpu = target.stopped_cpu
         session.resumed()  # every command starts from cold caches, as after the kernel ran

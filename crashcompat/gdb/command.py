@@ -128,6 +128,15 @@ def run(line: str) -> None:
         if debug_enabled():
             traceback.print_exc()
         raise gdb.GdbError(f"crash: internal error: {type(e).__name__}: {e}") from None
+    finally:
+        save_layouts(current)
+
+
+def save_layouts(current: Session) -> None:
+    """Keep the type layouts the session's commands looked up for the next session (:class:`LayoutCache`)."""
+    target = current.target
+    if isinstance(target, GdbTarget) and target.layouts is not None:
+        target.layouts.save()
 
 
 # ---- completion -----------------------------------------------------------------------------------------------

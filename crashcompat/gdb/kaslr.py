@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
 
-from crashcompat.core.elf import ElfFile, ElfSymbol
+from crashcompat.core.elf import ElfFile
+from crashcompat.gdb.symtab import find_symbol
 
 #: CONFIG_PHYSICAL_ALIGN's default on x86_64, the step of KASLR's choices.
 KASLR_ALIGN = 0x200000
@@ -71,28 +72,30 @@ def find_offset(read: Reader, banner_address: int, banner: bytes, offsets: Itera
 
 
 class VmlinuxFacts:
-    """What the search needs from the vmlinux file: the link-time text range and ``linux_banner``.
+    """What the search needs from the vmlinux file: the link-time text range and ``linux_banner`` (found
+    without reading the whole symbol table).
 
-    :param elf: the vmlinux; :param symbols: its ``elf.symbols()``.
+    :param elf: the vmlinux.
     """
 
-    def __init__(self, elf: ElfFile, symbols: list[ElfSymbol]) -> None:
+    def __init__(self, elf: ElfFile) -> None:
         text = elf.section(".text")
         if text is None:
             raise ValueError(f"{elf.path}: no .text section")
         self.text_start = text.address
         self.text_end = text.address + text.size
         self.has_percpu = any(s.name == PERCPU_SECTION and s.address == 0 for s in elf.sections)
-        banner = next((s for s in symbols if s.name == "linux_banner"), None)
-        self.banner_address = banner.value if banner is not None else 0
+        banner = find_symbol(elf, "linux_banner")
+        self.banner_address = banner[0] if banner is not None else 0
         self.banner = b""
         if banner is not None:
-            sec = elf.sections[banner.shndx] if banner.shndx < len(elf.sections) else None
+            value, size, shndx = banner
+            sec = elf.sections[shndx] if shndx < len(elf.sections) else None
             if sec is not None:
                 # The first 64 bytes ("Linux version <release> (<builder>) ...") identify the build.
                 data = elf.read_section(sec)
-                start = banner.value - sec.address
-                self.banner = data[start : start + min(banner.size or 64, 64)]
+                start = value - sec.address
+                self.banner = data[start : start + min(size or 64, 64)]
 
 
 def relocate(vmlinux: str, offset: int, percpu_at_zero: bool) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from crashcompat import cli
+from crashcompat.core.cache import cache_path
 from crashcompat.core.target import DumpFormat, parse_vmcoreinfo
 from crashcompat.gdb.kaslr import VmlinuxFacts, offset_from_vmcoreinfo
 
@@ -38,8 +39,7 @@ LAUNCH_ENV = "CRASHCOMPAT_GDB_LAUNCH"
 
 def index_cache_dir() -> str:
     """GDB's index cache for crashcompat sessions: ``$XDG_CACHE_HOME/crashcompat/gdb-index``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "crashcompat", "gdb-index")
+    return cache_path("gdb-index")
 
 
 def site_dirs() -> list[str]:
@@ -63,8 +63,7 @@ def _banner_release(vmlinux: str) -> str | None:
     from crashcompat.core.elf import ElfError, ElfFile
 
     try:
-        elf = ElfFile(vmlinux)
-        words = VmlinuxFacts(elf, elf.symbols()).banner.split()
+        words = VmlinuxFacts(ElfFile(vmlinux)).banner.split()
     except (OSError, ElfError, ValueError):
         return None
     return words[2].decode("ascii", "replace") if len(words) > 2 else None
@@ -169,6 +168,7 @@ def run_in_gdb() -> None:
         if not args.silent:
             sys.stdout.write(cli.banner(session, f"GDB {gdb.VERSION}"))
         status = cli.run(session, args)
+        command.save_layouts(session)
     except (TargetError, gdb.error) as e:
         sys.stderr.write(f"{cli.PROG}: {e}\n")
     finally:

@@ -12,6 +12,12 @@ through it.  Memory and register writes are refused; an unreadable address is an
 ``monitor crashcompat info`` answers a JSON object (dump format and path, KASLR offset, crashed CPU and
 the CPUs' registers) that :class:`crashcompat.gdb.target.GdbTarget` reads to behave like the drgn backend.
 
+The same facts name a :class:`MemoryLane`: a private Unix socket on which ``GdbTarget`` reads memory in
+binary.  GDB 13 has no binary memory read (``m`` replies are hex) and takes about a microsecond per
+character it receives, so reading through ``m`` packets costs ~2 µs per byte: ``kmem -i`` reads the whole
+``mem_map`` (8 MiB on a 512 MiB guest) and took 9 s that way, 0.1 s on the lane.  GDB's own commands
+(``bt``, ``x``, ``print``) still read through the protocol.
+
 The protocol layer (:class:`RemoteServer`) serves any :class:`DumpView`; :class:`DrgnDumpView` is the
 drgn-backed one.  This module imports drgn only inside :func:`open_view`, never at import time.
 """
@@ -19,10 +25,16 @@ drgn-backed one.  This module imports drgn only inside :func:`open_view`, never 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import selectors
+import shutil
+import socket
+import struct
 import sys
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -146,9 +158,16 @@ class RemoteServer:
     """
 
     def __init__(
-        self, view: DumpView, read_fd: int, write_fd: int, log: IO[str] | None = None, exec_file: str = ""
+        self,
+        view: DumpView,
+        read_fd: int,
+        write_fd: int,
+        log: IO[str] | None = None,
+        exec_file: str = "",
+        lane: MemoryLane | None = None,
     ) -> None:
         self.view = view
+        self.lane = lane
         self.exec_file = exec_file
         self.read_fd = read_fd
         self.write_fd = write_fd
@@ -187,6 +206,8 @@ class RemoteServer:
             self.log.flush()
 
     def _fill(self) -> bool:
+        if self.lane is not None:
+            self.lane.serve_until_readable(self.read_fd)
         chunk = os.read(self.read_fd, 65536)
         if not chunk:
             return False
@@ -395,7 +416,10 @@ class RemoteServer:
     def _monitor(self, command: str) -> str:
         words = command.split()
         if words == ["crashcompat", "info"]:
-            text = json.dumps(self.view.facts(), sort_keys=True) + "\n"
+            facts = self.view.facts()
+            if self.lane is not None:
+                facts = {**facts, "memory_lane": self.lane.path}
+            text = json.dumps(facts, sort_keys=True) + "\n"
         elif words == ["threads"]:
             text = "".join(
                 f"{e.tid:>10x}  {e.pid:>7}  {'-' if e.cpu is None else e.cpu:>3}  {e.comm}\n"
@@ -408,6 +432,89 @@ class RemoteServer:
         for start in range(0, len(text), 4096):
             self.send("O" + _hex(text[start : start + 4096]))
         return "OK"
+
+
+class MemoryLane:
+    """Binary memory reads on a Unix socket in a private directory, served between GDB's packets.
+
+    A request is :data:`LANE_REQUEST` (address, size); the reply :data:`LANE_REPLY` (byte count, or -1
+    for a fault; the faulting address) and the bytes.  :param view: the dump.
+    """
+
+    def __init__(self, view: DumpView) -> None:
+        self.view = view
+        self._dir = tempfile.mkdtemp(prefix="crashcompat-gdbserver-")
+        self.path = os.path.join(self._dir, "memory")
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.path)
+        self._listener.listen()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._listener, selectors.EVENT_READ)
+
+    def serve_until_readable(self, fd: int) -> None:
+        """Answer lane requests until *fd* (GDB's packets) has input."""
+        key = self._selector.register(fd, selectors.EVENT_READ)
+        try:
+            while True:
+                ready = [k.fileobj for k, _ in self._selector.select()]
+                for fileobj in ready:
+                    if fileobj is self._listener:
+                        self._selector.register(self._listener.accept()[0], selectors.EVENT_READ)
+                    elif isinstance(fileobj, socket.socket):
+                        self._answer(fileobj)
+                if key.fileobj in ready:
+                    return
+        finally:
+            self._selector.unregister(fd)
+
+    def _answer(self, conn: socket.socket) -> None:
+        try:
+            request = conn.recv(LANE_REQUEST.size, socket.MSG_WAITALL)
+            if len(request) < LANE_REQUEST.size:
+                raise ConnectionResetError
+            address, size = LANE_REQUEST.unpack(request)
+            try:
+                data = self.view.read(address, size)
+                reply = LANE_REPLY.pack(len(data), 0) + data
+            except FaultError as e:
+                reply = LANE_REPLY.pack(-1, e.address)
+            except Exception:  # a bad dump page must not end the session, as in RemoteServer.handle
+                reply = LANE_REPLY.pack(-1, address)
+            conn.sendall(reply)
+        except OSError:  # the reader went away
+            self._selector.unregister(conn)
+            conn.close()
+
+    def close(self) -> None:
+        for key in list(self._selector.get_map().values()):
+            if isinstance(key.fileobj, socket.socket):
+                key.fileobj.close()
+        self._selector.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+#: A lane request: address, size (little-endian ``u64``, ``u32``).
+LANE_REQUEST = struct.Struct("<QI")
+#: A lane reply's header: the byte count that follows (``-1``: a fault), the faulting address.
+LANE_REPLY = struct.Struct("<qQ")
+
+
+def lane_read(conn: socket.socket, address: int, size: int) -> bytes:
+    """Read *size* bytes at *address* on a :class:`MemoryLane` connection.
+
+    :raises FaultError: unreadable memory; :raises OSError: the lane is gone.
+    """
+    conn.sendall(LANE_REQUEST.pack(address, size))
+    header = conn.recv(LANE_REPLY.size, socket.MSG_WAITALL)
+    if len(header) < LANE_REPLY.size:
+        raise ConnectionResetError("crashcompat-gdbserver closed the memory lane")
+    count, fault = LANE_REPLY.unpack(header)
+    if count < 0:
+        raise FaultError(fault)
+    data = conn.recv(count, socket.MSG_WAITALL) if count else b""
+    if len(data) < count:
+        raise ConnectionResetError("crashcompat-gdbserver closed the memory lane")
+    return data
 
 
 def _hex(text: str) -> str:
@@ -572,14 +679,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crashcompat-gdbserver: cannot open {args.vmcore}: {e}", file=sys.stderr)
         return 1
     log = open(args.log, "w", encoding="utf-8") if args.log else None  # noqa: SIM115 - lives as long as serving
+    lane = None
+    with contextlib.suppress(OSError):  # no lane: GdbTarget reads through GDB
+        lane = MemoryLane(view)
     try:
         vmlinux = os.path.abspath(args.vmlinux)
-        RemoteServer(view, sys.stdin.fileno(), sys.stdout.fileno(), log, exec_file=vmlinux).serve()
+        RemoteServer(view, sys.stdin.fileno(), sys.stdout.fileno(), log, vmlinux, lane).serve()
     except (BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         pass
     finally:
         if log is not None:
             log.close()
+        if lane is not None:
+            lane.close()
     return 0
 
 

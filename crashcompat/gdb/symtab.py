@@ -10,21 +10,32 @@ by the rules drgn documents for ``Program.symbol()`` — the drgn backend's answ
   0), absolute constants — stay as they are.  A module symbol is its section's load address plus its
   value (a ``.ko`` is relocatable); symbols of sections not loaded are left out.
 - by name: a global (or unique) symbol is preferred to a weak one, a weak one to any other, the first
-  one in the file on a tie.
+  one in the file on a tie.  Section symbols have no name for this (drgn sees their empty ELF name).
 - by address (section, file and TLS symbols never match): the symbol whose ``[address, address + size)``
   holds it and starts closest to it (then the smaller, then the global one); failing that, the closest
   size-0 symbol before it, if no sized symbol ends past that one and the address is inside its section
   (hand-written assembly often has no size).
+
+The vmlinux has ~120 000 symbols and a session looks up a few hundred, so a table keeps them as parallel
+lists read straight from ``.symtab`` (:func:`read_symbols`), builds its by-name and by-address indexes on
+first use, and makes a :class:`~crashcompat.core.target.Symbol` only for what a lookup returns.
 """
 
 from __future__ import annotations
 
+import array
 import bisect
+import itertools
+import operator
+import struct
+import sys
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from crashcompat.core.elf import (
     SHN_ABS,
     SHN_UNDEF,
+    SHT_SYMTAB,
     STB_GLOBAL,
     STB_GNU_UNIQUE,
     STB_LOCAL,
@@ -36,11 +47,12 @@ from crashcompat.core.elf import (
     STT_OBJECT,
     STT_SECTION,
     ElfFile,
-    ElfSymbol,
 )
 from crashcompat.core.target import Symbol, SymbolBinding, SymbolKind
 
 STT_TLS = 6
+#: ``sizeof(Elf64_Sym)``.
+SYM_SIZE = 24
 
 _BINDINGS = {
     STB_GLOBAL: SymbolBinding.GLOBAL,
@@ -56,22 +68,246 @@ _KINDS = {
     STT_TLS: SymbolKind.OBJECT,
 }
 _RANK = {SymbolBinding.GLOBAL: 0, SymbolBinding.WEAK: 1}
+#: The by-name rank of each ``st_info`` binding (``st_info >> 4``): global and unique, weak, the rest.
+_INFO_RANK = {STB_GLOBAL: 0, STB_GNU_UNIQUE: 0, STB_WEAK: 1}
 #: Symbol types an address never resolves to.
 _NOT_ADDRESSES = (STT_SECTION, STT_FILE, STT_TLS)
 
-#: Run-time ``(start, end)`` of a symbol's section, for the size-0 rule (``None``: not in a section).
-SectionRange = tuple[int, int] | None
+
+@dataclass
+class RawSymbols:
+    """An ELF file's ``.symtab`` (but the null symbol) as parallel lists in file order: ``Elf64_Sym``'s
+    ``st_value``, ``st_size``, ``st_info`` and ``st_shndx``, and the names (an unnamed section symbol takes
+    its section's name, as bfd and :meth:`ElfFile.symbols` name it)."""
+
+    names: list[str]
+    values: list[int]
+    sizes: list[int]
+    infos: list[int]
+    shndx: list[int]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def subset(self, keep: list[int]) -> RawSymbols:
+        """The symbols at indexes *keep*, in that order."""
+        return RawSymbols(
+            [self.names[i] for i in keep],
+            [self.values[i] for i in keep],
+            [self.sizes[i] for i in keep],
+            [self.infos[i] for i in keep],
+            [self.shndx[i] for i in keep],
+        )
 
 
-def _convert(sym: ElfSymbol, address: int, module: str | None) -> Symbol:
-    return Symbol(
-        sym.name,
-        address,
-        sym.size,
-        _BINDINGS.get(sym.binding, SymbolBinding.UNKNOWN),
-        _KINDS.get(sym.type, SymbolKind.OTHER),
-        module,
-    )
+def _symtab(elf: ElfFile) -> tuple[bytes, bytes]:
+    """``.symtab``'s entries (less the null one) and its string table; empty when there is none."""
+    symtab = next((s for s in elf.sections if s.type == SHT_SYMTAB), None)
+    if symtab is None:
+        return b"", b""
+    data = elf.read_section(symtab)[SYM_SIZE:]
+    strtab = elf.read_section(elf.sections[symtab.link]) if symtab.link < len(elf.sections) else b""
+    return data[: len(data) // SYM_SIZE * SYM_SIZE], strtab
+
+
+def read_symbols(elf: ElfFile) -> RawSymbols:
+    """*elf*'s symbols, read column by column (each ``Elf64_Sym`` is three little-endian 64-bit words:
+    ``st_name | st_info << 32 | st_other << 40 | st_shndx << 48``, ``st_value``, ``st_size``)."""
+    data, strtab = _symtab(elf)
+    words = array.array("Q", data)
+    if sys.byteorder == "big":
+        words.byteswap()
+    first, values, sizes = words[0::3].tolist(), words[1::3].tolist(), words[2::3].tolist()
+    offsets = [w & 0xFFFFFFFF for w in first]
+    infos = [w >> 32 & 0xFF for w in first]
+    shndx = [w >> 48 for w in first]
+    if strtab.isascii():  # the usual case: slicing the decoded table is faster
+        text = strtab.decode("ascii")
+        find = text.find
+        names = [text[o : find("\0", o)] for o in offsets]
+    else:
+        bfind = strtab.find
+        names = [strtab[o : bfind(b"\0", o)].decode("utf-8", "replace") for o in offsets]
+    for i, offset in enumerate(offsets):
+        if not offset and infos[i] & 0xF == STT_SECTION and shndx[i] < len(elf.sections):
+            names[i] = elf.sections[shndx[i]].name
+    return RawSymbols(names, values, sizes, infos, shndx)
+
+
+def find_symbol(elf: ElfFile, name: str) -> tuple[int, int, int] | None:
+    """``(st_value, st_size, st_shndx)`` of the first symbol called *name* in *elf*'s ``.symtab``, found
+    without reading the whole table: the string's offsets in the string table, then the entries that
+    point at one of them (the linker shares string tails, so a name may start inside a longer one).  Each
+    offset scans the table once: fast for a name few others end with (``linux_banner``: ~10 ms)."""
+    data, strtab = _symtab(elf)
+    needle = name.encode() + b"\0"
+    best: tuple[int, int, int, int] | None = None
+    at = strtab.find(needle)
+    while at > 0:
+        word = struct.pack("<I", at)
+        pos = data.find(word)
+        while pos >= 0 and (best is None or pos < best[0]):
+            if pos % SYM_SIZE == 0:
+                _, _, _, section, value, size = struct.unpack_from("<IBBHQQ", data, pos)
+                best = (pos, value, size, section)
+                break
+            pos = data.find(word, pos + 1)
+        at = strtab.find(needle, at + 1)
+    return best[1:] if best is not None else None
+
+
+class SymbolTable:
+    """The symbols of one ELF file at their run-time addresses.
+
+    :param symbols: the symbols in file order, ``values`` already at their run-time addresses.
+    :param sections: run-time ``(start, end)`` of each section a symbol's ``st_shndx`` names (others:
+        not in a section).
+    :param spans: the run-time address ranges the file occupies: addresses elsewhere (per-cpu offsets
+        in particular) name none of its symbols.
+    :param module: the module's name, ``None`` for vmlinux.
+    """
+
+    def __init__(
+        self,
+        symbols: RawSymbols,
+        sections: Mapping[int, tuple[int, int]],
+        spans: list[tuple[int, int]],
+        module: str | None = None,
+    ) -> None:
+        self.raw = symbols
+        self.sections = sections
+        self.spans = spans
+        self.module_name = module
+        # The indexes (:meth:`index`): the first index of each name and the later ones of names used more
+        # than once; addressable symbols' indexes by address (stable: file order on a tie), their
+        # addresses, and _reach[i], the highest end among _ordered[0..i] (size-0 symbols end at their start).
+        self._first: dict[str, int] = {}
+        self._more: dict[str, list[int]] = {}
+        self._ordered: list[int] = []
+        self._starts: list[int] = []
+        self._reach: list[int] = []
+        self._indexed = False
+
+    @classmethod
+    def vmlinux(cls, elf: ElfFile, offset: int) -> SymbolTable:
+        """*elf*'s symbols for a kernel loaded at KASLR *offset*."""
+        raw = read_symbols(elf)
+        if SHN_UNDEF in raw.shndx:
+            raw = raw.subset([i for i, s in enumerate(raw.shndx) if s != SHN_UNDEF])
+        image = [s for s in elf.sections if s.alloc and s.address]
+        start = min((s.address for s in image), default=0)
+        end = max((s.address + s.size for s in image), default=0)
+        if offset:
+            raw.values = [v + offset if start <= v < end else v for v in raw.values]
+        sections = {s.index: (s.address + offset, s.address + offset + s.size) for s in elf.sections}
+        return cls(raw, sections, [(start + offset, end + offset)])
+
+    @classmethod
+    def module(cls, elf: ElfFile, name: str, sections: Mapping[str, int]) -> SymbolTable:
+        """The symbols of module *name*'s ``.ko`` *elf* whose sections are loaded at *sections*."""
+        ranges: dict[int, tuple[int, int]] = {}
+        spans = []
+        for sec in elf.sections:
+            if sec.name in sections:
+                ranges[sec.index] = (sections[sec.name], sections[sec.name] + sec.size)
+                if sec.alloc and sec.size:
+                    spans.append(ranges[sec.index])
+        raw = read_symbols(elf)
+        raw = raw.subset([i for i, s in enumerate(raw.shndx) if s == SHN_ABS or s in ranges])
+        raw.values = [
+            v if s == SHN_ABS else ranges[s][0] + v for v, s in zip(raw.values, raw.shndx, strict=True)
+        ]
+        return cls(raw, ranges, spans, name)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __iter__(self) -> Iterator[Symbol]:
+        return map(self.symbol, range(len(self)))
+
+    def symbol(self, i: int) -> Symbol:
+        """The *i*-th symbol in file order."""
+        raw = self.raw
+        info = raw.infos[i]
+        binding = _BINDINGS.get(info >> 4, SymbolBinding.UNKNOWN)
+        return Symbol(
+            raw.names[i],
+            raw.values[i],
+            raw.sizes[i],
+            binding,
+            _KINDS.get(info & 0xF, SymbolKind.OTHER),
+            self.module_name,
+        )
+
+    def index(self) -> None:
+        """Build the by-name and by-address indexes now (else the first lookup does)."""
+        if self._indexed:
+            return
+        self._indexed = True
+        raw = self.raw
+        first = self._first = dict(zip(reversed(raw.names), range(len(raw) - 1, -1, -1), strict=True))
+        for i in [i for i, n in enumerate(raw.names) if first[n] != i]:
+            self._more.setdefault(raw.names[i], []).append(i)
+        ordered = [i for i, info in enumerate(raw.infos) if info & 0xF not in _NOT_ADDRESSES]
+        ordered.sort(key=raw.values.__getitem__)
+        self._ordered = ordered
+        self._starts = list(map(raw.values.__getitem__, ordered))
+        ends = map(operator.add, self._starts, map(raw.sizes.__getitem__, ordered))
+        self._reach = list(itertools.accumulate(ends, max))
+
+    def by_name(self, name: str) -> list[Symbol]:
+        self.index()
+        i = self._first.get(name)
+        if i is None:
+            return []
+        infos = self.raw.infos
+        found = [i, *self._more.get(name, ())]
+        return [self.symbol(i) for i in found if infos[i] & 0xF != STT_SECTION]
+
+    def _containing(self, address: int) -> list[int]:
+        """Indexes of the sized symbols whose extent holds *address*, the closest start first."""
+        self.index()
+        out = []
+        values, sizes = self.raw.values, self.raw.sizes
+        k = bisect.bisect_right(self._starts, address) - 1
+        while k >= 0 and self._reach[k] > address:
+            i = self._ordered[k]
+            if address < values[i] + sizes[i]:
+                out.append(i)
+            k -= 1
+        return out
+
+    def containing(self, address: int) -> list[Symbol]:
+        """Sized symbols whose extent holds *address*, the closest start first."""
+        return [self.symbol(i) for i in self._containing(address)]
+
+    def _rank(self, i: int) -> int:
+        return _INFO_RANK.get(self.raw.infos[i] >> 4, 2)
+
+    def at(self, address: int) -> Symbol | None:
+        """The symbol drgn's ``Program.symbol(address)`` names (see the module docstring)."""
+        if not any(start <= address < end for start, end in self.spans):
+            return None
+        values, sizes = self.raw.values, self.raw.sizes
+        found = self._containing(address)
+        if found:  # closest start, then smallest, then global first; the first in the file on a tie
+            return self.symbol(min(reversed(found), key=lambda i: (-values[i], sizes[i], self._rank(i))))
+        last = bisect.bisect_right(self._starts, address) - 1
+        k = last
+        while k >= 0 and sizes[self._ordered[k]]:
+            k -= 1
+        # The closest size-0 symbol counts only if no sized symbol before it ends after it.
+        if k < 0 or self._starts[k] < self._reach[last]:
+            return None
+        closest = self._starts[k]
+        best = self._ordered[k]
+        while k >= 0 and self._starts[k] == closest:
+            i = self._ordered[k]
+            if not sizes[i] and self._rank(i) <= self._rank(best):
+                best = i
+            k -= 1
+        section = self.sections.get(self.raw.shndx[best])
+        return self.symbol(best) if section is not None and section[0] <= address < section[1] else None
 
 
 def _rank(sym: Symbol) -> int:
@@ -81,110 +317,3 @@ def _rank(sym: Symbol) -> int:
 def preferred(candidates: list[Symbol]) -> Symbol | None:
     """The candidate drgn would return by name: global before weak before the rest, first on a tie."""
     return min(candidates, key=_rank) if candidates else None
-
-
-class SymbolTable:
-    """The symbols of one ELF file at their run-time addresses.
-
-    :param entries: ``(symbol, section range, type)`` in file order (``STT_*`` *type*).
-    :param spans: the run-time address ranges the file occupies: addresses elsewhere (per-cpu offsets
-        in particular) name none of its symbols.
-    """
-
-    def __init__(self, entries: list[tuple[Symbol, SectionRange, int]], spans: list[tuple[int, int]]) -> None:
-        self.symbols = [sym for sym, _, _ in entries]
-        self.spans = spans
-        self._by_name: dict[str, list[Symbol]] = {}
-        for sym, _, kind in entries:
-            if kind != STT_SECTION:  # drgn knows section symbols by their (empty) ELF name only
-                self._by_name.setdefault(sym.name, []).append(sym)
-        ordered = sorted(
-            ((s, r) for s, r, kind in entries if kind not in _NOT_ADDRESSES), key=lambda e: e[0].address
-        )
-        self._ordered = [s for s, _ in ordered]
-        self._sections = [r for _, r in ordered]
-        self._starts = [s.address for s in self._ordered]
-        # _reach[i]: the highest end among _ordered[0..i] (sizeless symbols end where they start).
-        self._reach: list[int] = []
-        reach = 0
-        for sym in self._ordered:
-            reach = max(reach, sym.address + sym.size)
-            self._reach.append(reach)
-
-    @classmethod
-    def vmlinux(cls, elf: ElfFile, offset: int, symbols: list[ElfSymbol] | None = None) -> SymbolTable:
-        """*elf*'s symbols (*symbols*, when already read) for a kernel loaded at KASLR *offset*."""
-        image = [s for s in elf.sections if s.alloc and s.address]
-        start = min((s.address for s in image), default=0)
-        end = max((s.address + s.size for s in image), default=0)
-        entries: list[tuple[Symbol, SectionRange, int]] = []
-        for sym in elf.symbols() if symbols is None else symbols:
-            if sym.shndx == SHN_UNDEF:
-                continue
-            address = sym.value + offset if start <= sym.value < end else sym.value
-            section = None
-            if sym.shndx < len(elf.sections):
-                sec = elf.sections[sym.shndx]
-                section = (sec.address + offset, sec.address + offset + sec.size)
-            entries.append((_convert(sym, address, None), section, sym.type))
-        return cls(entries, [(start + offset, end + offset)])
-
-    @classmethod
-    def module(cls, elf: ElfFile, name: str, sections: Mapping[str, int]) -> SymbolTable:
-        """The symbols of module *name*'s ``.ko`` *elf* whose sections are loaded at *sections*."""
-        entries: list[tuple[Symbol, SectionRange, int]] = []
-        spans = []
-        for sec in elf.sections:
-            if sec.name in sections and sec.alloc and sec.size:
-                spans.append((sections[sec.name], sections[sec.name] + sec.size))
-        for sym in elf.symbols():
-            if sym.shndx == SHN_ABS:
-                address, section = sym.value, None
-            elif sym.shndx < len(elf.sections) and elf.sections[sym.shndx].name in sections:
-                sec = elf.sections[sym.shndx]
-                base = sections[sec.name]
-                address, section = base + sym.value, (base, base + sec.size)
-            else:
-                continue
-            entries.append((_convert(sym, address, name), section, sym.type))
-        return cls(entries, spans)
-
-    def __iter__(self) -> Iterator[Symbol]:
-        return iter(self.symbols)
-
-    def by_name(self, name: str) -> list[Symbol]:
-        return self._by_name.get(name, [])
-
-    def containing(self, address: int) -> list[Symbol]:
-        """Sized symbols whose extent holds *address*, the closest start first."""
-        out = []
-        i = bisect.bisect_right(self._starts, address) - 1
-        while i >= 0 and self._reach[i] > address:
-            sym = self._ordered[i]
-            if address < sym.address + sym.size:
-                out.append(sym)
-            i -= 1
-        return out
-
-    def at(self, address: int) -> Symbol | None:
-        """The symbol drgn's ``Program.symbol(address)`` names (see the module docstring)."""
-        if not any(start <= address < end for start, end in self.spans):
-            return None
-        found = self.containing(address)
-        if found:  # closest start, then smallest, then global first; the first in the file on a tie
-            return min(reversed(found), key=lambda s: (-s.address, s.size, _rank(s)))
-        last = bisect.bisect_right(self._starts, address) - 1
-        i = last
-        while i >= 0 and self._ordered[i].size:
-            i -= 1
-        # The closest size-0 symbol counts only if no sized symbol before it ends after it.
-        if i < 0 or self._ordered[i].address < self._reach[last]:
-            return None
-        closest = self._ordered[i].address
-        best = i
-        while i >= 0 and self._ordered[i].address == closest:
-            if not self._ordered[i].size and _rank(self._ordered[i]) <= _rank(self._ordered[best]):
-                best = i
-            i -= 1
-        section = self._sections[best]
-        return self._ordered[best] if section is not None and section[0] <= address < section[1] else None

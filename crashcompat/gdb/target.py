@@ -13,8 +13,9 @@ One :class:`GdbTarget` serves four kinds of GDB target (:attr:`GdbTarget.kind`):
 - ``"kgdb"``: the kernel's own KGDB stub: threads are tasks; each CPU's registers at entry are in
   ``kgdb_info[cpu].debuggerinfo`` (kernel/debug/debug_core.c).
 
-Memory goes through ``gdb.selected_inferior().read_memory`` in aligned blocks, cached until the target
-resumes (:meth:`invalidate`); :attr:`GdbTarget.stats` counts the round trips and bytes.  Symbols come
+Memory goes through ``gdb.selected_inferior().read_memory`` in aligned blocks (on the bridge, through its
+binary memory lane, :class:`crashcompat.gdb.server.MemoryLane`), cached until the target resumes
+(:meth:`invalidate`); :attr:`GdbTarget.stats` counts the round trips and bytes.  Symbols come
 from the vmlinux's ELF symbol table (:mod:`crashcompat.gdb.symtab`), types from GDB's debug info (looked
 up lazily: GDB starts x86_64 sessions with an i386 architecture until an objfile is loaded).  This module
 never imports drgn.
@@ -27,13 +28,15 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import socket
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import astuple, dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import gdb
 
+from crashcompat.core.cache import cache_path, write_atomically
 from crashcompat.core.elf import ElfFile
 from crashcompat.core.kernel import pagetable
 from crashcompat.core.target import (
@@ -60,12 +63,16 @@ from crashcompat.drgn.dumpfile import (
     read_header,
 )
 from crashcompat.gdb import kaslr
+from crashcompat.gdb.server import lane_read
 from crashcompat.gdb.symtab import SymbolTable, preferred
 
 MASK64 = (1 << 64) - 1
-#: Block size of the memory cache: whole pages for dumps and QEMU, smaller for KGDB's slow serial line
-#: (never more than a page: a block is read, or fails, as a whole).
-BLOCK_SIZE = {"kgdb": 256}
+T = TypeVar("T")
+#: Block size of the memory cache: whole pages for dumps; one ``m`` packet's worth on live links, where
+#: every packet is a round trip — QEMU's gdbstub answers at most 2 KiB per ``m`` packet, and KGDB announces
+#: no ``PacketSize``, so GDB asks it for about 200 bytes at a time (never more than a page: a block is read,
+#: or fails, as a whole).
+BLOCK_SIZE = {"kgdb": 128, "qemu": 2048}
 DEFAULT_BLOCK_SIZE = 4096
 #: The cache is dropped when it grows past this many bytes.
 CACHE_LIMIT = 64 << 20
@@ -103,15 +110,12 @@ class Vmlinux:
         self.path = os.path.abspath(path)
         self.offset = offset
         self.elf = ElfFile(self.path)
-        self._elf_symbols = self.elf.symbols()
-        self.facts = kaslr.VmlinuxFacts(self.elf, self._elf_symbols)
+        self.facts = kaslr.VmlinuxFacts(self.elf)
 
     @cached_property
     def symbols(self) -> SymbolTable:
-        """The symbol table at :attr:`offset` (built on first use: the offset must be known by then)."""
-        table = SymbolTable.vmlinux(self.elf, self.offset, self._elf_symbols)
-        self._elf_symbols = []  # the table holds what is needed
-        return table
+        """The symbol table at :attr:`offset` (read on first use: the offset must be known by then)."""
+        return SymbolTable.vmlinux(self.elf, self.offset)
 
 
 class CoreFile:
@@ -171,6 +175,59 @@ class CoreFile:
         return bytes(out)
 
 
+class LayoutCache:
+    """Type layouts (``type_size``, ``member``, ``enumerator``, ``enumerators`` answers) of one vmlinux
+    build as GDB reads them, kept in a JSON file across sessions: GDB expands a compilation unit the first
+    time a session names a type in it (10 ms to 1 s each), and a build's types never change.
+
+    :param path: the file (read now if it exists; written by :meth:`save`).
+    """
+
+    #: Bump when the stored answers change shape.
+    FORMAT = 2
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._entries: dict[str, Any] = {}
+        self._dirty = False
+        with contextlib.suppress(OSError, ValueError):
+            with open(path, encoding="utf-8") as f:
+                loaded = json.load(f)
+            if isinstance(loaded, dict):
+                self._entries = loaded
+
+    @classmethod
+    def for_vmlinux(cls, vmlinux: Vmlinux) -> LayoutCache | None:
+        """The cache of *vmlinux*'s build under ``$XDG_CACHE_HOME/crashcompat/gdb-layouts`` (one file per
+        build-id and GDB version), or ``None`` without a build-id."""
+        build_id = vmlinux.elf.build_id()
+        if build_id is None:
+            return None
+        name = f"{build_id}-gdb{gdb.VERSION.split()[0]}-{cls.FORMAT}.json"
+        return cls(cache_path("gdb-layouts", name))
+
+    @property
+    def entries(self) -> Mapping[str, Any]:
+        """Every answer kept, by the method's name (``size``, ``member``, ``enumerator``, ``enums``) and its
+        arguments joined with NUL characters: the answer, or ``{"type": message}`` / ``{"symbol": name}``
+        when not found."""
+        return self._entries
+
+    def get(self, key: str) -> Any:
+        return self._entries.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        self._entries[key] = value
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the file if anything was added (atomically: sessions may end together)."""
+        if not self._dirty:
+            return
+        if write_atomically(self.path, lambda f: f.write(json.dumps(self._entries).encode())):
+            self._dirty = False
+
+
 class GdbTarget(Target):
     """A :class:`~crashcompat.core.target.Target` over GDB's current inferior.  Build one with
     :func:`attach`.
@@ -201,6 +258,9 @@ class GdbTarget(Target):
         self._cache: dict[int, bytes] = {}
         self._modules: dict[str, tuple[str, SymbolTable]] = {}
         self._types: dict[str, gdb.Type] = {}
+        self._lane = _connect_lane(self.facts.get("memory_lane")) if kind == "bridge" else None
+        #: Type layouts kept across sessions (:class:`LayoutCache`), when the vmlinux has a build-id.
+        self.layouts = LayoutCache.for_vmlinux(vmlinux)
         #: The CPU the live target last stopped on (from the stop event's thread).
         self.stopped_cpu: int | None = None
 
@@ -260,6 +320,13 @@ class GdbTarget(Target):
 
     def _read_uncached(self, address: int, size: int) -> bytes:
         self.stats.reads += 1
+        if self._lane is not None:  # the bridge's binary memory lane (crashcompat.gdb.server.MemoryLane)
+            try:
+                data = lane_read(self._lane, address, size)
+                self.stats.bytes += len(data)
+                return data
+            except OSError:
+                self._lane = None  # gone: through GDB from now on
         try:
             data = bytes(gdb.selected_inferior().read_memory(address, size))
         except gdb.MemoryError:
@@ -340,7 +407,36 @@ class GdbTarget(Target):
             found = self._types[type_name] = _parse_type(type_name)
         return found
 
+    def _layout(self, key: str, compute: Callable[[], T]) -> T:
+        """*compute*'s answer from :attr:`layouts`, or computed and kept there: a type's layout, an
+        enumerator's value (or their absence: the kernel model probes for those of other kernel versions)
+        are the same in every session on this vmlinux build.  Not while module debug info is loaded (its
+        types may answer)."""
+        layouts = self.layouts if not self._modules else None
+        if layouts is None:
+            return compute()
+        found = layouts.get(key)
+        if isinstance(found, dict):  # not found: {"type": message} or {"symbol": name}
+            if "symbol" in found:
+                raise SymbolNotFound(str(found["symbol"]))
+            raise TypeNotFound(str(found.get("type")))
+        if found is not None:
+            return cast(T, found)
+        try:
+            value = compute()
+        except TypeNotFound as e:
+            layouts.put(key, {"type": str(e)})
+            raise
+        except SymbolNotFound as e:
+            layouts.put(key, {"symbol": e.args[0] if e.args else ""})
+            raise
+        layouts.put(key, value)
+        return value
+
     def type_size(self, type_name: str) -> int:
+        return self._layout(f"size\0{type_name}", lambda: self._type_size(type_name))
+
+    def _type_size(self, type_name: str) -> int:
         found = self._type(type_name)
         stripped = found.strip_typedefs()
         if stripped.code in _COMPOUND and stripped.sizeof == 0 and not stripped.fields():
@@ -352,6 +448,12 @@ class GdbTarget(Target):
 
         :param type_name: a struct or union type (``"struct task_struct"``) or a typedef of one.
         """
+        found = self._layout(
+            f"member\0{type_name}\0{member}", lambda: list(astuple(self._member(type_name, member)))
+        )
+        return Member(*found)
+
+    def _member(self, type_name: str, member: str) -> Member:
         current = self._type(type_name)
         bits = 0
         bit_size: int | None = None
@@ -389,6 +491,9 @@ class GdbTarget(Target):
         return Member(member, bits // 8, size, _type_name(current))
 
     def enumerator(self, name: str) -> int:
+        return self._layout(f"enumerator\0{name}", lambda: self._enumerator(name))
+
+    def _enumerator(self, name: str) -> int:
         try:
             symbol = gdb.lookup_static_symbol(name) or gdb.lookup_global_symbol(name)
         except gdb.error:
@@ -398,6 +503,12 @@ class GdbTarget(Target):
         return int(symbol.value())
 
     def enumerators(self, type_name: str) -> list[tuple[str, int]]:
+        found: list[list[Any]] = self._layout(
+            f"enums\0{type_name}", lambda: [list(e) for e in self._enumerators(type_name)]
+        )
+        return [(str(name), int(value)) for name, value in found]
+
+    def _enumerators(self, type_name: str) -> list[tuple[str, int]]:
         names = [type_name] if type_name.startswith("enum ") else [f"enum {type_name}", type_name]
         for name in names:
             try:
@@ -609,6 +720,19 @@ def core_file_path() -> str | None:
     return found.group(1) if found else None
 
 
+def _connect_lane(path: Any) -> socket.socket | None:
+    """A connection to the bridge's memory lane at *path*, or ``None`` (then memory goes through GDB)."""
+    if not isinstance(path, str):
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+    except OSError:
+        conn.close()
+        return None
+    return conn
+
+
 def bridge_facts() -> dict[str, Any] | None:
     """``monitor crashcompat info`` of a ``crashcompat-gdbserver``, or ``None`` for another stub."""
     try:
@@ -730,8 +854,10 @@ def attach(vmlinux_path: str | None = None, dump_path: str | None = None) -> Gdb
     if current_offset(vmlinux) != offset or (offset and _relocated.get(vmlinux.path) != offset):
         load_vmlinux(vmlinux)
     target = GdbTarget(kind, info, vmlinux, core=core, facts=facts)
+    vmlinux.symbols.index()  # as crash reads its symbol table at start-up: no command pays for it
     if info.live:
         target.stopped_cpu = thread_cpu(kind, gdb.selected_thread())
+        target.sparse_reads = True  # every byte crosses the remote link: read struct members on demand
     return target
 
 

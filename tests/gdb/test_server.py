@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -17,11 +18,13 @@ from crashcompat.gdb.server import (
     G_PACKET_LAYOUT,
     IDLE_TID_BASE,
     DumpView,
+    MemoryLane,
     RemoteServer,
     ThreadEntry,
     checksum,
     escape_binary,
     hex_registers,
+    lane_read,
     unescape_binary,
 )
 
@@ -210,3 +213,37 @@ def test_helpers() -> None:
     assert escape_binary(b"a#b$c}d*") == b"a}\x03b}\x04c}]d}\x0a"
     assert unescape_binary(escape_binary(bytes(range(256)))) == bytes(range(256))
     assert hex_registers({"eflags": 0x246, "gs": 0x10})[-16:] == "xxxxxxxx10000000"
+
+
+def test_memory_lane_serves_binary_reads_between_packets() -> None:
+    """GdbTarget's reads on the lane: the view's bytes, a fault as FaultError with its address; the server
+    answers them while it waits for GDB's next packet, and ``monitor crashcompat info`` names the lane."""
+    view = FakeView()
+    lane = MemoryLane(view)
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    server = RemoteServer(view, r1, w2, lane=lane)
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(lane.path)
+        assert lane_read(conn, MEMORY_BASE + 16, 4096) == MEMORY[16:4112]
+        with pytest.raises(FaultError) as fault:
+            lane_read(conn, MEMORY_BASE + len(MEMORY) - 4, 8)
+        assert fault.value.address == MEMORY_BASE + len(MEMORY)
+        client = Client(r2, w1)
+        client.send("qRcmd," + b"crashcompat info".hex())
+        info = bytes.fromhex(client.receive()[1:].decode())
+        assert json.loads(info)["memory_lane"] == lane.path
+        assert client.receive() == b"OK"
+        assert lane_read(conn, MEMORY_BASE, 2) == MEMORY[:2]  # still served after a packet
+    finally:
+        conn.close()
+        os.close(w1)
+        thread.join(10)
+        lane.close()
+        for fd in (r1, r2, w2):
+            os.close(fd)
+    assert not thread.is_alive()
+    assert not os.path.exists(lane.path)

@@ -3,9 +3,10 @@ vmlinux, ``test_lab_gdb.py`` checks the symbol table against drgn's own lookups.
 
 from __future__ import annotations
 
+from crashcompat.core.elf import STB_GLOBAL, STB_LOCAL, STB_WEAK
 from crashcompat.core.target import Symbol, SymbolBinding
 from crashcompat.gdb import kaslr
-from crashcompat.gdb.symtab import SymbolTable, preferred
+from crashcompat.gdb.symtab import RawSymbols, SymbolTable, preferred
 
 G, W, L = SymbolBinding.GLOBAL, SymbolBinding.WEAK, SymbolBinding.LOCAL
 
@@ -15,7 +16,16 @@ def sym(name: str, address: int, size: int, binding: SymbolBinding = G) -> Symbo
 
 
 def table(*symbols: Symbol, section: tuple[int, int] = (0, 1 << 64)) -> SymbolTable:
-    return SymbolTable([(s, section, 0) for s in symbols], [(0, 1 << 64)])
+    """*symbols* (no type: ``STT_NOTYPE``) in file order, all in section 1 at *section*."""
+    stb = {G: STB_GLOBAL, W: STB_WEAK, L: STB_LOCAL}
+    raw = RawSymbols(
+        [s.name for s in symbols],
+        [s.address for s in symbols],
+        [s.size for s in symbols],
+        [stb[s.binding] << 4 for s in symbols],
+        [1] * len(symbols),
+    )
+    return SymbolTable(raw, {1: section}, [(0, 1 << 64)])
 
 
 def test_name_lookup_prefers_global_then_weak() -> None:

@@ -6,13 +6,17 @@ GDB's core file lacks is still read, every task is a thread on the bridge — an
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import astuple
 from pathlib import Path
+from typing import Any
 
 import gdb
 import pytest
 from gdbhelp import context, execute
 
 from crashcompat.core.kernel import tasks
+from crashcompat.core.target import SymbolNotFound, TypeNotFound
 from crashcompat.gdb import command
 from crashcompat.gdb.target import GdbTarget
 
@@ -96,3 +100,25 @@ def test_every_task_is_a_thread_on_the_bridge() -> None:
 
 def test_no_drgn_in_gdb() -> None:
     assert not [m for m in sys.modules if m == "drgn" or m.startswith(("drgn.", "_drgn"))]
+
+
+def test_kept_layouts_are_what_gdb_answers(target: GdbTarget) -> None:
+    """The type layouts kept across sessions (:class:`LayoutCache`) are GDB's own answers now."""
+    execute("crash ps > /dev/null")
+    execute("crash mod > /dev/null")
+    assert target.layouts is not None and target.layouts.entries
+    compute: dict[str, Callable[..., Any]] = {
+        "size": target._type_size,
+        "member": lambda t, m: list(astuple(target._member(t, m))),
+        "enumerator": target._enumerator,
+        "enums": lambda t: [list(e) for e in target._enumerators(t)],
+    }
+    for key, kept in target.layouts.entries.items():
+        kind, *args = key.split("\0")
+        try:
+            fresh: Any = compute[kind](*args)
+        except TypeNotFound as e:
+            fresh = {"type": str(e)}
+        except SymbolNotFound as e:
+            fresh = {"symbol": e.args[0]}
+        assert kept == fresh, key
