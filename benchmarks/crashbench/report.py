@@ -135,6 +135,21 @@ class Growth:
     r2: float
     sizes: int  # distinct sizes among the dumps of the fit
     group: str = ""
+    rise: float = 0.0  # the fitted growth from the smallest size to the largest, in seconds
+    low: float = 0.0  # the fitted time at the smallest size, in seconds
+    noise: float = 0.0  # the largest spread (median - minimum) of the repeated runs behind the points
+
+    @property
+    def flat(self) -> bool:
+        """No growth to judge: the fitted rise over the sizes measured is within the noise — under
+        :data:`FLAT_SECONDS`, :data:`FLAT_SHARE` of the time itself, or the spread of the repeated runs.
+        A constant cost is not a line's slope, and its r² only measures noise."""
+        return abs(self.rise) < max(FLAT_SECONDS, FLAT_SHARE * self.low, self.noise)
+
+
+#: A fitted rise under this many seconds, or under this share of the time, is no growth (see Growth.flat).
+FLAT_SECONDS = 0.005
+FLAT_SHARE = 0.1
 
 
 def growth(summary: Summary, dumps: Sequence[Dump], tools: Sequence[str]) -> list[Growth]:
@@ -153,14 +168,22 @@ def growth(summary: Summary, dumps: Sequence[Dump], tools: Sequence[str]) -> lis
             for tool in tools:
                 for row in rows:
                     pts = []
+                    noise = 0.0
                     for d, n in sized:
                         cell = summary.cells.get((tool, d.name, row))
                         if n is not None and cell is not None and cell.best is not None:
                             pts.append((n / per, cell.best))
+                            noise = max(noise, (cell.samples.median or cell.best) - cell.best)
                     fit = linear_fit(pts)
                     if fit is not None:
-                        sizes = len({x for x, _ in pts})
-                        out.append(Growth(tool, row, unit, per, fit[1], fit[2], sizes, f"{capture} {fmt}"))
+                        xs = [x for x, _ in pts]
+                        low, high = min(xs), max(xs)
+                        out.append(
+                            Growth(
+                                tool, row, unit, per, fit[1], fit[2], len(set(xs)), f"{capture} {fmt}",
+                                rise=fit[1] * (high - low), low=fit[0] + fit[1] * low, noise=noise,
+                            )
+                        )  # fmt: skip
     return out
 
 
@@ -175,22 +198,28 @@ def growth_table(items: Sequence[Growth], tools: Sequence[tuple[str, str]]) -> s
         for key, _ in tools:
             g = cells.get((row, group, key))
             line.append(
-                "-" if g is None else fmt_seconds(g.slope) + (f" (r² {g.r2:.2f})" if g.sizes >= 3 else "")
+                "-"
+                if g is None
+                else fmt_seconds(g.slope)
+                + (f" (r² {g.r2:.2f}{', flat' if g.flat else ''})" if g.sizes >= 3 else "")
             )
         rows.append(line)
     return markdown_table(["growth (least squares)", *(label for _, label in tools)], rows)
 
 
 def linearity_verdict(items: Sequence[Growth]) -> Verdict:
-    """Linear when every fit over three sizes or more has r² >= 0.9 (two sizes cannot tell)."""
+    """Linear when every fit over three sizes or more has r² >= 0.9 or shows no growth at all
+    (:attr:`Growth.flat`; two sizes cannot tell)."""
     judged = [g for g in items if g.sizes >= 3 and g.tool == CC]
     if not judged:
         what = "no scale scenario in this lab" if not items else "only two sizes: a line through two points"
         return Verdict("cost linear in tasks and objects", what, None)
-    bad = [f"{g.row} r²={g.r2:.2f}" for g in judged if g.r2 < 0.9]
+    bad = [f"{g.row} r²={g.r2:.2f}" for g in judged if g.r2 < 0.9 and not g.flat]
+    flat = [g.row for g in judged if g.flat]
     return Verdict(
         "cost linear in tasks and objects",
-        f"{len(judged)} fits; below r²=0.9: {', '.join(bad) or 'none'}",
+        f"{len(judged)} fits; flat (no growth beyond noise): {', '.join(flat) or 'none'}; "
+        f"growing with r² below 0.9: {', '.join(bad) or 'none'}",
         not bad,
     )
 

@@ -174,5 +174,17 @@ def test_linearity_needs_three_sizes() -> None:
     assert report.linearity_verdict([]).measured == "no scale scenario in this lab"
     two = [report.Growth("cc-drgn", "ps", "tasks", 1000, 0.02, 1.0, 2)]
     assert report.linearity_verdict(two).met is None
-    bent = [report.Growth("cc-drgn", "ps", "tasks", 1000, 0.02, 0.5, 3)]
+    bent = [report.Growth("cc-drgn", "ps", "tasks", 1000, 0.02, 0.5, 3, rise=0.04, low=0.01)]
     assert report.linearity_verdict(bent).met is False
+
+
+def test_a_flat_cost_is_not_judged_by_its_r2() -> None:
+    # 1 ms of scatter over three sizes: r² is noise, and the cost does not grow.
+    flat = report.Growth("cc-drgn", "bt -a", "tasks", 1000, 0.0005, 0.3, 3, rise=0.001, low=0.008)
+    assert flat.flat
+    assert report.linearity_verdict([flat]).met is True
+    # 10% of a 400 ms start-up is within its noise; 60 ms on 100 ms is growth.
+    assert report.Growth("cc-drgn", "start", "tasks", 1000, 0.02, 0.5, 3, rise=0.035, low=0.4).flat
+    assert not report.Growth("cc-drgn", "sys", "tasks", 1000, 0.03, 0.5, 3, rise=0.06, low=0.1).flat
+    # ... unless repeated runs of one size already spread wider than that.
+    assert report.Growth("cc-drgn", "sys", "tasks", 1000, 0.03, 0.5, 3, rise=0.06, low=0.1, noise=0.07).flat

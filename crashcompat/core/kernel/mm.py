@@ -482,13 +482,10 @@ def zones(kernel: Kernel) -> list[Zone]:
                 except FaultError:
                     name = "(unknown) "
                 wm_off = kernel.offsetof("struct zone", wmark)
-                wms = tuple(
-                    int.from_bytes(z.data[wm_off + 8 * k : wm_off + 8 * k + 8], "little") for k in wm_idx
-                )
+                wms = tuple(int.from_bytes(z.raw(wm_off + 8 * k, 8), "little") for k in wm_idx)
                 vs_off = kernel.offsetof("struct zone", "vm_stat")
                 stats = tuple(
-                    int.from_bytes(z.data[vs_off + 8 * k : vs_off + 8 * k + 8], "little", signed=True)
-                    for k in range(nr_items)
+                    int.from_bytes(z.raw(vs_off + 8 * k, 8), "little", signed=True) for k in range(nr_items)
                 )
                 managed = z.uint("managed_pages") if z.has("managed_pages") else 0
                 out.append(
