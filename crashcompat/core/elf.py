@@ -9,7 +9,9 @@ crash's symbol table prints.
 
 from __future__ import annotations
 
+import array
 import struct
+import sys
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -33,6 +35,8 @@ STT_OBJECT, STT_FUNC, STT_SECTION, STT_FILE, STT_COMMON, STT_GNU_IFUNC = 1, 2, 3
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _SHDR = struct.Struct("<IIQQQQIIQQ")
 _SYM = struct.Struct("<IBBHQQ")
+#: ``sizeof(Elf64_Sym)``.
+SYM_SIZE = _SYM.size
 
 #: bfd's section-name table (``coff_section_type``) as built into crash 8.0.2's bfd: only PE names, so
 #: ELF sections are always classified by their flags.
@@ -105,6 +109,33 @@ class ElfSymbol(NamedTuple):
         return self.info & 0xF
 
 
+@dataclass
+class RawSymbols:
+    """An ELF file's ``.symtab`` (but the null symbol) as parallel lists in file order: ``Elf64_Sym``'s
+    ``st_value``, ``st_size``, ``st_info`` and ``st_shndx``, and the names (an unnamed section symbol takes
+    its section's name, as bfd and :meth:`ElfFile.symbols` name it).  :meth:`ElfFile.symbol_columns` reads
+    them without an object per symbol."""
+
+    names: list[str]
+    values: list[int]
+    sizes: list[int]
+    infos: list[int]
+    shndx: list[int]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def subset(self, keep: list[int]) -> RawSymbols:
+        """The symbols at indexes *keep*, in that order."""
+        return RawSymbols(
+            [self.names[i] for i in keep],
+            [self.values[i] for i in keep],
+            [self.sizes[i] for i in keep],
+            [self.infos[i] for i in keep],
+            [self.shndx[i] for i in keep],
+        )
+
+
 class ElfFile:
     """An ELF64 little-endian file opened for reading section headers, sections and symbols.
 
@@ -152,14 +183,63 @@ class ElfFile:
             f.seek(section.offset)
             return f.read(section.size)
 
+    def _symtab(self) -> tuple[bytes, bytes]:
+        """``.symtab``'s entries (less the null one) and its string table; empty when there is none."""
+        symtab = next((s for s in self.sections if s.type == SHT_SYMTAB), None)
+        if symtab is None:
+            return b"", b""
+        data = self.read_section(symtab)[SYM_SIZE:]
+        strtab = self.read_section(self.sections[symtab.link]) if symtab.link < len(self.sections) else b""
+        return data[: len(data) // SYM_SIZE * SYM_SIZE], strtab
+
+    def symbol_columns(self) -> RawSymbols:
+        """The symbols, read column by column (each ``Elf64_Sym`` is three little-endian 64-bit words:
+        ``st_name | st_info << 32 | st_other << 40 | st_shndx << 48``, ``st_value``, ``st_size``)."""
+        data, strtab = self._symtab()
+        words = array.array("Q", data)
+        if sys.byteorder == "big":
+            words.byteswap()
+        first, values, sizes = words[0::3].tolist(), words[1::3].tolist(), words[2::3].tolist()
+        offsets = [w & 0xFFFFFFFF for w in first]
+        infos = [w >> 32 & 0xFF for w in first]
+        shndx = [w >> 48 for w in first]
+        if strtab.isascii():  # the usual case: slicing the decoded table is faster
+            text = strtab.decode("ascii")
+            find = text.find
+            names = [text[o : find("\0", o)] for o in offsets]
+        else:
+            bfind = strtab.find
+            names = [strtab[o : bfind(b"\0", o)].decode("utf-8", "replace") for o in offsets]
+        for i, offset in enumerate(offsets):
+            if not offset and infos[i] & 0xF == STT_SECTION and shndx[i] < len(self.sections):
+                names[i] = self.sections[shndx[i]].name
+        return RawSymbols(names, values, sizes, infos, shndx)
+
+    def find_symbol(self, name: str) -> tuple[int, int, int] | None:
+        """``(st_value, st_size, st_shndx)`` of the first symbol called *name*, found without reading the
+        whole table: the string's offsets in the string table, then the entries that point at one of them
+        (the linker shares string tails, so a name may start inside a longer one).  Each offset scans the
+        table once: fast for a name few others end with (``linux_banner``: ~10 ms)."""
+        data, strtab = self._symtab()
+        needle = name.encode() + b"\0"
+        best: tuple[int, int, int, int] | None = None
+        at = strtab.find(needle)
+        while at > 0:
+            word = struct.pack("<I", at)
+            pos = data.find(word)
+            while pos >= 0 and (best is None or pos < best[0]):
+                if pos % SYM_SIZE == 0:
+                    _, _, _, section, value, size = _SYM.unpack_from(data, pos)
+                    best = (pos, value, size, section)
+                    break
+                pos = data.find(word, pos + 1)
+            at = strtab.find(needle, at + 1)
+        return best[1:] if best is not None else None
+
     def symbols(self) -> list[ElfSymbol]:
         """Every ``.symtab`` symbol but the null one at index 0, in file order, classified like
         bfd's ``bfd_decode_symclass`` (what ``nm`` and crash print)."""
-        symtab = next((s for s in self.sections if s.type == SHT_SYMTAB), None)
-        if symtab is None:
-            return []
-        data = self.read_section(symtab)
-        strtab = self.read_section(self.sections[symtab.link]) if symtab.link < len(self.sections) else b""
+        data, strtab = self._symtab()
         sections = self.sections
         letters = [s.nm_letter() for s in sections]
         nsec = len(sections)
@@ -167,7 +247,7 @@ class ElfFile:
         find = strtab.find
         make = tuple.__new__
         classes: dict[tuple[int, int], str] = {}
-        for st_name, st_info, _other, st_shndx, st_value, st_size in _SYM.iter_unpack(data[_SYM.size :]):
+        for st_name, st_info, _other, st_shndx, st_value, st_size in _SYM.iter_unpack(data):
             if st_name == 0 and st_info & 0xF == STT_SECTION and st_shndx < nsec:
                 name = sections[st_shndx].name
             else:

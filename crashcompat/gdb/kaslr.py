@@ -17,7 +17,6 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping
 
 from crashcompat.core.elf import ElfFile
-from crashcompat.gdb.symtab import find_symbol
 
 #: CONFIG_PHYSICAL_ALIGN's default on x86_64, the step of KASLR's choices.
 KASLR_ALIGN = 0x200000
@@ -85,7 +84,7 @@ class VmlinuxFacts:
         self.text_start = text.address
         self.text_end = text.address + text.size
         self.has_percpu = any(s.name == PERCPU_SECTION and s.address == 0 for s in elf.sections)
-        banner = find_symbol(elf, "linux_banner")
+        banner = elf.find_symbol("linux_banner")
         self.banner_address = banner[0] if banner is not None else 0
         self.banner = b""
         if banner is not None:

@@ -17,25 +17,20 @@ by the rules drgn documents for ``Program.symbol()`` — the drgn backend's answ
   (hand-written assembly often has no size).
 
 The vmlinux has ~120 000 symbols and a session looks up a few hundred, so a table keeps them as parallel
-lists read straight from ``.symtab`` (:func:`read_symbols`), builds its by-name and by-address indexes on
+lists read straight from ``.symtab`` (:meth:`ElfFile.symbol_columns <crashcompat.core.elf.ElfFile.symbol_columns>`), builds its by-name and by-address indexes on
 first use, and makes a :class:`~crashcompat.core.target.Symbol` only for what a lookup returns.
 """
 
 from __future__ import annotations
 
-import array
 import bisect
 import itertools
 import operator
-import struct
-import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from crashcompat.core.elf import (
     SHN_ABS,
     SHN_UNDEF,
-    SHT_SYMTAB,
     STB_GLOBAL,
     STB_GNU_UNIQUE,
     STB_LOCAL,
@@ -47,12 +42,11 @@ from crashcompat.core.elf import (
     STT_OBJECT,
     STT_SECTION,
     ElfFile,
+    RawSymbols,
 )
 from crashcompat.core.target import Symbol, SymbolBinding, SymbolKind
 
 STT_TLS = 6
-#: ``sizeof(Elf64_Sym)``.
-SYM_SIZE = 24
 
 _BINDINGS = {
     STB_GLOBAL: SymbolBinding.GLOBAL,
@@ -72,88 +66,6 @@ _RANK = {SymbolBinding.GLOBAL: 0, SymbolBinding.WEAK: 1}
 _INFO_RANK = {STB_GLOBAL: 0, STB_GNU_UNIQUE: 0, STB_WEAK: 1}
 #: Symbol types an address never resolves to.
 _NOT_ADDRESSES = (STT_SECTION, STT_FILE, STT_TLS)
-
-
-@dataclass
-class RawSymbols:
-    """An ELF file's ``.symtab`` (but the null symbol) as parallel lists in file order: ``Elf64_Sym``'s
-    ``st_value``, ``st_size``, ``st_info`` and ``st_shndx``, and the names (an unnamed section symbol takes
-    its section's name, as bfd and :meth:`ElfFile.symbols` name it)."""
-
-    names: list[str]
-    values: list[int]
-    sizes: list[int]
-    infos: list[int]
-    shndx: list[int]
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def subset(self, keep: list[int]) -> RawSymbols:
-        """The symbols at indexes *keep*, in that order."""
-        return RawSymbols(
-            [self.names[i] for i in keep],
-            [self.values[i] for i in keep],
-            [self.sizes[i] for i in keep],
-            [self.infos[i] for i in keep],
-            [self.shndx[i] for i in keep],
-        )
-
-
-def _symtab(elf: ElfFile) -> tuple[bytes, bytes]:
-    """``.symtab``'s entries (less the null one) and its string table; empty when there is none."""
-    symtab = next((s for s in elf.sections if s.type == SHT_SYMTAB), None)
-    if symtab is None:
-        return b"", b""
-    data = elf.read_section(symtab)[SYM_SIZE:]
-    strtab = elf.read_section(elf.sections[symtab.link]) if symtab.link < len(elf.sections) else b""
-    return data[: len(data) // SYM_SIZE * SYM_SIZE], strtab
-
-
-def read_symbols(elf: ElfFile) -> RawSymbols:
-    """*elf*'s symbols, read column by column (each ``Elf64_Sym`` is three little-endian 64-bit words:
-    ``st_name | st_info << 32 | st_other << 40 | st_shndx << 48``, ``st_value``, ``st_size``)."""
-    data, strtab = _symtab(elf)
-    words = array.array("Q", data)
-    if sys.byteorder == "big":
-        words.byteswap()
-    first, values, sizes = words[0::3].tolist(), words[1::3].tolist(), words[2::3].tolist()
-    offsets = [w & 0xFFFFFFFF for w in first]
-    infos = [w >> 32 & 0xFF for w in first]
-    shndx = [w >> 48 for w in first]
-    if strtab.isascii():  # the usual case: slicing the decoded table is faster
-        text = strtab.decode("ascii")
-        find = text.find
-        names = [text[o : find("\0", o)] for o in offsets]
-    else:
-        bfind = strtab.find
-        names = [strtab[o : bfind(b"\0", o)].decode("utf-8", "replace") for o in offsets]
-    for i, offset in enumerate(offsets):
-        if not offset and infos[i] & 0xF == STT_SECTION and shndx[i] < len(elf.sections):
-            names[i] = elf.sections[shndx[i]].name
-    return RawSymbols(names, values, sizes, infos, shndx)
-
-
-def find_symbol(elf: ElfFile, name: str) -> tuple[int, int, int] | None:
-    """``(st_value, st_size, st_shndx)`` of the first symbol called *name* in *elf*'s ``.symtab``, found
-    without reading the whole table: the string's offsets in the string table, then the entries that
-    point at one of them (the linker shares string tails, so a name may start inside a longer one).  Each
-    offset scans the table once: fast for a name few others end with (``linux_banner``: ~10 ms)."""
-    data, strtab = _symtab(elf)
-    needle = name.encode() + b"\0"
-    best: tuple[int, int, int, int] | None = None
-    at = strtab.find(needle)
-    while at > 0:
-        word = struct.pack("<I", at)
-        pos = data.find(word)
-        while pos >= 0 and (best is None or pos < best[0]):
-            if pos % SYM_SIZE == 0:
-                _, _, _, section, value, size = struct.unpack_from("<IBBHQQ", data, pos)
-                best = (pos, value, size, section)
-                break
-            pos = data.find(word, pos + 1)
-        at = strtab.find(needle, at + 1)
-    return best[1:] if best is not None else None
 
 
 class SymbolTable:
@@ -191,7 +103,7 @@ class SymbolTable:
     @classmethod
     def vmlinux(cls, elf: ElfFile, offset: int) -> SymbolTable:
         """*elf*'s symbols for a kernel loaded at KASLR *offset*."""
-        raw = read_symbols(elf)
+        raw = elf.symbol_columns()
         if SHN_UNDEF in raw.shndx:
             raw = raw.subset([i for i, s in enumerate(raw.shndx) if s != SHN_UNDEF])
         image = [s for s in elf.sections if s.alloc and s.address]
@@ -212,7 +124,7 @@ class SymbolTable:
                 ranges[sec.index] = (sections[sec.name], sections[sec.name] + sec.size)
                 if sec.alloc and sec.size:
                     spans.append(ranges[sec.index])
-        raw = read_symbols(elf)
+        raw = elf.symbol_columns()
         raw = raw.subset([i for i, s in enumerate(raw.shndx) if s == SHN_ABS or s in ranges])
         raw.values = [
             v if s == SHN_ABS else ranges[s][0] + v for v, s in zip(raw.values, raw.shndx, strict=True)

@@ -11,7 +11,7 @@ import pytest
 from gdbtools import bridge_command, run_gdb
 
 from crashcompat.core.elf import ElfFile
-from crashcompat.gdb.symtab import SymbolTable, find_symbol, preferred, read_symbols
+from crashcompat.gdb.symtab import SymbolTable, preferred
 
 pytestmark = pytest.mark.lab
 
@@ -73,19 +73,6 @@ def test_symbols_by_address_match_drgn(drgn_target: Any, table: SymbolTable) -> 
         if got != expected:
             mismatched.append(f"{address:#x}: drgn {expected} ours {got}")
     assert not mismatched, f"{len(mismatched)} of {len(addresses)}:\n" + "\n".join(mismatched[:20])
-
-
-def test_symbol_columns_match_the_elf_reader(lab_manifest: Any) -> None:
-    """The column reader and the one-name search agree with :meth:`ElfFile.symbols` (the kernel model's
-    reader, which decodes entry by entry)."""
-    elf = ElfFile(lab_manifest.vmlinux)
-    expected = elf.symbols()
-    raw = read_symbols(elf)
-    got = list(zip(raw.names, raw.values, raw.sizes, raw.infos, raw.shndx, strict=True))
-    assert got == [(s.name, s.value, s.size, s.info, s.shndx) for s in expected]
-    for name in ("linux_banner", "init_task", "_text", "no_such_symbol_here"):
-        first = next(((s.value, s.size, s.shndx) for s in expected if s.name == name), None)
-        assert find_symbol(elf, name) == first, name
 
 
 FRAME = re.compile(r"^#\d+\s+(?:0x[0-9a-f]+ in )?(\w+)")

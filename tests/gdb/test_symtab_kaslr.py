@@ -3,10 +3,10 @@ vmlinux, ``test_lab_gdb.py`` checks the symbol table against drgn's own lookups.
 
 from __future__ import annotations
 
-from crashcompat.core.elf import STB_GLOBAL, STB_LOCAL, STB_WEAK
+from crashcompat.core.elf import STB_GLOBAL, STB_LOCAL, STB_WEAK, RawSymbols
 from crashcompat.core.target import Symbol, SymbolBinding
 from crashcompat.gdb import kaslr
-from crashcompat.gdb.symtab import RawSymbols, SymbolTable, preferred
+from crashcompat.gdb.symtab import SymbolTable, preferred
 
 G, W, L = SymbolBinding.GLOBAL, SymbolBinding.WEAK, SymbolBinding.LOCAL
 
