@@ -783,7 +783,7 @@ def live_offset(vmlinux: Vmlinux) -> int:
     facts = vmlinux.facts
     try:
         pc = int(gdb.selected_frame().read_register("rip")) & MASK64
-    except (gdb.error, RuntimeError):
+    except (gdb.error, RuntimeError, ValueError):  # ValueError: "Bad register" before GDB knows the arch
         pc = None
     inferior = gdb.selected_inferior()
 
