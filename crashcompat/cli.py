@@ -82,8 +82,8 @@ def classify_files(files: Iterable[str]) -> tuple[str | None, str | None]:
 
     :raises UsageError: a file is missing, unsupported, or one kind is given twice.
     """
+    from crashcompat.core.dumpfile import detect_format, is_elf_executable
     from crashcompat.core.target import DumpFormat
-    from crashcompat.drgn.dumpfile import detect_format, is_elf_executable
 
     vmlinux = vmcore = None
     for path in files:

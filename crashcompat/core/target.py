@@ -11,6 +11,7 @@ as :class:`SymbolNotFound` / :class:`TypeNotFound`.
 
 from __future__ import annotations
 
+import re
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
@@ -46,6 +47,28 @@ class SymbolNotFound(TargetError, LookupError):
 
 class TypeNotFound(TargetError, LookupError):
     """No such type, or no such member in it."""
+
+
+_MEMBER_STEP = re.compile(r"\.?([A-Za-z_]\w*)|\[(\d+)\]")
+
+
+def member_path(type_name: str, path: str) -> list[str | int]:
+    """The steps of a member path for :meth:`Target.member`: ``"mem[0].base"`` → ``["mem", 0, "base"]``
+    (member names and array indexes).
+
+    :raises TypeNotFound: an empty or malformed path (in *type_name*, for the message).
+    """
+    steps: list[str | int] = []
+    pos = 0
+    while pos < len(path):
+        token = _MEMBER_STEP.match(path, pos)
+        if token is None or (pos == 0 and token.group(0).startswith(".")):
+            raise TypeNotFound(f"{type_name}: bad member path {path!r}")
+        pos = token.end()
+        steps.append(token.group(1) if token.group(1) is not None else int(token.group(2)))
+    if not steps:
+        raise TypeNotFound(f"{type_name}: empty member path")
+    return steps
 
 
 class SymbolBinding(Enum):

@@ -12,7 +12,7 @@ with ``from crashcompat.drgn import crash``.
 
 Opening follows crash's rules: dumps are opened read-only; module debug info is not loaded (``mod -s``
 loads it); a vmlinux that does not match the dump is refused with crash's message.  Importing this
-package does not import drgn (GDB's process may import :mod:`crashcompat.drgn.dumpfile`).
+package does not import drgn (it is imported on first use).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from crashcompat.core.dumpfile import read_header
 from crashcompat.core.target import DumpFormat, parse_vmcoreinfo
-from crashcompat.drgn.dumpfile import read_header
 
 if TYPE_CHECKING:
     import drgn

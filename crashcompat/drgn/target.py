@@ -25,6 +25,14 @@ from drgn.helpers.linux.percpu import per_cpu_ptr
 from drgn.helpers.linux.sched import cpu_curr, task_cpu
 
 from crashcompat.core.cache import cache_path, write_atomically
+from crashcompat.core.dumpfile import (
+    NT_PRSTATUS,
+    DumpHeader,
+    parse_notes,
+    prstatus_pid,
+    prstatus_registers,
+    read_header,
+)
 from crashcompat.core.target import (
     DumpFormat,
     FaultError,
@@ -39,15 +47,8 @@ from crashcompat.core.target import (
     TargetError,
     TargetInfo,
     TypeNotFound,
+    member_path,
     parse_vmcoreinfo,
-)
-from crashcompat.drgn.dumpfile import (
-    NT_PRSTATUS,
-    DumpHeader,
-    parse_notes,
-    prstatus_pid,
-    prstatus_registers,
-    read_header,
 )
 from crashcompat.drgn.dwarf import debug_file
 
@@ -76,7 +77,6 @@ def _in_modules(address: int) -> bool:
 
 
 _COMPOUND = (drgn.TypeKind.STRUCT, drgn.TypeKind.UNION, drgn.TypeKind.CLASS)
-_PATH_TOKEN = re.compile(r"\.?([A-Za-z_]\w*)|\[(\d+)\]")
 
 
 class DrgnTarget(Target):
@@ -84,7 +84,7 @@ class DrgnTarget(Target):
 
     :param prog: the program (``set_core_dump``/``set_kernel``/``set_qemu_qmp`` done, vmlinux loaded).
     :param info: what is examined (see :func:`crashcompat.drgn.open_dump`).
-    :param header: the dump file's header and notes (:func:`crashcompat.drgn.dumpfile.read_header`),
+    :param header: the dump file's header and notes (:func:`crashcompat.core.dumpfile.read_header`),
         ``None`` for a live kernel.
     """
 
@@ -347,19 +347,13 @@ class DrgnTarget(Target):
         current = self._type(type_name)
         bits = 0
         bit_size: int | None = None
-        pos = 0
-        while pos < len(member):
-            token = _PATH_TOKEN.match(member, pos)
-            if token is None or (pos == 0 and token.group(0).startswith(".")):
-                raise TypeNotFound(f"{type_name}: bad member path {member!r}")
-            pos = token.end()
+        for step in member_path(type_name, member):
             outer = current.unaliased()
-            name, index = token.group(1), token.group(2)
-            if name is not None:
+            if isinstance(step, str):
                 if outer.kind not in _COMPOUND:
                     raise TypeNotFound(f"{type_name}.{member}")
                 try:
-                    found = outer.member(name)
+                    found = outer.member(step)
                 except LookupError:
                     raise TypeNotFound(f"{type_name}.{member}") from None
                 bits += found.bit_offset
@@ -369,10 +363,8 @@ class DrgnTarget(Target):
                 if outer.kind != drgn.TypeKind.ARRAY or outer.type.size is None:
                     raise TypeNotFound(f"{type_name}.{member}: not an array")
                 current = outer.type
-                bits += int(index) * current.size * 8
+                bits += step * current.size * 8
                 bit_size = None
-        if pos == 0:
-            raise TypeNotFound(f"{type_name}: empty member path")
         try:  # typedefs and arrays have no .size of their own
             size = drgn.sizeof(current)
         except TypeError:  # incomplete: a flexible array, void

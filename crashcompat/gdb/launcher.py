@@ -50,7 +50,7 @@ def site_dirs() -> list[str]:
 
 
 def _dump_vmcoreinfo(vmcore: str) -> dict[str, str]:
-    from crashcompat.drgn.dumpfile import read_header
+    from crashcompat.core.dumpfile import read_header
 
     for note in read_header(vmcore).notes:
         if note.name == "VMCOREINFO":
@@ -84,8 +84,8 @@ def gdb_command(gdb: str) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """The ``--backend gdb`` command line (the ``crashcompat`` options less ``--backend``)."""
+    from crashcompat.core.dumpfile import detect_format
     from crashcompat.drgn import OpenError, find_vmlinux
-    from crashcompat.drgn.dumpfile import detect_format
 
     try:
         args = cli.build_parser().parse_args(argv)

@@ -37,6 +37,14 @@ from typing import Any, TypeVar, cast
 import gdb
 
 from crashcompat.core.cache import cache_path, write_atomically
+from crashcompat.core.dumpfile import (
+    NT_PRSTATUS,
+    DumpHeader,
+    parse_notes,
+    prstatus_pid,
+    prstatus_registers,
+    read_header,
+)
 from crashcompat.core.elf import ElfFile
 from crashcompat.core.kernel import pagetable
 from crashcompat.core.target import (
@@ -52,15 +60,8 @@ from crashcompat.core.target import (
     TargetError,
     TargetInfo,
     TypeNotFound,
+    member_path,
     parse_vmcoreinfo,
-)
-from crashcompat.drgn.dumpfile import (
-    NT_PRSTATUS,
-    DumpHeader,
-    parse_notes,
-    prstatus_pid,
-    prstatus_registers,
-    read_header,
 )
 from crashcompat.gdb import kaslr
 from crashcompat.gdb.server import lane_read
@@ -81,7 +82,6 @@ GDB_REGISTERS = (
     "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
     "r15", "rip", "eflags", "cs", "ss", "ds", "es", "fs", "gs", "fs_base", "gs_base",
 )  # fmt: skip
-_PATH_TOKEN = re.compile(r"\.?([A-Za-z_]\w*)|\[(\d+)\]")
 _ARRAY_SUFFIX = re.compile(r"^(.*?)\s*\[(\d*)\]$")
 _COMPOUND = (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION)
 
@@ -457,18 +457,12 @@ class GdbTarget(Target):
         current = self._type(type_name)
         bits = 0
         bit_size: int | None = None
-        pos = 0
-        while pos < len(member):
-            token = _PATH_TOKEN.match(member, pos)
-            if token is None or (pos == 0 and token.group(0).startswith(".")):
-                raise TypeNotFound(f"{type_name}: bad member path {member!r}")
-            pos = token.end()
+        for step in member_path(type_name, member):
             outer = current.strip_typedefs()
-            name, index = token.group(1), token.group(2)
-            if name is not None:
+            if isinstance(step, str):
                 if outer.code not in _COMPOUND:
                     raise TypeNotFound(f"{type_name}.{member}")
-                found = _find_field(outer, name)
+                found = _find_field(outer, step)
                 if found is None:
                     raise TypeNotFound(f"{type_name}.{member}")
                 field_bits, field = found
@@ -481,10 +475,8 @@ class GdbTarget(Target):
                 if outer.code != gdb.TYPE_CODE_ARRAY:
                     raise TypeNotFound(f"{type_name}.{member}: not an array")
                 current = outer.target()
-                bits += int(index) * current.sizeof * 8
+                bits += step * current.sizeof * 8
                 bit_size = None
-        if pos == 0:
-            raise TypeNotFound(f"{type_name}: empty member path")
         size = int(current.sizeof)
         if bit_size is not None:
             return Member(member, bits // 8, size, _type_name(current), bits % 8, bit_size)

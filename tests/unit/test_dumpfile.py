@@ -6,9 +6,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from crashcompat.core.target import DumpFormat
-from crashcompat.drgn import dumpfile
-from crashcompat.drgn.dumpfile import (
+from crashcompat.core import dumpfile
+from crashcompat.core.dumpfile import (
     NT_DISKDUMP,
     NT_PRSTATUS,
     USER_REGS,
@@ -18,6 +17,7 @@ from crashcompat.drgn.dumpfile import (
     prstatus_registers,
     read_header,
 )
+from crashcompat.core.target import DumpFormat
 
 BLOCK = 4096
 
