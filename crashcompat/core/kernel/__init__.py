@@ -273,8 +273,12 @@ class Kernel:
         return self.cpumask("__cpu_online_mask")
 
     def per_cpu_offset(self, cpu: int) -> int:
-        """``__per_cpu_offset[cpu]`` (arch/x86/kernel/setup_percpu.c)."""
-        return self.read_u64(self.symbol("__per_cpu_offset") + 8 * cpu)
+        """``__per_cpu_offset[cpu]`` (arch/x86/kernel/setup_percpu.c), read once per stop."""
+        offsets: dict[int, int] = self.memo("per_cpu_offsets", dict)
+        offset = offsets.get(cpu)
+        if offset is None:
+            offset = offsets[cpu] = self.read_u64(self.symbol("__per_cpu_offset") + 8 * cpu)
+        return offset
 
     def per_cpu_address(self, name: str, cpu: int) -> int:
         """``per_cpu_ptr(&name, cpu)`` for a per-cpu variable *name*."""

@@ -16,7 +16,7 @@ import struct as _struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from crashcompat.core.kernel import Kernel, mm, pagetable
+from crashcompat.core.kernel import Kernel, Struct, mm, pagetable
 from crashcompat.core.kernel.lists import list_for_each_entry
 from crashcompat.core.kernel.tasks import cpu_count
 from crashcompat.core.target import FaultError, TargetError, TypeNotFound
@@ -109,29 +109,27 @@ class Cache:
         return 4096 << self.order
 
 
+#: The ``struct kmem_cache`` members :func:`_read_cache` uses (``oo.x`` before 6.1's plain ``oo``).
+_CACHE_MEMBERS = ("cpu_slab", "flags", "size", "object_size", "offset", "red_left_pad", "name", "random")
+
+
 @dataclass(frozen=True)
 class _CacheLayout:
-    fields: dict[str, tuple[int, int]]  # member -> (offset, size), for the members this kernel has
+    oo: str  # the member path of the order/objects word
     node: int  # offset of node[]
     nodes: int  # node[] entries read: up to the highest online node id
-    length: int  # bytes read per cache: through the last of those fields and node[] entries
+    length: int  # bytes read per cache: through the last member used and those node[] entries
 
 
 def _cache_layout(kernel: Kernel) -> _CacheLayout:
     def compute() -> _CacheLayout:
-        fields = {}
-        for name in ("cpu_slab", "flags", "size", "object_size", "offset", "red_left_pad", "name", "random"):
-            if kernel.has_member("struct kmem_cache", name):
-                m = kernel.member("struct kmem_cache", name)
-                fields[name] = (m.offset, m.size)
-        oo = kernel.member(
-            "struct kmem_cache", "oo.x" if kernel.has_member("struct kmem_cache", "oo.x") else "oo"
-        )
-        fields["oo"] = (oo.offset, oo.size)
+        oo = "oo.x" if kernel.has_member("struct kmem_cache", "oo.x") else "oo"
+        used = [kernel.member("struct kmem_cache", m) for m in (*_CACHE_MEMBERS, oo)
+                if kernel.has_member("struct kmem_cache", m)]  # fmt: skip
         node = kernel.offsetof("struct kmem_cache", "node")
         nodes = max((n.id for n in mm.nodes(kernel)), default=0) + 1
-        length = max([node + 8 * nodes] + [off + size for off, size in fields.values()])
-        return _CacheLayout(fields, node, nodes, length)
+        length = max([node + 8 * nodes] + [m.offset + m.size for m in used])
+        return _CacheLayout(oo, node, nodes, length)
 
     return kernel.memo("slub:cache_layout", compute)
 
@@ -140,36 +138,25 @@ def _read_cache(kernel: Kernel, address: int) -> Cache:
     """The fields of the ``struct kmem_cache *`` at *address*, in one read of the part holding them
     (``node[MAX_NUMNODES]`` alone is 8 KiB with MAXSMP, of which only the online nodes' entries are read)."""
     lay = _cache_layout(kernel)
-    data = kernel.read(address, lay.length)
-
-    def field(name: str) -> int | None:
-        if name not in lay.fields:
-            return None
-        off, size = lay.fields[name]
-        return int.from_bytes(data[off : off + size], "little")
-
-    def number(name: str) -> int:
-        value = field(name)
-        return 0 if value is None else value
-
-    oo = number("oo")
+    s = Struct(kernel, "struct kmem_cache", address, kernel.read(address, lay.length))
+    oo = s.uint(lay.oo)
     try:
-        name = kernel.read_cstring(number("name"), 256)
+        name = kernel.read_cstring(s.ptr("name"), 256)
     except FaultError:
         name = "(unknown)"
     return Cache(
         address=address,
         name=name,
-        objsize=number("object_size"),
-        size=number("size"),
+        objsize=s.uint("object_size"),
+        size=s.uint("size"),
         objects=oo & 0xFFFF,
         order=oo >> 16,
-        offset=number("offset"),
-        flags=number("flags"),
-        red_left_pad=number("red_left_pad"),
-        random=field("random"),
-        cpu_slab=number("cpu_slab"),
-        nodes=_struct.unpack(f"<{lay.nodes}Q", data[lay.node : lay.node + 8 * lay.nodes]),
+        offset=s.uint("offset"),
+        flags=s.uint("flags"),
+        red_left_pad=s.uint("red_left_pad") if s.has("red_left_pad") else 0,
+        random=s.uint("random") if s.has("random") else None,
+        cpu_slab=s.ptr("cpu_slab"),
+        nodes=_struct.unpack(f"<{lay.nodes}Q", s.raw(lay.node, 8 * lay.nodes)),
     )
 
 
@@ -329,20 +316,13 @@ class CpuSlab:
     partial: int
 
 
-def _cpu_offsets(kernel: Kernel) -> list[int]:
-    """``__per_cpu_offset[]`` of the CPUs crash looks at (``0 .. kt->cpus-1``)."""
-    return kernel.memo(
-        "slub:cpu_offsets", lambda: [kernel.per_cpu_offset(cpu) for cpu in range(cpu_count(kernel))]
-    )
-
-
 def cpu_slabs(kernel: Kernel, cache: Cache) -> list[CpuSlab]:
     """The ``kmem_cache_cpu`` of every CPU crash looks at (``0 .. kt->cpus-1``)."""
     lay = _layout(kernel)
     out = []
     has_partial = kernel.has_member("struct kmem_cache_cpu", "partial")
-    for cpu, offset in enumerate(_cpu_offsets(kernel)):
-        kcc = cache.cpu_slab + offset
+    for cpu in range(cpu_count(kernel)):
+        kcc = cache.cpu_slab + kernel.per_cpu_offset(cpu)
         s = kernel.struct("struct kmem_cache_cpu", kcc)
         out.append(CpuSlab(cpu, kcc, s.ptr(lay.cpu_slab_member), s.ptr("freelist"),
                            s.ptr("partial") if has_partial else 0))  # fmt: skip
