@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from crashcompat.core.target import FaultError, SymbolNotFound, Target, TargetError, TypeNotFound
+from crashcompat.core.typeinfo import CType
 
 T = TypeVar("T")
 
@@ -163,6 +164,8 @@ class Kernel:
         self._sizes: dict[str, int] = {}
         self._members: dict[tuple[str, str], Any] = {}
         self._symbols: dict[str, int] = {}
+        #: Whole C types and variables' types (:meth:`type_info`, :meth:`variable_type`); misses too.
+        self._ctypes: dict[tuple[str, str], CType | TargetError] = {}
         #: Per-subsystem memo (``kernel.memo("modules", loader)``); dropped by :meth:`invalidate`.
         self._memo: dict[str, Any] = {}
 
@@ -197,6 +200,35 @@ class Kernel:
         except TypeNotFound:
             return False
         return True
+
+    def type_info(self, type_name: str) -> CType:
+        """The C type *type_name* (:meth:`Target.type_info <crashcompat.core.target.Target.type_info>`),
+        cached.  Raises TypeNotFound."""
+        return self._ctype("type", type_name, self.target.type_info)
+
+    def variable_type(self, name: str) -> CType:
+        """The type of global variable or function *name*
+        (:meth:`Target.variable_type <crashcompat.core.target.Target.variable_type>`), cached until module
+        debug info changes (:meth:`forget_types`).  Raises SymbolNotFound."""
+        return self._ctype("variable", name, self.target.variable_type)
+
+    def _ctype(self, space: str, name: str, compute: Callable[[str], CType]) -> CType:
+        key = (space, name)
+        found = self._ctypes.get(key)
+        if found is None:
+            try:
+                found = compute(name)
+            except (TypeNotFound, SymbolNotFound) as e:
+                found = e
+            self._ctypes[key] = found
+        if isinstance(found, TargetError):
+            raise found
+        return found
+
+    def forget_types(self) -> None:
+        """Drop cached :meth:`type_info` / :meth:`variable_type` answers (module debug info was loaded or
+        unloaded: its types and variables come and go)."""
+        self._ctypes.clear()
 
     def symbol(self, name: str) -> int:
         """Address of a vmlinux symbol (cached).  Raises SymbolNotFound."""
