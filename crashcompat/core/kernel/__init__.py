@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from crashcompat.core.target import FaultError, SymbolNotFound, Target, TargetError, TypeNotFound
-from crashcompat.core.typeinfo import CType
+from crashcompat.core.typeinfo import CType, TypeKind, array_of
 
 T = TypeVar("T")
 
@@ -210,7 +210,21 @@ class Kernel:
         """The type of global variable or function *name*
         (:meth:`Target.variable_type <crashcompat.core.target.Target.variable_type>`), cached until module
         debug info changes (:meth:`forget_types`).  Raises SymbolNotFound."""
-        return self._ctype("variable", name, self.target.variable_type)
+        return self._ctype("variable", name, self._variable_type)
+
+    def _variable_type(self, name: str) -> CType:
+        found = self.target.variable_type(name)
+        if found.kind == TypeKind.ARRAY and found.length is None:
+            # The debug info may give a variable its header declaration's type (``const char
+            # linux_banner[]``); the definition's length is in the ELF symbol's size.
+            element = found.target.strip_typedefs().size
+            try:
+                size = self.target.lookup_symbol(name).size
+            except TargetError:
+                size = 0
+            if element and size and size % element == 0:
+                found = array_of(found.target, size // element)
+        return found
 
     def _ctype(self, space: str, name: str, compute: Callable[[str], CType]) -> CType:
         key = (space, name)
