@@ -635,6 +635,7 @@ def unload_module_object(kernel: Kernel, name: str | None = None) -> None:
 def _forget_module_tables(kernel: Kernel) -> None:
     kernel._memo.pop("symbols.modules", None)
     kernel._memo.pop("symbols.module", None)
+    kernel.forget_types()  # a module's debug info brings types and variables, or takes them away
 
 
 def loaded_module_object(kernel: Kernel, name: str) -> str | None:
