@@ -17,69 +17,37 @@ import pytest
 from crash_oracle import run_crash
 
 from crashcompat.core import crashdata
+from crashcompat.core.dataprint import DataPrinter
 from crashcompat.core.kernel import Kernel, tasks
-from crashcompat.core.kernel.gdbsyms import gdb_symbol
 from crashcompat.core.session import Session
-from crashcompat.core.typeinfo import CType, TypeKind, type_body, type_name
-from crashcompat.core.values import CRASH_PRINT, ValuePrinter
+from crashcompat.core.typeinfo import TypeKind
 
 pytestmark = [pytest.mark.lab, pytest.mark.lab_dumps("kdump-null-zlib-d31", "qemu-sysrq-elf")]
 
-_HISTORY = re.compile(r"\$\d+ = ")
-
-
-def _printer(kernel: Kernel, radix: int = 10) -> ValuePrinter:
-    return ValuePrinter(
-        read=kernel.read, symbolize=lambda a: gdb_symbol(kernel, a), options=CRASH_PRINT.with_radix(radix)
-    )
-
-
-def _struct_type(kernel: Kernel, name: str) -> CType:
-    return kernel.type_info(f"struct {name}")
+HISTORY = re.compile(r"\$\d+ = ")
 
 
 def struct_at(kernel: Kernel, name: str, address: int, radix: int = 10) -> str:
     """``struct NAME ADDRESS``."""
-    t = _struct_type(kernel, name)
-    assert t.size is not None
-    return f"struct {name} " + _printer(kernel, radix).value(t, kernel.read(address, t.size), address) + "\n"
+    printer = DataPrinter(kernel, radix)
+    return printer.aggregate_at("struct", name, printer.aggregate("struct", name), address)
 
 
 def members_at(kernel: Kernel, name: str, members: list[str], address: int) -> str:
-    """``struct NAME.m1,m2 ADDRESS``: crash prints the whole struct for each member and picks it out."""
-    out = []
-    for m in members:
-        text = struct_at(kernel, name, address)
-        if "." in m or "[" in m:
-            found = crashdata.member_path_data(text, m)
-            out.append(
-                found if found is not None else f"struct: invalid data structure member reference: {m}\n"
-            )
-        else:
-            out.append(crashdata.member_data(text, m))
-    return "".join(out)
+    """``struct NAME.m1,m2 ADDRESS``."""
+    printer = DataPrinter(kernel)
+    return printer.members_at("struct", name, printer.aggregate("struct", name), members, address)
 
 
 def layout(kernel: Kernel, name: str, offsets: bool = False) -> str:
     """``struct NAME`` / ``struct -o NAME``."""
-    t = _struct_type(kernel, name)
-    assert t.size is not None
-
-    def offset_of(member: str) -> int | None:
-        found = t.member(member)
-        return None if found is None else found[0] // 8
-
-    ptype = "type = " + type_body(t) + "\n"
-    return crashdata.declaration(ptype, name, t.size, offsets=offsets, offset_of=offset_of)
+    printer = DataPrinter(kernel)
+    return printer.declaration(name, printer.aggregate("struct", name), offsets=offsets)
 
 
 def print_global(kernel: Kernel, name: str, radix: int = 10) -> str:
     """``p NAME`` of a global variable or function."""
-    t = kernel.variable_type(name)
-    address = kernel.symbol(name)
-    size = t.strip_typedefs().size or 0
-    value = _printer(kernel, radix).print_value(t, kernel.read(address, size), address)
-    return crashdata.with_leader(name, f"$1 = {value}\n")
+    return DataPrinter(kernel, radix).print_symbol(name, 1)
 
 
 def print_member(kernel: Kernel, name: str, path: list[str], radix: int = 10) -> str:
@@ -91,22 +59,18 @@ def print_member(kernel: Kernel, name: str, path: list[str], radix: int = 10) ->
         assert found is not None, step
         address += found[0] // 8
         t = found[1].type
-    size = t.strip_typedefs().size or 0
-    return f"$1 = {_printer(kernel, radix).print_value(t, kernel.read(address, size), address)}\n"
+    return f"$1 = {DataPrinter(kernel, radix).print_value(t, address)}\n"
 
 
 def whatis(kernel: Kernel, name: str) -> str:
-    return crashdata.variable_declaration(name, type_name(kernel.variable_type(name)))
+    return DataPrinter(kernel).whatis_symbol(name)
 
 
 def whatis_type(kernel: Kernel, name: str) -> str:
     t = kernel.type_info(name)
     if t.strip_typedefs().kind == TypeKind.ENUM and t.kind != TypeKind.TYPEDEF:
         return crashdata.enum_declaration(t)
-    assert t.size is not None
-    return crashdata.declaration(
-        "type = " + type_body(t) + "\n", name, t.size, typedef=t.kind == TypeKind.TYPEDEF
-    )
+    return DataPrinter(kernel).declaration(name, t)
 
 
 def cases(kernel: Kernel, facts: dict[str, Any]) -> dict[str, Callable[[], str]]:
@@ -158,7 +122,7 @@ def cases(kernel: Kernel, facts: dict[str, Any]) -> dict[str, Callable[[], str]]
         "whatis enum pid_type": lambda: whatis_type(kernel, "enum pid_type"),
     }
     for address in objects:
-        node = address + _struct_type(kernel, "crashme_obj").members[3].bit_offset // 8
+        node = address + kernel.type_info("struct crashme_obj").members[3].bit_offset // 8
         out[f"struct crashme_obj {address:x}"] = lambda a=address: struct_at(kernel, "crashme_obj", a)
         out[f"struct crashme_obj -l crashme_obj.node {node:x}"] = lambda a=address: struct_at(
             kernel, "crashme_obj", a
@@ -184,8 +148,8 @@ def test_printer_matches_crash(session: Session, lab_dump: Any, lab_manifest: An
         pytest.skip("crash is not installed")
     failures = []
     for line, render in table.items():
-        expected = _HISTORY.sub("$N = ", oracle[line])
-        got = _HISTORY.sub("$N = ", render())
+        expected = HISTORY.sub("$N = ", oracle[line])
+        got = HISTORY.sub("$N = ", render())
         if got != expected:
             failures.append(f"--- {line}\n--- crash:\n{expected[:3000]}\n--- ours:\n{got[:3000]}")
     assert not failures, "\n".join(failures)

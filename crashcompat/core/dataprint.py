@@ -1,0 +1,141 @@
+"""crash's data displays over a :class:`~crashcompat.core.kernel.Kernel`: the type model
+(:mod:`crashcompat.core.typeinfo`), GDB's printer (:mod:`crashcompat.core.values`) and crash's edits
+(:mod:`crashcompat.core.crashdata`) put together the way crash's symbols.c does for ``struct``,
+``union``, ``p``, ``whatis`` and ``list -s``.  Written once; both backends' commands use it.
+
+:class:`DataPrinter` holds the output radix (crash's ``-x``/``-d`` or the session's) and an explicit
+GDB format (``p/x``); its methods return crash's text.  They raise the Target's errors
+(:class:`~crashcompat.core.target.TypeNotFound`, :class:`~crashcompat.core.target.SymbolNotFound`,
+:class:`~crashcompat.core.target.FaultError`); commands turn those into crash's error lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from crashcompat.core import crashdata
+from crashcompat.core.kernel import Kernel
+from crashcompat.core.kernel.gdbsyms import gdb_symbol
+from crashcompat.core.target import TypeNotFound
+from crashcompat.core.typeinfo import CType, TypeKind, type_body, type_name
+from crashcompat.core.values import CRASH_PRINT, ValuePrinter
+
+__all__ = ["DataPrinter", "MemberReferenceError"]
+
+
+class DataPrinter:
+    """crash's data displays (see the module docstring).
+
+    :param kernel: the kernel examined.
+    :param radix: GDB's output radix while printing (10, or 16 for crash's ``-x``).
+    :param format: an explicit GDB print format letter (``p/x`` → ``"x"``), or ``None``.
+    """
+
+    def __init__(self, kernel: Kernel, radix: int = 10, format: str | None = None) -> None:
+        self.kernel = kernel
+        self.radix = radix
+        options = replace(CRASH_PRINT.with_radix(radix), format=format)
+        self.printer = ValuePrinter(read=kernel.read, symbolize=self.symbolize, options=options)
+
+    def symbolize(self, address: int) -> tuple[str, int] | None:
+        return gdb_symbol(self.kernel, address)
+
+    # ---- types ------------------------------------------------------------------------------------------
+
+    def aggregate(self, keyword: str, name: str) -> CType:
+        """The struct or union *name* (a tag, or a typedef of one), as crash's ``struct``/``union`` take it.
+
+        :param keyword: ``"struct"`` or ``"union"``.
+        :raises TypeNotFound: no such type.
+        """
+        try:
+            return self.kernel.type_info(f"{keyword} {name}")
+        except TypeNotFound:
+            return self.kernel.type_info(name)
+
+    def offset_of(self, t: CType, member: str) -> int | None:
+        """crash's ``MEMBER_OFFSET``/``ANON_MEMBER_OFFSET``: *member*'s byte offset in *t* (looking into
+        anonymous members), or ``None``."""
+        found = t.member(member)
+        return None if found is None else found[0] // 8
+
+    def declaration(
+        self,
+        name: str,
+        t: CType,
+        *,
+        offsets: bool = False,
+        member: str | None = None,
+        address: int = 0,
+    ) -> str:
+        """``struct NAME`` / ``union NAME`` / ``whatis TYPE`` without an address: the type's body with
+        ``SIZE:``, typedefs spelled out, and with ``-o`` (or a single *member*) member offsets (or
+        addresses, from *address*)."""
+        size = t.strip_typedefs().size or 0
+        return crashdata.declaration(
+            "type = " + type_body(t) + "\n",
+            name,
+            size,
+            typedef=t.kind == TypeKind.TYPEDEF,
+            offsets=offsets,
+            member=member,
+            radix=self.radix,
+            address=address,
+            offset_of=lambda m: self.offset_of(t, m),
+        )
+
+    # ---- values at addresses ------------------------------------------------------------------------------
+
+    def output(self, t: CType, address: int) -> str:
+        """GDB's ``output *(TYPE *)ADDRESS``: the value at *address* (raises FaultError)."""
+        size = t.strip_typedefs().size or 0
+        return self.printer.value(t, self.kernel.read(address, size), address)
+
+    def aggregate_at(self, keyword: str, name: str, t: CType, address: int) -> str:
+        """``struct NAME ADDRESS`` (``union``: crash prints no newline after the closing brace)."""
+        text = f"{keyword} {name} " + self.output(t, address)
+        return text if keyword == "union" else text + "\n"
+
+    def members_at(self, keyword: str, name: str, t: CType, members: list[str], address: int) -> str:
+        """``struct NAME.m1,m2 ADDRESS``: crash prints the whole struct for each member and picks the
+        member out of the text (a path with ``.``/``[`` through its own tree parser)."""
+        out = []
+        for member in members:
+            text = self.aggregate_at(keyword, name, t, address)
+            if "." in member or "[" in member:
+                found = crashdata.member_path_data(text, member)
+                if found is None:
+                    raise MemberReferenceError(member)
+                out.append(found)
+            else:
+                out.append(crashdata.member_data(text, member))
+        return "".join(out)
+
+    # ---- p, whatis ---------------------------------------------------------------------------------------
+
+    def print_value(self, t: CType, address: int | None, data: bytes | None = None) -> str:
+        """GDB's ``print`` of a value of type *t* at *address* (or made of *data*): what follows ``$N = ``."""
+        if data is None:
+            assert address is not None
+            size = t.strip_typedefs().size or 0
+            data = self.kernel.read(address, size) if size else b""
+        return self.printer.print_value(t, data, address)
+
+    def print_symbol(self, name: str, history: int, leader: str | None = None) -> str:
+        """``p NAME`` of a global variable or function: ``NAME = $N = value``.
+
+        :param history: GDB's value-history number ``$N``.
+        :param leader: what precedes ``$N`` (crash's ``per_cpu(name, cpu)``); default *name*.
+        """
+        t = self.kernel.variable_type(name)
+        address = self.kernel.symbol(name)
+        return crashdata.with_leader(leader or name, f"${history} = {self.print_value(t, address)}\n")
+
+    def whatis_symbol(self, name: str) -> str:
+        """``whatis SYMBOL``: the variable's or function's declaration (``void schedule(void);``)."""
+        return crashdata.variable_declaration(name, type_name(self.kernel.variable_type(name)))
+
+
+class MemberReferenceError(LookupError):
+    """crash: ``invalid data structure member reference: PATH`` (a member path its parser did not find)."""
+
