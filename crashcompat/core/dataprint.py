@@ -138,4 +138,3 @@ class DataPrinter:
 
 class MemberReferenceError(LookupError):
     """crash: ``invalid data structure member reference: PATH`` (a member path its parser did not find)."""
-
