@@ -447,13 +447,15 @@ def _dump_node(node: _Elem | None, name: str | None, level: int, is_array: bool,
 # ---- p, whatis --------------------------------------------------------------------------------------------
 
 
-def with_leader(leader: str | None, output: str) -> str:
-    """``process_gdb_output``: GDB's ``print`` output (``$1 = …\\n``) as crash shows it.  With a *leader*
-    (the symbol printed, or ``per_cpu(name, 1)``) the text starts ``leader = ``, and a first line with a
-    ``{`` not ending it (``$2 = {1, 2, 3}``, ``$3 = {void (void)} 0x… <f>``) breaks before the brace."""
-    if leader is None:
+def with_leader(leader: str | None, output: str, filtered: bool = False) -> str:
+    """``process_gdb_output``: GDB's ``print`` output (``$1 = …\n``) as crash shows it.  With a *leader*
+    (the symbol printed, or ``per_cpu(name, 1)``) the text starts ``leader = ``; with a leader, or when
+    crash *filtered* the output (it does once any module's symbols are loaded with ``mod -s``, or when the
+    symbol is a module's), a first line with a ``{`` not ending it (``$2 = {1, 2, 3}``,
+    ``$3 = {void (void)} 0x… <f>``) breaks before the brace."""
+    if leader is None and not filtered:
         return output
-    out = [f"{leader} = "]
+    out = [f"{leader} = "] if leader is not None else []
     first = True
     for buf in fgets_lines(output):
         brace = buf.find("{")

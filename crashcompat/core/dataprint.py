@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from crashcompat.core import crashdata
+from crashcompat.core.cexpr import evaluate
 from crashcompat.core.kernel import Kernel
 from crashcompat.core.kernel.gdbsyms import gdb_symbol
 from crashcompat.core.target import TypeNotFound
@@ -121,15 +122,27 @@ class DataPrinter:
             data = self.kernel.read(address, size) if size else b""
         return self.printer.print_value(t, data, address)
 
-    def print_symbol(self, name: str, history: int, leader: str | None = None) -> str:
+    def print_expression(
+        self, expression: str, history: int, leader: str | None = None, filtered: bool = False
+    ) -> str:
+        """``p EXPRESSION``: ``$N = value`` (``LEADER = $N = value`` with a *leader*, crash's name for the
+        symbol printed or ``per_cpu(name, cpu)``; *filtered*: crash's module-symbol filter is on, see
+        :func:`crashcompat.core.crashdata.with_leader`).
+
+        :raises ExpressionError: GDB would refuse the expression.
+        :raises FaultError: the value cannot be read.
+        """
+        value = evaluate(self.kernel, expression)
+        text = self.print_value(value.type, value.address, value.data)
+        return crashdata.with_leader(leader, f"${history} = {text}\n", filtered)
+
+    def print_symbol(self, name: str, history: int, leader: str | None = None, filtered: bool = False) -> str:
         """``p NAME`` of a global variable or function: ``NAME = $N = value``.
 
         :param history: GDB's value-history number ``$N``.
         :param leader: what precedes ``$N`` (crash's ``per_cpu(name, cpu)``); default *name*.
         """
-        t = self.kernel.variable_type(name)
-        address = self.kernel.symbol(name)
-        return crashdata.with_leader(leader or name, f"${history} = {self.print_value(t, address)}\n")
+        return self.print_expression(name, history, leader or name, filtered)
 
     def whatis_symbol(self, name: str) -> str:
         """``whatis SYMBOL``: the variable's or function's declaration (``void schedule(void);``)."""

@@ -47,7 +47,12 @@ def layout(kernel: Kernel, name: str, offsets: bool = False) -> str:
 
 def print_global(kernel: Kernel, name: str, radix: int = 10) -> str:
     """``p NAME`` of a global variable or function."""
-    return DataPrinter(kernel, radix).print_symbol(name, 1)
+    return DataPrinter(kernel, radix).print_symbol(name, 1, filtered=True)
+
+
+def print_expression(kernel: Kernel, text: str, leader: str | None = None) -> str:
+    """``p EXPRESSION`` (after ``mod -s``: crash's module filter is on)."""
+    return DataPrinter(kernel).print_expression(text, 1, leader, filtered=True)
 
 
 def print_member(kernel: Kernel, name: str, path: list[str], radix: int = 10) -> str:
@@ -112,6 +117,36 @@ def cases(kernel: Kernel, facts: dict[str, Any]) -> dict[str, Callable[[], str]]
         "p -x crashme_nobj": lambda: print_global(kernel, "crashme_nobj", 16),
         "p crashme_cache": lambda: print_global(kernel, "crashme_cache"),
         "p crashme_deref": lambda: print_global(kernel, "crashme_deref"),
+        "p jiffies + 1": lambda: print_expression(kernel, "jiffies + 1", "jiffies"),
+        "p sizeof(struct task_struct)": lambda: print_expression(kernel, "sizeof(struct task_struct)"),
+        "p &init_task.tasks": lambda: print_expression(kernel, "&init_task.tasks"),
+        "p init_task.tasks.next": lambda: print_expression(kernel, "init_task.tasks.next"),
+        "p *init_task.tasks.next": lambda: print_expression(kernel, "*init_task.tasks.next"),
+        "p crashme_list.next->next": lambda: print_expression(kernel, "crashme_list.next->next"),
+        f"p ((struct crashme_obj *)0x{objects[1]:x})->tag": lambda: print_expression(
+            kernel, f"((struct crashme_obj *)0x{objects[1]:x})->tag"
+        ),
+        f"p *(struct list_head *)0x{objects[1] + 32:x}": lambda: print_expression(
+            kernel, f"*(struct list_head *)0x{objects[1] + 32:x}"
+        ),
+        "p (char)65": lambda: print_expression(kernel, "(char)65"),
+        "p 0xffffffff": lambda: print_expression(kernel, "0xffffffff"),
+        "p crashme_nobj * 2": lambda: print_expression(kernel, "crashme_nobj * 2", "crashme_nobj"),
+        "p crashme_nullptr": lambda: print_expression(kernel, "crashme_nullptr", "crashme_nullptr"),
+        "p init_task.comm[0]": lambda: print_expression(kernel, "init_task.comm[0]"),
+        "p &init_task.comm": lambda: print_expression(kernel, "&init_task.comm"),
+        "p &init_task.comm[1]": lambda: print_expression(kernel, "&init_task.comm[1]"),
+        "p *init_task.comm@3": lambda: print_expression(kernel, "*init_task.comm@3"),
+        "p init_task.pid == 0": lambda: print_expression(kernel, "init_task.pid == 0"),
+        "p PIDTYPE_TGID": lambda: print_expression(kernel, "PIDTYPE_TGID"),  # not an ELF symbol: no leader
+        "p 10/3": lambda: print_expression(kernel, "10/3"),
+        "p init_task.sched_class->enqueue_task": lambda: print_expression(
+            kernel, "init_task.sched_class->enqueue_task"
+        ),
+        "p *schedule": lambda: print_expression(kernel, "*schedule"),
+        "p &schedule": lambda: print_expression(kernel, "&schedule"),
+        "p &crashme_banner": lambda: print_expression(kernel, "&crashme_banner"),
+        "p init_struct_pid.tasks": lambda: print_expression(kernel, "init_struct_pid.tasks"),
         "whatis init_task": lambda: whatis(kernel, "init_task"),
         "whatis schedule": lambda: whatis(kernel, "schedule"),
         "whatis linux_banner": lambda: whatis(kernel, "linux_banner"),
