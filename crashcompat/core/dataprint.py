@@ -17,7 +17,7 @@ from crashcompat.core import crashdata
 from crashcompat.core.cexpr import evaluate
 from crashcompat.core.kernel import Kernel
 from crashcompat.core.kernel.gdbsyms import gdb_symbol
-from crashcompat.core.target import TypeNotFound
+from crashcompat.core.target import SymbolNotFound, TypeNotFound
 from crashcompat.core.typeinfo import CType, TypeKind, type_body, type_name
 from crashcompat.core.values import CRASH_PRINT, ValuePrinter
 
@@ -143,6 +143,90 @@ class DataPrinter:
         :param leader: what precedes ``$N`` (crash's ``per_cpu(name, cpu)``); default *name*.
         """
         return self.print_expression(name, history, leader or name, filtered)
+
+    def datatype(self, name: str) -> CType | None:
+        """What crash's ``arg_to_datatype`` finds for a bare *name*: a struct, union or enum tag (GDB's
+        ``STRUCT_DOMAIN``), else a type name (a typedef or a base type); ``None`` if neither."""
+        for keyword in ("struct", "union", "enum"):
+            try:
+                return self.kernel.type_info(f"{keyword} {name}")
+            except TypeNotFound:
+                continue
+        try:
+            return self.kernel.type_info(name)
+        except TypeNotFound:
+            return None
+
+    def whatis_type(self, name: str, t: CType, offsets: bool = False, member: str | None = None) -> str:
+        """``whatis NAME`` of a type: a struct's or union's body with ``SIZE`` (or one *member*'s offset),
+        ``typedef … NAME;``, an enum's enumerators one a line; a base type shows only its ``SIZE``."""
+        u = t.strip_typedefs()
+        typedef = t.kind == TypeKind.TYPEDEF
+        if u.kind == TypeKind.ENUM and member is None:
+            return ("typedef " if typedef else "") + crashdata.enum_declaration(u, name if typedef else None)
+        if typedef or u.kind in (TypeKind.STRUCT, TypeKind.UNION):
+            return self.declaration(name, t, offsets=offsets, member=member)
+        size = u.size or 0
+        return f"SIZE: {size}\n" if self.radix != 16 else f"SIZE: 0x{size:x}\n"
+
+    def whatis_constant(self, name: str) -> str | None:
+        """``whatis ENUMERATOR``: ``enum pid_type = 1``; ``None`` if *name* is no enumeration constant."""
+        try:
+            t = self.kernel.variable_type(name)
+        except SymbolNotFound:
+            return None
+        u = t.strip_typedefs()
+        if u.kind != TypeKind.ENUM:
+            return None
+        for e in u.enumerators:
+            if e.name == name:
+                prefix = "typedef " if t.kind == TypeKind.TYPEDEF else ""
+                return f"{prefix}enum{' ' + u.name if u.name else ''} = {e.value}\n"
+        return None
+
+    def whatis_expression(self, text: str) -> str:
+        """GDB's ``whatis EXPRESSION`` (crash prints the type alone: ``pid_t``).  Raises ExpressionError."""
+        return type_name(evaluate(self.kernel, text).type) + "\n"
+
+    # ---- per-cpu variables ---------------------------------------------------------------------------------
+
+    def is_percpu(self, name: str) -> bool:
+        """Whether vmlinux symbol *name* is a per-cpu variable (its value between ``__per_cpu_start`` and
+        ``__per_cpu_end``: an offset into each CPU's area)."""
+        try:
+            address = self.kernel.symbol(name)
+            return self.kernel.symbol("__per_cpu_start") <= address < self.kernel.symbol("__per_cpu_end")
+        except SymbolNotFound:
+            return False
+
+    def percpu_listing(self, name: str, cpus: list[int]) -> str:
+        """``p NAME`` of a per-cpu variable without a CPU: its type and each CPU's address."""
+        try:
+            declared = self.whatis_symbol(name)
+        except SymbolNotFound:
+            declared = f"[undetermined type] {name};\n"
+        base = self.kernel.symbol(name)
+        lines = [f"  [{cpu}]: {base + self.kernel.per_cpu_offset(cpu):x}\n" for cpu in cpus]
+        return "PER-CPU DATA TYPE:\n  " + declared + "PER-CPU ADDRESSES:\n" + "".join(lines)
+
+    def percpu_values(self, name: str, cpus: list[int], history: int, filtered: bool = False) -> str:
+        """``p NAME:CPUS``: ``per_cpu(NAME, cpu) = $N = value`` for each CPU, numbered from *history*."""
+        base = self.kernel.symbol(name)
+        try:
+            t: CType | None = self.kernel.variable_type(name)
+        except SymbolNotFound:
+            t = None
+        out = []
+        for i, cpu in enumerate(cpus):
+            address = base + self.kernel.per_cpu_offset(cpu)
+            if t is None:
+                value = f"(void *) 0x{address:x}"
+                leader = f"&per_cpu({name}, {cpu})"
+            else:
+                value = self.print_value(t, address)
+                leader = f"per_cpu({name}, {cpu})"
+            out.append(crashdata.with_leader(leader, f"${history + i} = {value}\n", filtered))
+        return "".join(out)
 
     def whatis_symbol(self, name: str) -> str:
         """``whatis SYMBOL``: the variable's or function's declaration (``void schedule(void);``)."""

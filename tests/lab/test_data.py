@@ -78,9 +78,17 @@ def whatis_type(kernel: Kernel, name: str) -> str:
     return DataPrinter(kernel).declaration(name, t)
 
 
+def datatype(kernel: Kernel, name: str, offsets: bool = False, member: str | None = None) -> str:
+    printer = DataPrinter(kernel)
+    t = printer.datatype(name)
+    assert t is not None
+    return printer.whatis_type(name, t, offsets, member)
+
+
 def cases(kernel: Kernel, facts: dict[str, Any]) -> dict[str, Callable[[], str]]:
     """crash command line → the same text from the core layer."""
     task = tasks.default_context(kernel)
+    cpus = list(range(tasks.cpu_count(kernel)))
     init_task = kernel.symbol("init_task")
     objects = [int(o["address"], 16) for o in facts["test_module"]["list_objects"][:3]]
     cache = kernel.read_pointer(kernel.symbol("crashme_cache"))
@@ -147,6 +155,17 @@ def cases(kernel: Kernel, facts: dict[str, Any]) -> dict[str, Callable[[], str]]
         "p &schedule": lambda: print_expression(kernel, "&schedule"),
         "p &crashme_banner": lambda: print_expression(kernel, "&crashme_banner"),
         "p init_struct_pid.tasks": lambda: print_expression(kernel, "init_struct_pid.tasks"),
+        "whatis PIDTYPE_TGID": lambda: str(DataPrinter(kernel).whatis_constant("PIDTYPE_TGID")),
+        "whatis int": lambda: datatype(kernel, "int"),
+        "whatis list_head": lambda: datatype(kernel, "list_head"),
+        "whatis -o list_head": lambda: datatype(kernel, "list_head", offsets=True),
+        "whatis list_head.next": lambda: datatype(kernel, "list_head", member="next"),
+        "whatis irq_cpustat_t": lambda: datatype(kernel, "irq_cpustat_t"),
+        "whatis init_task.pid": lambda: DataPrinter(kernel).whatis_expression("init_task.pid"),
+        "p cpu_number": lambda: DataPrinter(kernel).percpu_listing("cpu_number", cpus),
+        "p cpu_number:a": lambda: DataPrinter(kernel).percpu_values("cpu_number", cpus, 1, filtered=True),
+        "p irq_stat:1": lambda: DataPrinter(kernel).percpu_values("irq_stat", [1], 1, filtered=True),
+        "p current_task:0": lambda: DataPrinter(kernel).percpu_values("current_task", [0], 1, filtered=True),
         "whatis init_task": lambda: whatis(kernel, "init_task"),
         "whatis schedule": lambda: whatis(kernel, "schedule"),
         "whatis linux_banner": lambda: whatis(kernel, "linux_banner"),
