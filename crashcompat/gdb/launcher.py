@@ -5,7 +5,7 @@
 thirty), the loader script, and :func:`run_in_gdb`.  Inside GDB that loads the vmlinux's symbols at the
 offset, opens the dump — an ELF vmcore as GDB's core file, any other format through
 ``target remote | crashcompat-gdbserver`` (set ``CRASHCOMPAT_GDB_BRIDGE=1`` to use the bridge for ELF
-too) — and runs the same session loop as the drgn backend (:func:`crashcompat.cli.run`): the same
+too) — and runs the same session loop as the drgn backend (:func:`crashcompat.prompt.run`): the same
 banner, ``crash>`` prompt, ``-s``, ``-i`` and exit status.  The ``crash`` GDB command shares the session.
 """
 
@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from crashcompat import cli
+from crashcompat import prompt
 from crashcompat.core.cache import cache_path
 from crashcompat.core.target import DumpFormat, parse_vmcoreinfo
 from crashcompat.gdb.kaslr import VmlinuxFacts, offset_from_vmcoreinfo
@@ -88,35 +88,35 @@ def main(argv: list[str]) -> int:
     from crashcompat.drgn import OpenError, find_vmlinux
 
     try:
-        args = cli.build_parser().parse_args(argv)
+        args = prompt.build_parser().parse_args(argv)
         if args.live or args.qemu:
-            raise cli.UsageError(
+            raise prompt.UsageError(
                 "the gdb backend opens dump files; for a live kernel, start GDB on the vmlinux, "
                 '"target remote ..." the gdbstub or KGDB, and "source $(crashcompat gdb-script)"'
             )
-        vmlinux, vmcore = cli.classify_files(args.files)
+        vmlinux, vmcore = prompt.classify_files(args.files)
         if vmcore is None:
-            raise cli.UsageError("the gdb backend needs a dump file")
+            raise prompt.UsageError("the gdb backend needs a dump file")
         if args.input_file and not os.path.isfile(args.input_file):
-            raise cli.UsageError(f"{args.input_file}: No such file or directory")
+            raise prompt.UsageError(f"{args.input_file}: No such file or directory")
         info = _dump_vmcoreinfo(vmcore)
         if vmlinux is None:
             vmlinux = find_vmlinux(info.get("OSRELEASE", ""))
         if info.get("OSRELEASE") and info["OSRELEASE"] != _banner_release(vmlinux):
             raise OpenError(f"{vmlinux} and {vmcore} do not match!")
-    except (cli.UsageError, OpenError) as e:
-        sys.stderr.write(f"{cli.PROG}: {e}\n")
-        sys.stdout.write(cli.USAGE)
+    except (prompt.UsageError, OpenError) as e:
+        sys.stderr.write(f"{prompt.PROG}: {e}\n")
+        sys.stdout.write(prompt.USAGE)
         return 1
     gdb = os.environ.get("CRASHCOMPAT_GDB") or shutil.which("gdb")
     if gdb is None:
-        sys.stderr.write(f"{cli.PROG}: the gdb backend needs GDB (gdb not found on PATH)\n")
+        sys.stderr.write(f"{prompt.PROG}: the gdb backend needs GDB (gdb not found on PATH)\n")
         return 1
     bridge = detect_format(vmcore) is not DumpFormat.ELF or os.environ.get("CRASHCOMPAT_GDB_BRIDGE") == "1"
     server = [
         sys.executable,
         "-m",
-        "crashcompat.gdb.server",
+        "crashcompat.bridge.server",
         os.path.abspath(vmlinux),
         os.path.abspath(vmcore),
     ]
@@ -166,11 +166,11 @@ def run_in_gdb() -> None:
             raise TargetError(f"{settings['vmlinux']} and {settings['vmcore']} do not match!")
         args = argparse.Namespace(silent=settings["silent"], input_file=settings["input_file"])
         if not args.silent:
-            sys.stdout.write(cli.banner(session, f"GDB {gdb.VERSION}"))
-        status = cli.run(session, args)
+            sys.stdout.write(prompt.banner(session, f"GDB {gdb.VERSION}"))
+        status = prompt.run(session, args)
         command.save_layouts(session)
     except (TargetError, gdb.error) as e:
-        sys.stderr.write(f"{cli.PROG}: {e}\n")
+        sys.stderr.write(f"{prompt.PROG}: {e}\n")
     finally:
         sys.stdout.flush()
         with _quiet():  # and "[Inferior 1 (Remote target) detached]" as it quits

@@ -7,18 +7,18 @@ One :class:`GdbTarget` serves four kinds of GDB target (:attr:`GdbTarget.kind`):
   ELF dump, everything in a QEMU ``paging=false`` dump) is translated with the kernel's page tables
   (:func:`crashcompat.core.kernel.pagetable.translate`) and read from the file by physical address.
 - ``"bridge"``: ``target remote | crashcompat-gdbserver VMLINUX VMCORE`` — any dump drgn reads, served
-  by a separate process (:mod:`crashcompat.gdb.server`); dump facts come from its
+  by a separate process (:mod:`crashcompat.bridge.server`); dump facts come from its
   ``monitor crashcompat info``.
 - ``"qemu"``: QEMU's gdbstub (``-gdb tcp::1234``): threads are vCPUs.
 - ``"kgdb"``: the kernel's own KGDB stub: threads are tasks; each CPU's registers at entry are in
   ``kgdb_info[cpu].debuggerinfo`` (kernel/debug/debug_core.c).
 
 Memory goes through ``gdb.selected_inferior().read_memory`` in aligned blocks (on the bridge, through its
-binary memory lane, :class:`crashcompat.gdb.server.MemoryLane`), cached until the target resumes
+binary memory lane, :class:`crashcompat.bridge.lane.MemoryLane`), cached until the target resumes
 (:meth:`invalidate`); :attr:`GdbTarget.stats` counts the round trips and bytes.  Symbols come
 from the vmlinux's ELF symbol table (:mod:`crashcompat.gdb.symtab`), types from GDB's debug info (looked
 up lazily: GDB starts x86_64 sessions with an i386 architecture until an objfile is loaded).  This module
-never imports drgn.
+never imports drgn: of the bridge it imports only the memory lane's client (:mod:`crashcompat.bridge.lane`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from typing import Any, TypeVar, cast
 
 import gdb
 
+from crashcompat.bridge.lane import lane_read
 from crashcompat.core.cache import cache_path, write_atomically
 from crashcompat.core.dumpfile import (
     NT_PRSTATUS,
@@ -64,7 +65,6 @@ from crashcompat.core.target import (
     parse_vmcoreinfo,
 )
 from crashcompat.gdb import kaslr
-from crashcompat.gdb.server import lane_read
 from crashcompat.gdb.symtab import SymbolTable, preferred
 
 MASK64 = (1 << 64) - 1
@@ -320,7 +320,7 @@ class GdbTarget(Target):
 
     def _read_uncached(self, address: int, size: int) -> bytes:
         self.stats.reads += 1
-        if self._lane is not None:  # the bridge's binary memory lane (crashcompat.gdb.server.MemoryLane)
+        if self._lane is not None:  # the bridge's binary memory lane (crashcompat.bridge.lane)
             try:
                 data = lane_read(self._lane, address, size)
                 self.stats.bytes += len(data)

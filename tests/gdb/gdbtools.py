@@ -37,7 +37,7 @@ def gdb_binary() -> str:
 
 def bridge_command(vmlinux: str, vmcore: str) -> str:
     """The ``target remote |`` command line of the bridge, run with this Python."""
-    return shlex.join([sys.executable, "-m", "crashcompat.gdb.server", vmlinux, vmcore])
+    return shlex.join([sys.executable, "-m", "crashcompat.bridge.server", vmlinux, vmcore])
 
 
 def run_gdb(
