@@ -13,16 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from crashcompat import hookimpl
-from crashcompat.core.command import (
+from crashcompat.api import (
     Command,
     CommandArgumentError,
     CommandContext,
     CrashArgumentParser,
+    FaultError,
+    Kernel,
+    Symbol,
+    TargetError,
     command,
+    hookimpl,
 )
-from crashcompat.core.kernel import Kernel, slub, symbols, tasks, unwind
-from crashcompat.core.kernel.unwind import (
+from crashcompat.api.kernel import slub, symbols, tasks, unwind
+from crashcompat.api.kernel.unwind import (
     Backtrace,
     ExceptionFrame,
     Frame,
@@ -32,10 +36,9 @@ from crashcompat.core.kernel.unwind import (
     TextStart,
     TextSymbol,
 )
-from crashcompat.core.target import FaultError, Symbol, TargetError
 
 if TYPE_CHECKING:
-    from crashcompat.core.session import Session
+    from crashcompat.api import Session
 
 __all__ = ["SETTING", "BtOptions", "header", "render", "trace_text"]
 

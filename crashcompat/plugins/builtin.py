@@ -6,9 +6,15 @@ import argparse
 
 from tabulate import tabulate
 
-from crashcompat import __version__, hookimpl
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
-from crashcompat.core.session import SessionExit
+from crashcompat.api import (
+    Command,
+    CommandContext,
+    CrashArgumentParser,
+    SessionExit,
+    __version__,
+    command,
+    hookimpl,
+)
 
 HELP_COLUMNS = 5
 HELP_WIDTH = 15
@@ -138,7 +144,7 @@ def set_(ctx: CommandContext) -> None:
             session.settings[words[0]] = words[1]
         ctx.write(f"{words[0]}: {session.settings[words[0]]}\n")
         return
-    from crashcompat.core.kernel import tasks  # the task model is only needed for contexts
+    from crashcompat.api.kernel import tasks  # the task model is only needed for contexts
 
     if args.panic:
         panic = tasks.panic_task(ctx.kernel)

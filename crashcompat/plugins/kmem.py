@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import io
 
-from crashcompat import hookimpl
-from crashcompat.core.command import (
+from crashcompat.api import (
+    VADDR_PRLEN,
     Command,
     CommandArgumentError,
     CommandContext,
     CommandError,
     CrashArgumentParser,
     GetoptError,
+    Kernel,
+    SymbolNotFound,
+    TargetError,
+    TypeNotFound,
     command,
+    hexadecimal,
+    hookimpl,
+    mkstring,
+    pages_to_size,
 )
-from crashcompat.core.format import VADDR_PRLEN, hexadecimal, mkstring, pages_to_size
-from crashcompat.core.kernel import Kernel, mm, pagetable, slub, tasks
-from crashcompat.core.target import SymbolNotFound, TargetError, TypeNotFound
+from crashcompat.api.kernel import mm, pagetable, slub, tasks
 from crashcompat.plugins._memfmt import (
     paddr_prlen,
     page_header,

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from crashcompat import hookimpl
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
-from crashcompat.core.kernel import printk, system
-from crashcompat.core.target import FaultError, SymbolNotFound, TypeNotFound
+from crashcompat.api import (
+    Command,
+    CommandContext,
+    CrashArgumentParser,
+    FaultError,
+    SymbolNotFound,
+    TypeNotFound,
+    command,
+    hookimpl,
+)
+from crashcompat.api.kernel import printk, system
 
 
 def _arguments(parser: CrashArgumentParser) -> None:

@@ -5,13 +5,20 @@ from __future__ import annotations
 import fnmatch
 import os
 
-from crashcompat import hookimpl
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
-from crashcompat.core.elf import ElfError, ElfFile
-from crashcompat.core.format import mkstring
-from crashcompat.core.kernel import Kernel, modules, symbols, system
-from crashcompat.core.kernel.modules import Module
-from crashcompat.core.target import TargetError
+from crashcompat.api import (
+    Command,
+    CommandContext,
+    CrashArgumentParser,
+    ElfError,
+    ElfFile,
+    Kernel,
+    TargetError,
+    command,
+    hookimpl,
+    mkstring,
+)
+from crashcompat.api.kernel import modules, symbols, system
+from crashcompat.api.kernel.modules import Module
 
 SYNOPSIS = "mod -s module [objfile] | -d module | -S [directory] [-D|-t|-r|-R|-o|-g]"
 

@@ -7,12 +7,21 @@ import string
 from collections.abc import Callable, Iterable
 from functools import cached_property
 
-from crashcompat import hookimpl
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
-from crashcompat.core.format import mkstring
-from crashcompat.core.kernel import Kernel, pagetable, system, tasks
-from crashcompat.core.kernel.tasks import Task
-from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
+from crashcompat.api import (
+    Command,
+    CommandContext,
+    CrashArgumentParser,
+    FaultError,
+    Kernel,
+    SymbolNotFound,
+    TargetError,
+    TypeNotFound,
+    command,
+    hookimpl,
+    mkstring,
+)
+from crashcompat.api.kernel import pagetable, system, tasks
+from crashcompat.api.kernel.tasks import Task
 
 #: ``-a -t -c -p -g -l -m -S -r -A -Y`` exclude one another (crash's PS_EXCLUSIVE).
 EXCLUSIVE = "atcpglmSrAY"

@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from crashcompat import hookimpl
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
-from crashcompat.core.kernel import Kernel, symbols
-from crashcompat.core.target import Symbol, TargetError
+from crashcompat.api import (
+    Command,
+    CommandContext,
+    CrashArgumentParser,
+    Kernel,
+    Symbol,
+    TargetError,
+    command,
+    hookimpl,
+)
+from crashcompat.api.kernel import symbols
 
 SYNOPSIS = "sym [-l] | [-M] | [-m module] | [-p|-n] | [-q string] | [symbol | vaddr]"
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from crashcompat import hookimpl
-from crashcompat.core.command import (
+from crashcompat.api import (
     Command,
     CommandArgumentError,
     CommandContext,
     CrashArgumentParser,
+    Kernel,
+    SymbolNotFound,
+    TypeNotFound,
     command,
+    hookimpl,
 )
-from crashcompat.core.kernel import Kernel, system, tasks
-from crashcompat.core.target import SymbolNotFound, TypeNotFound
+from crashcompat.api.kernel import system, tasks
 
 
 def _arguments(parser: CrashArgumentParser) -> None:

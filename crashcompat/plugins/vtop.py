@@ -7,11 +7,19 @@ User translations go through the task's ``mm->pgd`` and name the VMA (6.1 maple 
 
 from __future__ import annotations
 
-from crashcompat import hookimpl
-from crashcompat.core.command import Command, CommandContext, CommandError, CrashArgumentParser, command
-from crashcompat.core.format import hexadecimal, mkstring
-from crashcompat.core.kernel import Kernel, mm, pagetable, tasks
-from crashcompat.core.kernel.pagetable import PAGE_SIZE_1G, PAGE_SIZE_2M, Walk
+from crashcompat.api import (
+    Command,
+    CommandContext,
+    CommandError,
+    CrashArgumentParser,
+    Kernel,
+    command,
+    hexadecimal,
+    hookimpl,
+    mkstring,
+)
+from crashcompat.api.kernel import mm, pagetable, tasks
+from crashcompat.api.kernel.pagetable import PAGE_SIZE_1G, PAGE_SIZE_2M, Walk
 from crashcompat.plugins._memfmt import page_header, page_row, pte_table, swap_device
 
 #: crash's UVADDR_PRLEN on x86_64.

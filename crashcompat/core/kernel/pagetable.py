@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from crashcompat.core.kernel import Kernel
 
 __all__ = [
+    "MODULES_END",
+    "MODULES_VADDR",
     "PAGE_SIZE_1G",
     "PAGE_SIZE_2M",
     "PAGE_SIZE_4K",

@@ -37,10 +37,13 @@ __all__ = [
     "panic_task",
     "parse_task_spec",
     "read_task",
+    "read_task_fields",
     "render_context",
     "state_letters",
     "state_name",
     "task_by_pid",
+    "task_count",
+    "task_mm",
     "tasks_by_pid",
     "total_pages",
 ]
