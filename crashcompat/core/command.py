@@ -2,8 +2,7 @@
 
 A command module reads like its crash man page::
 
-    from crashcompat import hookimpl
-    from crashcompat.core.command import Command, CommandContext, command
+    from crashcompat.api import Command, CommandContext, command, hookimpl
 
     @command(
         "log",

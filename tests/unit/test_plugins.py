@@ -24,8 +24,7 @@ def crashcompat_commands(no_such_argument):
     return []
 """
 GOOD = """
-from crashcompat import hookimpl
-from crashcompat.core.command import command
+from crashcompat.api import command, hookimpl
 
 @command("hello", summary="say hello", synopsis="hello", description="Says hello.")
 def hello(ctx):
