@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: Where the launch settings travel from :func:`main` to :func:`run_in_gdb`.
 LAUNCH_ENV = "CRASHCOMPAT_GDB_LAUNCH"
+#: Seconds GDB waits for a reply from the bridge (GDB's ``remotetimeout``; its default is 2).
+REMOTE_TIMEOUT = 30
 
 
 def index_cache_dir() -> str:
@@ -76,6 +78,9 @@ def gdb_command(gdb: str) -> list[str]:
     return [
         gdb, "-q", "-nx", "-batch",
         "-iex", "set index-cache enabled on",
+        # crashcompat-gdbserver opens the dump before it answers GDB's first packet: on a busy machine
+        # that takes longer than GDB's default 2 s, and GDB then misreads the late reply.
+        "-iex", f"set remotetimeout {REMOTE_TIMEOUT}",
         "-iex", f"set index-cache directory {index_cache_dir()}",
         "-ex", f"source {script_path()}",
         "-ex", "python import crashcompat.gdb.launcher as _launcher; _launcher.run_in_gdb()",
