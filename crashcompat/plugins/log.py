@@ -21,31 +21,30 @@ from crashcompat.core.target import FaultError, SymbolNotFound, TypeNotFound
     arguments=[
         Option(
             "-T",
-            help="Print each record's time as a calendar date and time instead of seconds since boot.  The "
+            help="print each record's time as a calendar date and time instead of seconds since boot.  The "
             "date is estimated: the dump's date minus the uptime gives the boot time, and each record's "
             "seconds are added to it, shown in the local time zone.",
         ),
-        Option("-t", help="Leave the time prefix out and print the message text alone."),
+        Option("-t", help="leave the time prefix out and print the message text alone."),
         Option(
             "-d",
-            help="After each message, print the key=value lines attached to it (the SUBSYSTEM= and DEVICE= "
+            help="after each message, print the key=value lines attached to it (the SUBSYSTEM= and DEVICE= "
             "fields that dev_printk() adds, for instance), indented under the text.",
         ),
-        Option("-m", help="Print each message's log level (0 to 7) between angle brackets before its text."),
+        Option("-m", help="print each message's log level (0 to 7) between angle brackets before its text."),
         Option(
             "-a",
-            help="Instead of the log, print the audit records still queued in the kernel and not yet read "
+            help="instead of the log, print the audit records still queued in the kernel and not yet read "
             'by auditd, one "type=N text" line each.',
         ),
         Option(
             "-s",
-            help="For kernels with the per-CPU printk_safe buffers (4.11 to 5.14); those buffers are not "
-            "read, so with such a kernel this reports that it is unsupported, and with any other kernel it "
-            "prints nothing.",
+            help="the per-CPU printk_safe buffers of kernels 4.11 to 5.14 are not read: with such a kernel "
+            "-s stops with an error saying so, with any other kernel it prints nothing.",
         ),
         Option(
             "-c",
-            help="Print the origin of each message in brackets: T and the id of the thread that logged it, "
+            help="print the origin of each message in brackets: T and the id of the thread that logged it, "
             "or C and the CPU number when it was logged outside task context (in an interrupt, say).  Kernels that record no caller "
             "(older than 5.10 and built without CONFIG_PRINTK_CALLER) show T0.",
         ),
