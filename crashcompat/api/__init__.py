@@ -25,8 +25,9 @@ What is here:
 
 - plugin machinery: :data:`hookimpl` (pluggy's marker for ``crashcompat_*`` hooks), the hook argument
   type :class:`Session` and :class:`SessionExit`;
-- commands: the :func:`command` decorator, :class:`Command`, :class:`CommandContext`, the argument
-  parser type :class:`CrashArgumentParser` and the errors :class:`CommandError`,
+- commands: the :func:`command` decorator, :class:`Command`, :class:`CommandContext`, the option and
+  positional declarations :class:`Option` and :class:`Argument`, the argument parser type
+  :class:`CrashArgumentParser` and the errors :class:`CommandError`,
   :class:`CommandArgumentError`, :class:`GetoptError`; number parsing (:func:`parse_int`,
   :func:`parse_address`);
 - the kernel: the :class:`Kernel` facade and struct access (:class:`Struct`); the model's modules are
@@ -44,7 +45,7 @@ from __future__ import annotations
 from crashcompat import __version__, hookimpl
 from crashcompat.api import kernel
 from crashcompat.core.command import (
-    ArgumentsBuilder,
+    Argument,
     Command,
     CommandArgumentError,
     CommandContext,
@@ -52,6 +53,7 @@ from crashcompat.core.command import (
     CrashArgumentParser,
     GetoptError,
     Handler,
+    Option,
     command,
     parse_address,
     parse_int,
@@ -73,7 +75,7 @@ from crashcompat.core.target import (
 
 __all__ = [
     "VADDR_PRLEN",
-    "ArgumentsBuilder",
+    "Argument",
     "Command",
     "CommandArgumentError",
     "CommandContext",
@@ -85,6 +87,7 @@ __all__ = [
     "GetoptError",
     "Handler",
     "Kernel",
+    "Option",
     "Session",
     "SessionExit",
     "Struct",

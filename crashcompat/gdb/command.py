@@ -153,7 +153,7 @@ def complete_options(spec: Command, text: str, word: str | None) -> Any:
     token = text.split(" ")[-1] if text and not text.endswith(" ") else ""
     if token.startswith("-"):
         typed = len(token) - len(word)
-        return [flag[typed:] for flag, _ in spec.options if flag.startswith(token)]
+        return [flag[typed:] for flag in spec.option_flags() if flag.startswith(token)]
     return gdb.COMPLETE_SYMBOL
 
 

@@ -11,13 +11,14 @@ import io
 
 from crashcompat.api import (
     VADDR_PRLEN,
+    Argument,
     Command,
     CommandArgumentError,
     CommandContext,
     CommandError,
-    CrashArgumentParser,
     GetoptError,
     Kernel,
+    Option,
     SymbolNotFound,
     TargetError,
     TypeNotFound,
@@ -42,50 +43,74 @@ SLAB_HDR = f"SLAB{' ' * 14}MEMORY{' ' * 12}NODE  TOTAL  ALLOCATED  FREE\n"
 KMEMINFO_HDR = "                 PAGES        TOTAL      PERCENTAGE\n"
 
 
-def _kmem_arguments(parser: CrashArgumentParser) -> None:
-    for flag in "isSzpvVon":
-        parser.add_argument(f"-{flag}", action="store_true")
-    for flag in "fFcChgrP":
-        parser.add_argument(f"-{flag}", action="store_true")
-    for flag in "ImlL":
-        parser.add_argument(f"-{flag}")
-    parser.add_argument("arguments", nargs="*")
+def _unsupported(flag: str, metavar: str = "") -> Option:
+    """One of crash's kmem options that crashcompat parses but does not implement."""
+    return Option(flag, metavar, help="not implemented: the command stops and says so.")
 
 
 @command(
     "kmem",
-    summary="kernel memory",
+    summary="where kernel memory goes, and what owns an address",
     synopsis="kmem [-f|-F|-c|-C|-i|-v|-V|-n|-z|-o|-h] [-p | -m member[,member]]\n"
     "       [[-s|-S|-S=cpu[s]|-r] [slab] [-I slab[,slab]]] [-g [flags]] [[-P] address]]",
     description="""
-    Shows how the kernel uses its memory.  Without an option, each address argument (kernel virtual or
-    physical) is looked up in the symbol table, the vmalloc areas, the slab caches, the task structs and
-    kernel stacks, and the page structs, and whatever contains it is shown.
+    Reports on kernel memory: one option picks the report, and at most one option is allowed.  Given
+    addresses and no option, kmem says what each address belongs to: the kernel symbol it falls in,
+    the vmalloc area holding it (and the task whose kernel stack that is), the slab object or slab
+    page containing it, the task_struct it lies inside, and finally the page struct of its page.  An
+    address is taken as kernel virtual when it is at or above PAGE_OFFSET and as physical below.
     """,
-    options=[
-        (
+    arguments=[
+        Option(
             "-i",
-            "memory usage summary: total, free, used, shared, buffers, cached and slab pages, hugetlb, "
-            "swap and committed memory.",
+            help="a memory usage summary: total, free, used, shared, buffer, page cache and slab pages, "
+            "huge pages, swap, and the commit limit and committed memory.",
         ),
-        (
+        Option(
             "-s",
-            "one line per slab cache: object size, allocated and total objects, slabs and slab size; "
-            "with a cache name only that cache, with an address the slab object holding it.",
+            help="one line per slab cache: object size, allocated and total objects, slabs and slab size; "
+            'with a cache name only that cache ("list" prints each cache\'s address and name), with an '
+            "address the cache and slab holding it.",
         ),
-        ("-S", "like -s, and every slab of the cache with each object, free or [allocated]."),
-        ("-z", "per-zone sizes, watermarks and vm_stat counters."),
-        (
+        Option(
+            "-S",
+            help="as -s, then the cache's slabs, per CPU and per node, each with its objects: free ones "
+            "plain, allocated ones in brackets.  Both need a kernel built with CONFIG_SLUB_DEBUG.",
+        ),
+        Option("-z", help="for every zone of every node: its size, watermarks and vm_stat counters."),
+        Option(
             "-p",
-            "the page struct of every page (or of the page holding an address): its physical "
-            "address, mapping, index, reference count and flags.",
+            help="one line per page struct (of the pages holding the given addresses, or of all memory): "
+            "its address, physical address, mapping, index, reference count and flags.",
         ),
-        ("-v", "the vmalloc areas (vmap_area, vm_struct, address range and size)."),
-        ("-V", "the vm_zone_stat, vm_node_stat and vm_event_states counters."),
-        ("-o", "each CPU's per-cpu offset."),
-        ("-n", "memory nodes and their zones, memory sections and memory blocks."),
+        Option(
+            "-v",
+            help="the vmalloc areas, or those holding the given addresses: vmap_area and vm_struct "
+            "addresses, address range and size.",
+        ),
+        Option("-V", help="the kernel-wide vm_zone_stat, vm_node_stat and vm_event_states counters."),
+        Option("-o", help="the per-cpu offset of each CPU."),
+        Option("-n", help="the memory nodes with their zones, then the memory sections and memory blocks."),
+        _unsupported("-f"),
+        _unsupported("-F"),
+        _unsupported("-c"),
+        _unsupported("-C"),
+        _unsupported("-h"),
+        _unsupported("-g"),
+        _unsupported("-r"),
+        _unsupported("-P"),
+        _unsupported("-I", "slab"),
+        _unsupported("-m", "member"),
+        _unsupported("-l", "value"),
+        Option("-L", "value", help="accepted and ignored."),
+        Argument(
+            "arguments",
+            "address | slab",
+            nargs="*",
+            help="kernel virtual or physical addresses in hexadecimal; with -s or -S, one slab cache "
+            "name instead (prefix a name that looks like a number with a backslash).",
+        ),
     ],
-    arguments=_kmem_arguments,
 )
 def kmem(ctx: CommandContext) -> None:
     args = ctx.args

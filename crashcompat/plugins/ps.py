@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterable
 from functools import cached_property
 
 from crashcompat.api import (
+    Argument,
     Command,
     CommandContext,
-    CrashArgumentParser,
     FaultError,
     Kernel,
+    Option,
     SymbolNotFound,
     TargetError,
     TypeNotFound,
@@ -40,79 +41,80 @@ HEADER = "      PID    PPID  CPU {}  ST  %MEM      VSZ      RSS  COMM\n"
 POLICY_HEADER = "      PID    PPID  CPU {}  POLICY       PRIO  COMM\n"
 
 
-def _arguments(parser: CrashArgumentParser) -> None:
-    for flag in "kuGgatcplmsrSAIHY":
-        parser.add_argument(f"-{flag}", action="append_const", const=flag, dest="flags", default=[])
-    parser.add_argument("-C", dest="cpus")
-    parser.add_argument("-y", dest="policy")
-    parser.add_argument("selectors", nargs="*")
+def _flag(letter: str, text: str) -> Option:
+    """A ps switch: each one given is appended to ``args.flags`` in command-line order."""
+    return Option(f"-{letter}", dest="flags", action="append_const", const=letter, default=[], help=text)
 
 
 @command(
     "ps",
-    summary="display process status information",
+    summary="list tasks with their state and memory use",
     synopsis="ps [-k|-u|-G|-y policy] [-s] [-p|-c|-t|-[l|m][-C cpu]|-a|-g|-r|-S|-A] [pid | task | command] ...",
     description="""
-    This command displays process status for selected, or all, processes in the system.  If no
-    arguments are entered, the process data is displayed for all processes.  Specific processes may be
-    selected by using the following identifier formats:
-
-         pid  a process PID.
-        task  a hexadecimal task_struct pointer.
-     command  a command name.  If a command name is made up of letters that are all numerical values,
-              precede the name string with a "\\".  If the command string is enclosed within "'"
-              characters, then the encompassed string must be a POSIX extended regular expression
-              that will be used to match task names.
-
-    For each task, the following items are displayed: the process PID, the parent process PID, the
-    CPU number that the task ran on last, the task_struct address (or the kernel stack pointer with
-    -s), the task state (RU, IN, UN, ZO, ST, TR, DE, SW, WA, PA, ID, NE), the percentage of physical
-    memory being used by this task, the virtual address size and the resident set size of this task
-    in kilobytes, and the command name; kernel threads are shown in brackets.  The active task on each
-    CPU is highlighted by an angle bracket (">") preceding its information.
+    Without arguments, prints one line per task (every thread, the per-CPU idle tasks included): pid,
+    parent's pid, the CPU it last ran on, its task_struct address (its kernel stack pointer with -s),
+    its state as two letters (RU, IN, UN, ZO, ST, TR, DE, SW, WA, PA, ID or NE), its share of physical
+    memory in percent, its virtual size and resident set in KiB, and its command name.  Kernel threads
+    have their name in brackets, and a ">" at the start of the line marks a task that was running on
+    a CPU.  With arguments, only the tasks they select are shown.  Of -p, -c, -t, -l, -m, -a, -g, -r,
+    -S, -A and -Y, only one may be given.
     """,
-    options=[
-        ("-k", "restrict the output to only kernel threads."),
-        ("-u", "restrict the output to only user tasks."),
-        ("-G", "display only the thread group leader in a thread group."),
-        (
+    arguments=[
+        _flag("k", "only kernel threads."),
+        _flag("u", "only user tasks (every task that is not a kernel thread)."),
+        _flag("G", "only the leader of each thread group."),
+        Option(
             "-y",
-            "policy  restrict the output to tasks having a specified scheduling policy (integer or "
-            "name: NORMAL, FIFO, RR, BATCH, ISO, IDLE, DEADLINE; comma-separated).",
+            "policy",
+            dest="policy",
+            help="only the tasks with one of these scheduling policies, given as numbers or as names "
+            "(NORMAL, FIFO, RR, BATCH, ISO, IDLE, DEADLINE), separated by commas.",
         ),
-        ("-s", "replace the TASK column with the KSTACKP column."),
-        ("-p", "display the parental hierarchy of selected, or all, tasks."),
-        ("-c", "display the children of selected, or all, tasks."),
-        ("-t", "display the task run time, start time, and cumulative user and system times."),
-        (
-            "-l",
-            "display the task's last-run timestamp value (sched_info last_arrival), most recently "
-            "run first, followed by the task's current state.",
+        _flag(
+            "s",
+            "show the kernel stack pointer the task saved when it last stopped running (KSTACKP) in "
+            "place of its TASK address.",
         ),
-        (
-            "-m",
-            "similar to -l, but the timestamp value is translated into days, hours, minutes, seconds, "
-            "and milliseconds since the task was last run on a cpu.",
+        _flag("p", "for each task, its chain of ancestors from the first task down to itself."),
+        _flag("c", "for each task, the tasks whose parent it is."),
+        _flag(
+            "t",
+            "for each task, how long it has existed, its start time (nanoseconds after boot), and the "
+            "user and system time it has used, oldest task first.",
         ),
-        (
+        _flag(
+            "l",
+            "for each task, the runqueue clock stamp of its last arrival on a CPU (sched_info."
+            "last_arrival) and its state, the most recent first.",
+        ),
+        _flag(
+            "m",
+            "as -l, but the stamp is turned into the time elapsed since, as days, hours, minutes, "
+            "seconds and milliseconds.",
+        ),
+        Option(
             "-C",
-            "cpus  only usable with the -l or -m options, dump the timestamp data in per-cpu blocks; "
-            'cpus are "1,3,5", "1-3", "all" or "a".',
+            "cpus",
+            dest="cpus",
+            help='with -l or -m, group the lines by CPU, for the CPUs listed: "1,3,5", "1-3", "a" or "all".',
         ),
-        (
-            "-a",
-            "display the command line arguments and environment strings of selected, or all, "
-            "user-mode tasks.",
+        _flag("a", "for each user task, the argument and environment strings of its process."),
+        _flag("g", "the tasks grouped by thread group: each leader with its other threads under it."),
+        _flag("r", "for each task, its resource limits (current and maximum) by RLIMIT name."),
+        _flag("S", "how many tasks are in each state."),
+        _flag("A", "only the task that was running on each CPU."),
+        _flag("I", "leave the idle tasks out (of the table, and of -l and -m)."),
+        _flag("H", "print no header line."),
+        _flag("Y", "for each task, its scheduling policy and priority in place of the memory columns."),
+        Argument(
+            "selectors",
+            "pid | task | command",
+            nargs="*",
+            help="which tasks to show: a pid, a task_struct address in hexadecimal, a command name "
+            "(put a backslash before a name made only of digits), or a Python regular expression "
+            "between single quotes, matched anywhere in the command name.",
         ),
-        ("-g", "display tasks by thread group, of selected, or all, tasks."),
-        ("-r", "display resource limits (rlimits) of selected, or all, tasks."),
-        ("-S", "display a summary consisting of the number of tasks in a task state."),
-        ("-A", "display only the active task on each cpu."),
-        ("-I", "exclude the idle tasks (-l, -m and the default display)."),
-        ("-H", "do not display the header line."),
-        ("-Y", "display the scheduling policy and priority of each task."),
     ],
-    arguments=_arguments,
 )
 def ps(ctx: CommandContext) -> None:
     flags: set[str] = set()

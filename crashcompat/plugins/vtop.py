@@ -8,11 +8,12 @@ User translations go through the task's ``mm->pgd`` and name the VMA (6.1 maple 
 from __future__ import annotations
 
 from crashcompat.api import (
+    Argument,
     Command,
     CommandContext,
     CommandError,
-    CrashArgumentParser,
     Kernel,
+    Option,
     command,
     hexadecimal,
     hookimpl,
@@ -37,19 +38,15 @@ def _hex(text: str) -> int:
 # ---- pte ----------------------------------------------------------------------------------------------------
 
 
-def _pte_arguments(parser: CrashArgumentParser) -> None:
-    parser.add_argument("contents", nargs="*")
-
-
 @command(
     "pte",
-    summary="translate a page table entry",
+    summary="decode page table entries",
     synopsis="pte contents ...",
     description="""
     Decodes each hexadecimal page-table entry value: the physical page it maps and the names of its flag
     bits, or, for a swapped-out page, the swap device and the offset in it.
     """,
-    arguments=_pte_arguments,
+    arguments=[Argument("contents", nargs="*", help="page-table entry values, in hexadecimal.")],
 )
 def pte(ctx: CommandContext) -> None:
     for text in ctx.args.contents:
@@ -67,29 +64,28 @@ def _write_pte_table(ctx: CommandContext, value: int) -> None:
 # ---- vtop ---------------------------------------------------------------------------------------------------
 
 
-def _vtop_arguments(parser: CrashArgumentParser) -> None:
-    parser.add_argument("-u", action="store_true")
-    parser.add_argument("-k", action="store_true")
-    parser.add_argument("-c", dest="context")
-    parser.add_argument("addresses", nargs="+")
-
-
 @command(
     "vtop",
-    summary="virtual to physical",
+    summary="translate virtual addresses to physical ones",
     synopsis="vtop [-c [pid | taskp]] [-u|-k] address ...",
     description="""
     Walks the page tables for each virtual address and shows every level's entry, the physical address,
     the decoded final entry and the page struct of the physical page.  User addresses are looked up in
     the current context's address space (or that of -c) and also show the VMA holding them.
     """,
-    options=[
-        ("-u", "treat the addresses as user addresses (needed only where user and kernel overlap)."),
-        ("-k", "treat the addresses as kernel addresses."),
-        ("-c pid", "use the address space of the task with this pid."),
-        ("-c taskp", "use the address space of this task (struct task_struct address)."),
+    arguments=[
+        Option(
+            "-u", help="treat the addresses as user addresses (needed only where user and kernel overlap)."
+        ),
+        Option("-k", help="treat the addresses as kernel addresses."),
+        Option(
+            "-c",
+            "pid | taskp",
+            dest="context",
+            help="use the address space of this task (a pid, or a task_struct address).",
+        ),
+        Argument("addresses", "address", nargs="+", help="virtual addresses, in hexadecimal."),
     ],
-    arguments=_vtop_arguments,
 )
 def vtop(ctx: CommandContext) -> None:
     args = ctx.args

@@ -11,17 +11,15 @@ from pathlib import Path
 import pytest
 
 from crashcompat import cli, hookimpl, prompt
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
+from crashcompat.core.command import Argument, Command, CommandContext, command
 from crashcompat.core.plugins import PluginHost
 from crashcompat.core.session import Session, SessionExit
 from crashcompat.testing.synthetic import SyntheticTarget
 
-
-def _words(parser: CrashArgumentParser) -> None:
-    parser.add_argument("words", nargs="*")
+WORDS = [Argument("words", nargs="*", help="")]
 
 
-@command("echo", summary="print words", synopsis="echo words", description="Prints words.", arguments=_words)
+@command("echo", summary="print words", synopsis="echo words", description="Prints words.", arguments=WORDS)
 def echo(ctx: CommandContext) -> None:
     ctx.print(*ctx.args.words)
 
@@ -31,7 +29,7 @@ def sys_(ctx: CommandContext) -> None:
     ctx.write("      KERNEL: vmlinux\n    DUMPFILE: vmcore\n")
 
 
-@command("set", summary="context", synopsis="set", description="Fake set.", arguments=_words)
+@command("set", summary="context", synopsis="set", description="Fake set.", arguments=WORDS)
 def set_(ctx: CommandContext) -> None:
     ctx.write('    PID: 113\nCOMMAND: "fixcrash"\n')
 

@@ -87,7 +87,7 @@ def test_failing_hook_is_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     host.load()
     session = _session(host)
     assert "cannot open my state file" in host.records["raising"].error
-    assert session.run("help help").startswith("\nNAME\n  help - get help")
+    assert session.run("help help").startswith("\nNAME\n  help - list the commands")
 
 
 # ---- pluggy's own hook calling behind the guards ---------------------------------------------------------
