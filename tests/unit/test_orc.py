@@ -14,10 +14,11 @@ from collections.abc import Iterator
 import pytest
 
 from crashcompat.core.kernel import Kernel, orc, stacks, unwind
+from crashcompat.core.kernel.layout import PT_REGS_ORDER
 from crashcompat.core.kernel.tasks import Task
 from crashcompat.core.kernel.unwind import ExceptionFrame, Frame, Message, NoteRegisters, Separator
 from crashcompat.core.kernel.x86insn import Kind, decode
-from crashcompat.core.target import PT_REGS_ORDER, Symbol, SymbolBinding, SymbolKind
+from crashcompat.core.target import Symbol, SymbolBinding, SymbolKind
 from crashcompat.plugins import bt as bt_plugin
 from crashcompat.testing.synthetic import SyntheticTarget
 
@@ -267,14 +268,6 @@ def test_orc_find_picks_the_last_entry_at_or_below() -> None:
 def test_no_orc_tables() -> None:
     t = SyntheticTarget()
     assert orc.tables(Kernel(t)) is None
-
-
-def test_modules_range_follows_the_image_size() -> None:
-    t = SyntheticTarget()
-    t.set_vmcoreinfo({"NUMBER(KERNEL_IMAGE_SIZE)": "1073741824"})
-    assert orc.modules_range(Kernel(t)) == (0xFFFFFFFFC0000000, 0xFFFFFFFFFF000000)
-    t.set_vmcoreinfo({})
-    assert orc.modules_range(Kernel(t))[0] == 0xFFFFFFFFA0000000
 
 
 def test_thread_size_and_task_stack() -> None:
