@@ -733,7 +733,7 @@ def current_offset(vmlinux: Vmlinux) -> int | None:
     return address - vmlinux.facts.banner_address
 
 
-def find_vmlinux() -> str | None:
+def loaded_vmlinux() -> str | None:
     """The kernel GDB has symbols of: the main symbol file, else the first objfile with ``linux_banner``."""
     progspace = gdb.current_progspace()
     if progspace is not None and progspace.filename:
@@ -772,7 +772,7 @@ def attach(vmlinux_path: str | None = None, dump_path: str | None = None) -> Gdb
     :param dump_path: the dump as the user named it (for ``sys``), when GDB opened it as a core file.
     :raises TargetError: nothing to examine, or no vmlinux.
     """
-    vmlinux_path = vmlinux_path or find_vmlinux()
+    vmlinux_path = vmlinux_path or loaded_vmlinux()
     if vmlinux_path is None:
         raise TargetError('no kernel symbols: load the debug vmlinux first ("file VMLINUX")')
     connection = gdb.selected_inferior().connection

@@ -270,6 +270,16 @@ def test_no_orc_tables() -> None:
     assert orc.tables(Kernel(t)) is None
 
 
+def test_orc_module_area_is_the_layouts() -> None:
+    """The ORC lookup's module area is :mod:`layout`'s: 512 MiB of image window on this kernel without
+    KASLR (no VMCOREINFO, no CONFIG_RANDOMIZE_BASE symbol), as for kmem and the exception-frame check."""
+    fk = FakeKernel([(fa(0), 8, 0, SP, UNDEF, CALL)])
+    tables = orc.tables(fk.kernel)
+    assert tables is not None
+    assert (tables.modules_vaddr, tables.modules_end) == (0xFFFFFFFFA0000000, 0xFFFFFFFFFF000000)
+    assert tables.in_text(0xFFFFFFFFA0001000) and not tables.in_text(0xFFFFFFFF9FFFF000)
+
+
 def test_thread_size_and_task_stack() -> None:
     fk = FakeKernel([(fa(0), 8, 0, SP, UNDEF, CALL)])
     assert stacks.task_stack(fk.kernel, STACK) == stacks.StackRange(STACK, STACK + THREAD_SIZE)

@@ -424,7 +424,7 @@ def _kernel_table(kernel: Kernel) -> _KernelTable | None:
     except (OSError, ElfError):
         state.table = _KernelTable([], [], [], [], 0, 0, False, [])
         return None
-    offset = _kaslr_offset(kernel, raw)
+    offset = _image_offset(kernel, raw)
     low, high = raw.text_start, raw.last_section_end
     values = _Relocated(raw.values, low, high, offset) if offset else raw.values
     code = [(a + offset, b + offset) for a, b in raw.code_ranges]
@@ -434,7 +434,7 @@ def _kernel_table(kernel: Kernel) -> _KernelTable | None:
     return state.table
 
 
-def _kaslr_offset(kernel: Kernel, raw: _VmlinuxTable) -> int:
+def _image_offset(kernel: Kernel, raw: _VmlinuxTable) -> int:
     """The KASLR offset (:func:`crashcompat.core.opening.kaslr_offset`), the relocated ``_stext`` taken
     from the backend's own symbol when VMCOREINFO has neither ``KERNELOFFSET`` nor ``SYMBOL(_stext)``;
     0 when nothing tells."""
