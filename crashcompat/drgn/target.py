@@ -230,17 +230,22 @@ class DrgnTarget(Target):
         return self._ambiguous
 
     def _in_modules(self, address: int) -> bool:
-        """Whether *address* is in the module area, where no vmlinux symbol lies
-        (:func:`crashcompat.core.kernel.layout.modules_range`)."""
+        """Whether *address* is in the module area, where no vmlinux symbol lies."""
+        start, end = self._module_area()
+        return start <= address < end
+
+    def _module_area(self) -> tuple[int, int]:
+        """:func:`crashcompat.core.kernel.layout.modules_range`, kept here: finding it may look symbols up
+        (and so fill the symbol caches), which must not happen while they are being walked."""
         if self._modules_area is None:
             self._modules_area = layout.modules_range(self)
-        start, end = self._modules_area
-        return start <= address < end
+        return self._modules_area
 
     def _forget_symbols(self, everything: bool) -> None:
         """Drop cached lookups that may change: all of them when module debug info is loaded or hidden
         (*everything*), else those of the module area and the misses (a live kernel ran: modules may have
         come or gone).  vmlinux symbols never move."""
+        self._module_area()
         if everything:
             self._by_name.clear()
             self._by_address.clear()
