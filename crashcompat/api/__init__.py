@@ -36,7 +36,8 @@ What is here:
   errors every read may raise — :class:`TargetError` and its :class:`FaultError`,
   :class:`SymbolNotFound`, :class:`TypeNotFound`;
 - crash's text primitives: :func:`mkstring`, :func:`hexadecimal`, :func:`pages_to_size`,
-  :data:`VADDR_PRLEN`;
+  :data:`VADDR_PRLEN`, the task header of ``bt`` and ``set`` (:func:`task_header`), and crash's CPU lists
+  (:func:`parse_cpu_spec`, :class:`CpuSpecError`, ``bt -c 0,2-3``);
 - ELF files on disk (a module's ``.ko``): :class:`ElfFile`, :class:`ElfError`.
 """
 
@@ -58,8 +59,9 @@ from crashcompat.core.command import (
     parse_address,
     parse_int,
 )
+from crashcompat.core.cpuspec import CpuSpecError, parse_cpu_spec
 from crashcompat.core.elf import ElfError, ElfFile
-from crashcompat.core.format import VADDR_PRLEN, hexadecimal, mkstring, pages_to_size
+from crashcompat.core.format import NR_CPUS, VADDR_PRLEN, hexadecimal, mkstring, pages_to_size, task_header
 from crashcompat.core.kernel import Kernel, Struct
 from crashcompat.core.session import Session, SessionExit
 from crashcompat.core.target import (
@@ -74,12 +76,14 @@ from crashcompat.core.target import (
 )
 
 __all__ = [
+    "NR_CPUS",
     "VADDR_PRLEN",
     "Argument",
     "Command",
     "CommandArgumentError",
     "CommandContext",
     "CommandError",
+    "CpuSpecError",
     "CrashArgumentParser",
     "ElfError",
     "ElfFile",
@@ -106,5 +110,7 @@ __all__ = [
     "mkstring",
     "pages_to_size",
     "parse_address",
+    "parse_cpu_spec",
     "parse_int",
+    "task_header",
 ]

@@ -26,8 +26,18 @@ from typing import TYPE_CHECKING
 
 from crashcompat import prompt
 from crashcompat.core.cache import cache_path
-from crashcompat.core.target import DumpFormat, parse_vmcoreinfo
-from crashcompat.gdb.kaslr import VmlinuxFacts, offset_from_vmcoreinfo
+from crashcompat.core.opening import (
+    OpenError,
+    check_readable,
+    dump_header,
+    dump_vmcoreinfo,
+    find_vmlinux,
+    kaslr_offset,
+    mismatch,
+    verify_version,
+)
+from crashcompat.core.target import DumpFormat
+from crashcompat.gdb.kaslr import VmlinuxFacts
 
 if TYPE_CHECKING:
     from crashcompat.core.target import Target
@@ -51,24 +61,14 @@ def site_dirs() -> list[str]:
     return [d for d in dict.fromkeys([*dirs, root]) if os.path.isdir(d)]
 
 
-def _dump_vmcoreinfo(vmcore: str) -> dict[str, str]:
-    from crashcompat.core.dumpfile import read_header
-
-    for note in read_header(vmcore).notes:
-        if note.name == "VMCOREINFO":
-            return parse_vmcoreinfo(note.desc.decode("ascii", "replace"))
-    return {}
-
-
-def _banner_release(vmlinux: str) -> str | None:
-    """The release in *vmlinux*'s own ``linux_banner`` ("Linux version <release> ..."), if readable."""
+def _vmlinux_facts(vmlinux: str) -> VmlinuxFacts | None:
+    """What the launcher needs from the vmlinux file (its banner, ``_stext``), or ``None`` if unreadable."""
     from crashcompat.core.elf import ElfError, ElfFile
 
     try:
-        words = VmlinuxFacts(ElfFile(vmlinux)).banner.split()
+        return VmlinuxFacts(ElfFile(vmlinux))
     except (OSError, ElfError, ValueError):
         return None
-    return words[2].decode("ascii", "replace") if len(words) > 2 else None
 
 
 def gdb_command(gdb: str) -> list[str]:
@@ -90,7 +90,6 @@ def gdb_command(gdb: str) -> list[str]:
 def main(argv: list[str]) -> int:
     """The ``--backend gdb`` command line (the ``crashcompat`` options less ``--backend``)."""
     from crashcompat.core.dumpfile import detect_format
-    from crashcompat.drgn import OpenError, find_vmlinux
 
     try:
         args = prompt.build_parser().parse_args(argv)
@@ -104,11 +103,17 @@ def main(argv: list[str]) -> int:
             raise prompt.UsageError("the gdb backend needs a dump file")
         if args.input_file and not os.path.isfile(args.input_file):
             raise prompt.UsageError(f"{args.input_file}: No such file or directory")
-        info = _dump_vmcoreinfo(vmcore)
+        info = dump_vmcoreinfo(dump_header(vmcore).notes)
         if vmlinux is None:
             vmlinux = find_vmlinux(info.get("OSRELEASE", ""))
-        if info.get("OSRELEASE") and info["OSRELEASE"] != _banner_release(vmlinux):
-            raise OpenError(f"{vmlinux} and {vmcore} do not match!")
+        check_readable(vmlinux)
+        facts = _vmlinux_facts(vmlinux)
+        # The dump's release against the vmlinux file's banner, before GDB starts; GDB checks the memory's
+        # banner once the dump is open (run_in_gdb).
+        if info.get("OSRELEASE") and not verify_version(
+            facts.banner if facts is not None else None, release=info["OSRELEASE"]
+        ):
+            raise mismatch(vmlinux, vmcore)
     except (prompt.UsageError, OpenError) as e:
         sys.stderr.write(f"{prompt.PROG}: {e}\n")
         sys.stdout.write(prompt.USAGE)
@@ -128,7 +133,7 @@ def main(argv: list[str]) -> int:
     settings = {
         "vmlinux": vmlinux,
         "vmcore": vmcore,
-        "offset": offset_from_vmcoreinfo(info) or 0,
+        "offset": kaslr_offset(info, lambda: facts.stext if facts is not None else None) or 0,
         "bridge": shlex.join(server) if bridge else None,
         "silent": args.silent,
         "input_file": args.input_file,
@@ -168,13 +173,13 @@ def run_in_gdb() -> None:
         command.state.dump = settings["vmcore"]
         session = command.session()
         if not _matches(session.target, vmlinux):
-            raise TargetError(f"{settings['vmlinux']} and {settings['vmcore']} do not match!")
+            raise mismatch(settings["vmlinux"], settings["vmcore"])
         args = argparse.Namespace(silent=settings["silent"], input_file=settings["input_file"])
         if not args.silent:
             sys.stdout.write(prompt.banner(session, f"GDB {gdb.VERSION}"))
         status = prompt.run(session, args)
         command.save_layouts(session)
-    except (TargetError, gdb.error) as e:
+    except (TargetError, OpenError, gdb.error) as e:
         sys.stderr.write(f"{prompt.PROG}: {e}\n")
     finally:
         sys.stdout.flush()
@@ -209,6 +214,7 @@ def _matches(target: Target, vmlinux: Vmlinux) -> bool:
 
     facts = vmlinux.facts
     try:
-        return bool(target.read(facts.banner_address + vmlinux.offset, len(facts.banner)) == facts.banner)
+        banner: bytes | None = target.read(facts.banner_address + vmlinux.offset, len(facts.banner))
     except TargetError:
-        return False
+        banner = None
+    return verify_version(banner, vmlinux=facts.banner)

@@ -25,6 +25,8 @@ from crashcompat.api import (
     TargetError,
     command,
     hookimpl,
+    parse_cpu_spec,
+    task_header,
 )
 from crashcompat.api.kernel import slub, symbols, tasks, unwind
 from crashcompat.api.kernel.unwind import (
@@ -175,9 +177,7 @@ def _selected(ctx: CommandContext) -> list[int | str]:
     if args.cpus:
         if live:
             ctx.error("-c option not supported on a live system or live dump")
-        cpus = _parse_cpus(args.cpus[0], tasks.cpu_count(kernel))
-        if cpus is None:
-            ctx.error(f"invalid cpu specification: {args.cpus[0]}")
+        cpus = parse_cpu_spec(args.cpus[0], tasks.cpu_count(kernel))
         active = tasks.active_tasks(kernel)
         missing = [cpu for cpu in cpus if cpu not in active]  # crash hides offline CPUs only on request
         if missing:
@@ -208,22 +208,6 @@ def _selected(ctx: CommandContext) -> list[int | str]:
     return out
 
 
-def _parse_cpus(text: str, ncpus: int) -> list[int] | None:
-    """crash's ``make_cpumask``: ``"3"``, ``"1,8,9"``, ``"1-23"``, ``"a"``/``"all"``."""
-    if text in ("a", "all"):
-        return list(range(ncpus))
-    out: set[int] = set()
-    for part in text.split(","):
-        lo, sep, hi = part.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
-            return None
-        first, last = int(lo), int(hi) if sep else int(lo)
-        if max(first, last) >= ncpus:
-            return None
-        out.update(range(first, last + 1))  # crash: "3-1" selects nothing
-    return sorted(out)
-
-
 # ---- rendering ----------------------------------------------------------------------------------------
 
 
@@ -234,7 +218,7 @@ def header(kernel: Kernel, task: int, first: bool = True) -> str:
     :param task: ``struct task_struct *``.
     """
     info = tasks.read_task_fields(kernel, task)
-    return f'{"" if first else chr(10)}PID: {info.pid:<7}  TASK: {task:<16x}  CPU: {info.cpu!s:<3}  COMMAND: "{info.comm}"\n'
+    return task_header(info.pid, task, info.cpu, info.comm, newline=not first)
 
 
 def trace_text(

@@ -21,14 +21,13 @@ from crashcompat.api import (
     Option,
     SymbolNotFound,
     TargetError,
-    TypeNotFound,
     command,
     hexadecimal,
     hookimpl,
     mkstring,
     pages_to_size,
 )
-from crashcompat.api.kernel import mm, pagetable, slub, tasks
+from crashcompat.api.kernel import layout, mm, pagetable, slub, tasks
 from crashcompat.plugins._memfmt import (
     paddr_prlen,
     page_header,
@@ -141,11 +140,13 @@ def kmem(ctx: CommandContext) -> None:
     state = _State()
     for i, address in enumerate(addresses):
         if flag == "p":
-            _dump_page(ctx, state, address, _is_kvaddr(kernel, address))
+            _dump_page(ctx, state, address, layout.layout(kernel).is_kvaddr(address))
         elif flag in ("s", "S"):
             if i:
                 ctx.write("\n")
-            if not _is_kvaddr(kernel, address):  # crash takes a physical address's direct-map address
+            if not layout.layout(kernel).is_kvaddr(
+                address
+            ):  # crash takes a physical address's direct-map address
                 if address < _high_memory(kernel):
                     address = kernel.phys_to_virt(address)
                 else:
@@ -191,11 +192,6 @@ class _State:
 def _high_memory(kernel: Kernel) -> int:
     """``VTOP(high_memory)``: the end of directly mapped physical memory."""
     return tasks.total_pages(kernel) * kernel.target.page_size
-
-
-def _is_kvaddr(kernel: Kernel, address: int) -> bool:
-    """crash's ``IS_KVADDR()`` on x86_64: at or above ``PAGE_OFFSET``."""
-    return address >= kernel.page_offset()
 
 
 # ---- -i -----------------------------------------------------------------------------------------------------
@@ -594,15 +590,7 @@ def _in_symbol_range(kernel: Kernel, address: int) -> bool:
             return True
     except SymbolNotFound:
         pass
-    return pagetable.MODULES_VADDR <= address <= pagetable.MODULES_END
-
-
-def _thread_size(kernel: Kernel) -> int:
-    """THREAD_SIZE: ``sizeof(union thread_union)`` (16 KiB on x86_64 without KASAN)."""
-    try:
-        return kernel.sizeof("union thread_union")
-    except TypeNotFound:
-        return 16384
+    return layout.layout(kernel).is_module_addr(address)
 
 
 def _task_of_struct(kernel: Kernel, address: int) -> int | None:
@@ -616,7 +604,7 @@ def _task_of_struct(kernel: Kernel, address: int) -> int | None:
 
 def _task_of_stack(kernel: Kernel, address: int) -> int | None:
     """crash's ``stkptr_to_task()``: the task whose kernel stack holds *address*."""
-    size = _thread_size(kernel)
+    size = layout.thread_size(kernel)
     return next((t.address for t in tasks.for_each_task(kernel) if t.stack <= address < t.stack + size), None)
 
 
@@ -644,12 +632,12 @@ def _symbol_block(ctx: CommandContext, address: int) -> None:
 def _kmem_search(ctx: CommandContext, address: int) -> None:
     """crash's ``kmem_search()``: each subsystem that owns *address*, then its page struct."""
     kernel = ctx.kernel
-    p = pagetable.paging(kernel)
-    virtual = _is_kvaddr(kernel, address)
+    lay = layout.layout(kernel)
+    virtual = lay.is_kvaddr(address)
     vaddr = address if virtual else (kernel.phys_to_virt(address) if address < _high_memory(kernel) else None)
     if vaddr is not None and _in_symbol_range(kernel, vaddr):
         _symbol_block(ctx, vaddr)
-    if virtual and p.is_vmalloc(address):
+    if virtual and lay.is_vmalloc_addr(address):
         owner = _task_of_stack(kernel, address)
         if owner is not None:
             ctx.write(tasks.render_context(kernel, owner) + "\n")

@@ -20,6 +20,8 @@ from crashcompat.api import (
     command,
     hookimpl,
     mkstring,
+    parse_cpu_spec,
+    task_header,
 )
 from crashcompat.api.kernel import pagetable, system, tasks
 from crashcompat.api.kernel.tasks import Task
@@ -130,10 +132,11 @@ def ps(ctx: CommandContext) -> None:
     if ctx.args.policy is not None:
         view.policies = _parse_policies(ctx, ctx.args.policy)
     if ctx.args.cpus is not None:
+        # crash parses the list as it reads the option, before it knows whether -l or -m came too
+        view.cpus = parse_cpu_spec(ctx.args.cpus, tasks.cpu_count(ctx.kernel))
         if not flags & set("lm"):
             ctx.write("ps: -C option is only applicable with -l and -m\n")
             return
-        view.cpus = _parse_cpus(ctx, ctx.args.cpus)
     selectors: list[str] = ctx.args.selectors
     if not selectors:
         view.show_all()
@@ -353,14 +356,14 @@ class _View:
         for depth, address in enumerate(reversed(chain)):
             found = self.by_address.get(address)
             if found is not None:
-                self.ctx.write(" " * depth + task_header(found))
+                self.ctx.write(" " * depth + _task_line(found))
 
     def show_children(self, task: Task) -> None:
         """crash's ``child_list()``."""
-        self.ctx.write(task_header(task))
+        self.ctx.write(_task_line(task))
         children = [t for t in self.table if t.parent == task.address]
         for child in children:
-            self.ctx.write("  " + task_header(child))
+            self.ctx.write("  " + _task_line(child))
         if not children:
             self.ctx.write("  (no children)\n")
 
@@ -375,11 +378,11 @@ class _View:
             task = leader
         if task.pid == 0 and self.idle_shown:
             return
-        self.ctx.write(task_header(task))
+        self.ctx.write(_task_line(task))
         count = 0
         for other in self.table:
             if other.address != task.address and other.tgid == task.tgid:
-                self.ctx.write("  " + task_header(other))
+                self.ctx.write("  " + _task_line(other))
                 count += 1
                 if other.pid == 0:
                     self.idle_shown = True
@@ -406,7 +409,7 @@ class _View:
             text = " " * (_nanoseconds(clock).index(" ") - text.index(" ")) + text
         else:
             text = self._number(task.last_run).rjust(self._stamp_width)
-        return f"[{text}] [{task.state}]  {task_header(task)}"
+        return f"[{text}] [{task.state}]  {_task_line(task)}"
 
     @cached_property
     def _stamp_width(self) -> int:
@@ -430,7 +433,7 @@ class _View:
         for task in sorted(selected, key=lambda t: t.start_time):
             start = task.start_time // 1_000_000_000 * frequency
             run = 0 if start > now else now - start
-            self.ctx.write(task_header(task))
+            self.ctx.write(_task_line(task))
             self.ctx.write(f"    RUN TIME: {system.format_uptime(run, frequency)}\n")
             self.ctx.write(f"  START TIME: {task.start_time}\n")
             self.ctx.write(f"       UTIME: {task.utime}\n")
@@ -439,7 +442,7 @@ class _View:
     def show_args(self, task: Task) -> None:
         """crash's ``show_task_args()``: ``mm->arg_start..arg_end`` and ``env_start..env_end`` read through
         the task's page tables."""
-        self.ctx.write(task_header(task))
+        self.ctx.write(_task_line(task))
         if not task.mm:
             self.ctx.write("ps: no user stack\n\n")
             return
@@ -470,7 +473,7 @@ class _View:
         data = kernel.read(base, count * 16)
         width = max(len(n) for n in RLIMIT_NAMES[:count])
         unlimited = "(unlimited)"
-        self.ctx.write(task_header(task))
+        self.ctx.write(_task_line(task))
         self.ctx.write(
             f"  {'RLIMIT'.rjust(width)}   {mkstring('CURRENT', len(unlimited), 'cr')}   "
             f"{mkstring('MAXIMUM', len(unlimited), 'cr')}\n"
@@ -489,9 +492,9 @@ class _View:
 # ---- helpers --------------------------------------------------------------------------------------------
 
 
-def task_header(task: Task) -> str:
-    """crash's ``print_task_header()`` line (no leading newline)."""
-    return f'PID: {task.pid:<7d}  TASK: {task.address:<16x}  CPU: {task.cpu!s:<3}  COMMAND: "{task.comm}"\n'
+def _task_line(task: Task) -> str:
+    """crash's ``print_task_header()`` line (no leading newline) of *task*."""
+    return task_header(task.pid, task.address, task.cpu, task.comm)
 
 
 def _comm(task: Task) -> str:
@@ -620,21 +623,3 @@ def _parse_policies(ctx: CommandContext, text: str) -> set[int]:
         else:
             ctx.error(f"{word}: invalid scheduling policy")
     return out
-
-
-def _parse_cpus(ctx: CommandContext, text: str) -> list[int]:
-    """crash's ``make_cpumask()``: comma-separated CPUs or ranges (``"1,3,5-7"``), ``a``/``all`` for all."""
-    count = tasks.cpu_count(ctx.kernel)
-    out: set[int] = set()
-    for part in text.split(","):
-        if part in ("a", "all"):
-            first, last = 0, count - 1
-        else:
-            lo, sep, hi = part.partition("-")
-            if not lo.isdigit() or (sep and not hi.isdigit()):
-                ctx.error(f"invalid cpu specification: {text}")
-            first, last = int(lo), int(hi) if sep else int(lo)
-        if not 0 <= first <= last < count:
-            ctx.error(f"invalid cpu specification: {text}")
-        out.update(range(first, last + 1))
-    return sorted(out)

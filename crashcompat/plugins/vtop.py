@@ -19,7 +19,7 @@ from crashcompat.api import (
     hookimpl,
     mkstring,
 )
-from crashcompat.api.kernel import mm, pagetable, tasks
+from crashcompat.api.kernel import layout, mm, pagetable, tasks
 from crashcompat.api.kernel.pagetable import PAGE_SIZE_1G, PAGE_SIZE_2M, Walk
 from crashcompat.plugins._memfmt import page_header, page_row, pte_table, swap_device
 
@@ -112,14 +112,11 @@ def vtop(ctx: CommandContext) -> None:
             _vtop_kernel(ctx, address, pages)
 
 
-def _userspace_top(kernel: Kernel) -> int:
-    return 1 << 56 if pagetable.paging(kernel).five_level else 1 << 47
-
-
 def _vaddr_type(kernel: Kernel, address: int) -> bool:
     """crash's ``vaddr_type()``: True for a user address; raises for an ambiguous one."""
-    is_user = address < _userspace_top(kernel)
-    is_kernel = address >= kernel.page_offset()
+    lay = layout.layout(kernel)
+    is_user = lay.is_uvaddr(address)
+    is_kernel = lay.is_kvaddr(address)
     if is_user == is_kernel:
         raise CommandError(f"ambiguous address: {address:x}  (requires -u or -k)")
     return is_user
@@ -128,7 +125,7 @@ def _vaddr_type(kernel: Kernel, address: int) -> bool:
 def _vtop_kernel(ctx: CommandContext, address: int, pages: _PageBlock) -> None:
     kernel = ctx.kernel
     ctx.write(f"{mkstring('VIRTUAL', 16)}  {mkstring('PHYSICAL', 16)}\n")
-    if address < kernel.page_offset():
+    if not layout.layout(kernel).is_kvaddr(address):
         ctx.write(f"{address:<8x}  (not a kernel virtual address)\n\n")
         return
     # crash translates direct-map and kernel-image addresses arithmetically, then shows the walk anyway

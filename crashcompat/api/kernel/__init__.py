@@ -9,6 +9,8 @@ prints.  Import the modules you need::
     for task in tasks.for_each_task(ctx.kernel):
         trace = unwind.backtrace(ctx.kernel, task.address)
 
+- :mod:`.layout` — the x86_64 address-space layout, ``THREAD_SIZE``, the ``struct pt_regs`` order,
+  crash's address-class checks
 - :mod:`.lists` — ``struct list_head`` / ``hlist`` walks, bounded against cycles and corruption
 - :mod:`.tasks` — tasks and crash's task table, runqueues, task specs (pid, ``0x`` task, command), states
 - :mod:`.modules` — ``struct module``: the module list, module kallsyms and section addresses
@@ -26,6 +28,7 @@ Each module holds the public names (``__all__``) of its namesake in ``crashcompa
 """
 
 from crashcompat.api.kernel import (
+    layout,
     lists,
     mm,
     modules,
@@ -41,6 +44,7 @@ from crashcompat.api.kernel import (
 )
 
 __all__ = [
+    "layout",
     "lists",
     "mm",
     "modules",
