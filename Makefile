@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml contrib/crashcompat-panicinfo/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e . -e contrib/crashcompat-panicinfo drgn pytest pytest-timeout mypy ruff \
-	  types-tabulate types-gdb
+	  types-tabulate types-gdb import-linter
 	touch $@
 
 venv: $(VENV)/.installed
@@ -31,6 +31,7 @@ demo: deps venv
 lint: venv
 	$(VENV)/bin/ruff check crashcompat tests contrib
 	$(VENV)/bin/ruff format --check crashcompat tests contrib
+	$(VENV)/bin/lint-imports --no-cache --no-logo  # the import rules in pyproject's [tool.importlinter]
 
 typecheck: venv
 	$(VENV)/bin/mypy

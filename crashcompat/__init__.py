@@ -1,8 +1,9 @@
 """crashcompat: crash's command set, byte for byte, inside drgn and stock GDB.
 
-The one public marker for plugins is :data:`hookimpl`::
+Plugins import :mod:`crashcompat.api`, which re-exports :data:`hookimpl`, the one marker for plugins'
+hook implementations (it stays importable from here too)::
 
-    from crashcompat import hookimpl
+    from crashcompat.api import hookimpl
 
     @hookimpl
     def crashcompat_commands():

@@ -11,101 +11,22 @@
 As with crash: ``-s`` drops the banner; ``-i FILE`` runs FILE's commands first; commands may come on stdin
 (``crashcompat -s vmlinux vmcore < cmds``), and the end of a non-terminal stdin ends the session (with
 status 1, as crash's does; ``q`` exits with 0).
+
+The command line's rules and the prompt loop live in :mod:`crashcompat.prompt`, shared with the GDB
+launcher; this module adds the drgn backend and hands ``--backend gdb`` to :mod:`crashcompat.gdb.launcher`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any, NoReturn
+from typing import Any
 
-from crashcompat import __version__
-from crashcompat.core.session import Session, SessionExit
-
-PROG = "crashcompat"
-PROMPT = "crash> "
-HISTORY_FILE = "~/.crashcompat_history"
-
-USAGE = f"""\
-
-Usage:
-
-  {PROG} [OPTION]... VMLINUX VMCORE   (dumpfile form)
-  {PROG} [OPTION]... [VMLINUX]        (live system form)
-
-Enter "{PROG} -h" for details.
-"""
-
-LICENSE = """\
-This program is free software, covered by the GNU General Public License,
-and you are welcome to change it and/or distribute copies of it under
-certain conditions.  crash's commands are reproduced in crash's formats;
-this program has absolutely no warranty.
- """
-
-
-class UsageError(Exception):
-    """Bad command line; printed as ``crashcompat: <message>`` followed by the short usage."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog=PROG,
-        description="crash's commands, in crash's output formats, on drgn or GDB.",
-        epilog=f"Subcommands: '{PROG} dmesg VMCORE [VMLINUX]' prints the kernel log; "
-        f"'{PROG} gdb-script' prints the path of the GDB loader script.",
-    )
-    parser.add_argument("files", nargs="*", metavar="FILE", help="VMLINUX and VMCORE, in either order")
-    parser.add_argument("-s", dest="silent", action="store_true", help="silently proceed to the prompt")
-    parser.add_argument("-i", dest="input_file", metavar="FILE", help="run the commands in FILE first")
-    parser.add_argument(
-        "--backend", choices=("drgn", "gdb"), default="drgn", help="what reads the kernel (default: drgn)"
-    )
-    parser.add_argument("-k", "--live", action="store_true", help="examine the running kernel (/proc/kcore)")
-    parser.add_argument("--qemu", metavar="QMP", help="examine a running QEMU guest through its QMP socket")
-    parser.add_argument("-v", "--version", action="store_true", help="print the version and exit")
-    return parser
-
-
-def classify_files(files: Iterable[str]) -> tuple[str | None, str | None]:
-    """(vmlinux, vmcore) from the file arguments in any order, told apart by content as crash does:
-    an ELF executable is the kernel, a dump (ELF core, kdump-compressed, flattened) the memory image.
-
-    :raises UsageError: a file is missing, unsupported, or one kind is given twice.
-    """
-    from crashcompat.core.dumpfile import detect_format, is_elf_executable
-    from crashcompat.core.target import DumpFormat
-
-    vmlinux = vmcore = None
-    for path in files:
-        if not os.path.exists(path):
-            raise UsageError(f"{path}: No such file or directory")
-        if os.path.isdir(path):
-            raise UsageError(f"{path}: not a supported file format")
-        if is_elf_executable(path):
-            if vmlinux is not None:
-                raise UsageError("too many namelist arguments")
-            vmlinux = path
-            continue
-        try:
-            fmt = detect_format(path)
-        except OSError as e:
-            raise UsageError(f"{path}: {e.strerror}") from None
-        if fmt is DumpFormat.UNKNOWN:
-            raise UsageError(f"{path}: not a supported file format")
-        if vmcore is not None:
-            raise UsageError("too many dumpfile arguments")
-        vmcore = path
-    return vmlinux, vmcore
+from crashcompat import __version__, prompt
+from crashcompat.core.session import Session
+from crashcompat.prompt import PROG, USAGE, UsageError, build_parser, classify_files, run
 
 
 def open_session(args: argparse.Namespace) -> Session:
@@ -126,114 +47,13 @@ def open_session(args: argparse.Namespace) -> Session:
 
 
 def banner(session: Session, engine: str | None = None) -> str:
-    """crash's start-up text: program and version, the licence lines, a blank line (where crash has
-    GDB's banner), then the ``sys`` block and the current context (``set``; indented by 5 at start-up, crash's ``show_context()``) when those commands
-    exist, and a blank line.
-
-    :param engine: what runs the commands (``"GDB 13.1"``); default: drgn and its version.
-    """
+    """crash's start-up text (:func:`crashcompat.prompt.banner`); *engine* defaults to drgn and its
+    version."""
     if engine is None:
         import drgn
 
         engine = f"drgn {drgn.__version__}"
-    text = f"\n{PROG} {__version__}  (crash commands on {engine})\n{LICENSE}\n\n"
-    if session.lookup("sys") is not None:
-        text += session.run("sys", echo=False)
-    if session.lookup("set") is not None:
-        text += "".join(f"     {line}\n" for line in session.run("set", echo=False).splitlines())
-    return text + "\n"
-
-
-def command_lines(args: argparse.Namespace, stdin: IO[str]) -> Iterator[str]:
-    """The lines to run: ``-i FILE`` first (echoed after the prompt unless ``-s``, as crash does), then
-    stdin (read with the prompt and history on a terminal)."""
-    if args.input_file:
-        with open(args.input_file, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    if not args.silent:
-                        sys.stdout.write(f"{PROMPT}{line}\n")
-                    yield line
-    if stdin.isatty():
-        yield from _terminal_lines()
-        return
-    while True:
-        if not args.silent:
-            sys.stdout.write(PROMPT)
-            sys.stdout.flush()
-        line = stdin.readline()
-        if not line:
-            raise EndOfInput
-        yield line
-
-
-class EndOfInput(Exception):
-    """A non-terminal stdin ended: crash exits with status 1."""
-
-
-def _terminal_lines() -> Iterator[str]:
-    """Lines typed at the ``crash>`` prompt; Ctrl-C clears the line, Ctrl-D ends the session."""
-    _setup_readline()
-    while True:
-        try:
-            yield input(PROMPT)
-        except KeyboardInterrupt:
-            sys.stdout.write("\n")
-        except EOFError:
-            sys.stdout.write("\n")
-            return
-
-
-_completion_names: list[str] = []
-
-
-def _setup_readline() -> None:
-    try:
-        import readline
-    except ImportError:
-        return
-    import atexit
-
-    history = os.path.expanduser(HISTORY_FILE)
-    with contextlib.suppress(OSError):
-        readline.read_history_file(history)
-    readline.set_history_length(1000)
-    atexit.register(_save_history, readline.write_history_file, history)
-
-    def complete(text: str, state: int) -> str | None:
-        if readline.get_begidx() != 0:  # only the command name is completed
-            return None
-        matches = [name for name in _completion_names if name.startswith(text)]
-        return matches[state] + " " if state < len(matches) else None
-
-    readline.set_completer(complete)
-    readline.parse_and_bind("tab: complete")
-
-
-def _save_history(write: Callable[[str], None], path: str) -> None:
-    with contextlib.suppress(OSError):
-        write(path)
-
-
-def run(session: Session, args: argparse.Namespace, stdin: IO[str] | None = None) -> int:
-    """Run the session's command loop; returns the exit status (0 after ``q``, 1 at the end of a
-    non-terminal stdin, as crash)."""
-    _completion_names[:] = sorted({*session.commands, *session.aliases})
-    try:
-        for line in command_lines(args, stdin or sys.stdin):
-            try:
-                session.run(line)
-            except KeyboardInterrupt:
-                sys.stdout.write("\n")
-        return 0
-    except SessionExit:
-        return 0
-    except EndOfInput:
-        return 1
-    finally:
-        sys.stdout.flush()
-        session.close()
+    return prompt.banner(session, engine)
 
 
 def _usage_error(message: str) -> int:

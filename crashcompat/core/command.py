@@ -1,30 +1,29 @@
 """Commands: the spec a plugin declares, crash-style argument parsing that never exits, and help text.
 
-A command module reads like its crash man page::
+A command module reads like its help page::
 
-    from crashcompat import hookimpl
-    from crashcompat.core.command import Command, CommandContext, command
+    from crashcompat.api import Argument, Command, CommandContext, Option, command, hookimpl
 
     @command(
-        "log",
-        summary="dump system message buffer",
-        synopsis="log [-Ttdmasc]",
-        description=\"\"\"This command dumps the kernel log_buf contents in chronological order. ...\"\"\",
-        options=[
-            ("-t", "Display the message text without the timestamp."),
-            ("-m", "Display the message log level in brackets preceding each message."),
+        "peek",
+        summary="show words of kernel memory",
+        synopsis="peek [-n count] address",
+        description="Prints 64-bit words of kernel memory, starting at a kernel virtual address.",
+        arguments=[
+            Option("-n", "count", type=int, default=1, help="how many words to print (one by default)."),
+            Argument("address", help="where to start, in hexadecimal."),
         ],
     )
-    def log(ctx: CommandContext) -> None:
-        args = ctx.args                 # argparse.Namespace built from the spec's arguments
+    def peek(ctx: CommandContext) -> None:
+        args = ctx.args                 # argparse.Namespace: args.n, args.address
         ctx.write("...\\n")
 
     @hookimpl
     def crashcompat_commands() -> list[Command]:
-        return [log]
+        return [peek]
 
-The options listed for help are also turned into boolean flags automatically (``-t`` → ``args.t``) unless
-the command passes its own ``arguments`` builder for anything richer (option values, positionals).
+Each :class:`Option` and :class:`Argument` is declared once: the same object adds itself to the command's
+parser and writes its line of the ``help`` page (and of ``docs/commands/``).
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import argparse
 import re
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
@@ -98,8 +97,88 @@ def _getopt_message(message: str) -> str:
     return message
 
 
-#: Adds the command's arguments to the parser it is given.
-ArgumentsBuilder = Callable[[CrashArgumentParser], None]
+#: Stands for "not declared": the keyword is left out of ``add_argument`` so argparse's own default holds.
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a command, declared once: it adds itself to the parser and writes its help line.
+
+    A bare flag is a switch: ``Option("-t", help=...)`` sets ``args.t`` to ``True`` when given.  A *metavar*
+    makes the option take a value, like a getopt letter followed by ``:``: ``Option("-c", "cpu", help=...)``
+    stores the word after ``-c`` in ``args.c``.  *dest*, *action*, *type*, *default*, *const* and *nargs*
+    are passed to ``ArgumentParser.add_argument`` as they are, for anything richer: ``action="count"``,
+    ``"append"``, ``"append_const"`` or an ``argparse.Action`` subclass of the command's own.
+
+    :param flag: the option string, ``"-t"``.
+    :param metavar: what the value is called on the help page (the option then takes a value).
+    :param help: the option's text on the help page; ``""`` leaves it off the page.
+    :param aliases: more option strings for the same option (``-L`` for ``-l``), shown with it.
+    :param exclusive: a group name; the options that share it go into one
+        ``add_mutually_exclusive_group()`` (argparse then refuses them together).
+    """
+
+    flag: str
+    metavar: str = ""
+    _: KW_ONLY
+    help: str
+    aliases: tuple[str, ...] = ()
+    dest: str | None = None
+    action: str | type[argparse.Action] | None = None
+    type: Callable[[str], Any] | None = None
+    default: Any = _UNSET
+    const: Any = _UNSET
+    nargs: int | str | None = None
+    exclusive: str = ""
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return (self.flag, *self.aliases)
+
+    @property
+    def label(self) -> str:
+        """The left column of the option's help line: ``-c cpu``, ``-l, -L``."""
+        return ", ".join(self.flags) + (f" {self.metavar}" if self.metavar else "")
+
+    def add_to(self, parser: argparse._ActionsContainer) -> None:
+        """Add this option to *parser* (or to one of its mutually exclusive groups)."""
+        kwargs: dict[str, Any] = {"action": self.action or ("store" if self.metavar else "store_true")}
+        for key, value in (("dest", self.dest), ("type", self.type), ("nargs", self.nargs)):
+            if value is not None:
+                kwargs[key] = value
+        for key, value in (("default", self.default), ("const", self.const)):
+            if value is not _UNSET:
+                kwargs[key] = value
+        parser.add_argument(*self.flags, **kwargs)
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One positional argument of a command, declared once like :class:`Option`.
+
+    :param name: the attribute of ``ctx.args`` that receives it (also the name argparse's errors use:
+        ``the following arguments are required: addresses``).
+    :param metavar: what it is called on the help page (*name* if empty): ``"pid | task"``.
+    :param help: its text on the help page; ``""`` leaves it off the page.
+    :param nargs: argparse's ``nargs``: ``"*"``, ``"+"``, ``"?"``, a number, or ``None`` for exactly one.
+    """
+
+    name: str
+    metavar: str = ""
+    _: KW_ONLY
+    help: str
+    nargs: int | str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.metavar or self.name
+
+    def add_to(self, parser: argparse._ActionsContainer) -> None:
+        if self.nargs is None:
+            parser.add_argument(self.name)
+        else:
+            parser.add_argument(self.name, nargs=self.nargs)
 
 
 @dataclass
@@ -149,9 +228,11 @@ Handler = Callable[[CommandContext], None]
 
 @dataclass
 class Command:
-    """One command's spec: its name, its help (one source for every frontend and the docs), its argument
-    grammar and the function that runs it.
+    """One command's spec: its name, its help (one source for every frontend and the docs), its options and
+    positional arguments, and the function that runs it.
 
+    :param arguments: the :class:`Option` and :class:`Argument` declarations, in the order the help page
+        lists them (positionals are also parsed in this order).
     :param targets: where it works: ``{"dump", "live"}`` by default.
     """
 
@@ -160,9 +241,8 @@ class Command:
     synopsis: str
     description: str
     handler: Handler
-    options: Sequence[tuple[str, str]] = ()
+    arguments: Sequence[Option | Argument] = ()
     examples: str = ""
-    arguments: ArgumentsBuilder | None = None
     aliases: Sequence[str] = ()
     targets: frozenset[str] = frozenset({"dump", "live"})
     #: Set by the plugin host: the plugin (entry-point name) that registered it.
@@ -170,16 +250,24 @@ class Command:
 
     def parser(self) -> CrashArgumentParser:
         parser = CrashArgumentParser(prog=self.name)
-        if self.arguments is not None:
-            self.arguments(parser)
-        else:
-            for flag, text in self.options:
-                if flag.startswith("-") and len(flag) == 2:
-                    parser.add_argument(flag, action="store_true", help=text)
+        groups: dict[str, argparse._MutuallyExclusiveGroup] = {}
+        for declared in self.arguments:
+            if isinstance(declared, Option) and declared.exclusive:
+                if declared.exclusive not in groups:
+                    groups[declared.exclusive] = parser.add_mutually_exclusive_group()
+                declared.add_to(groups[declared.exclusive])
+            else:
+                declared.add_to(parser)
         return parser
 
     def parse(self, argv: Sequence[str]) -> argparse.Namespace:
         return self.parser().parse_args(list(argv))
+
+    def option_flags(self) -> list[str]:
+        """Every option string the command accepts (``-a``, ``-c`` ...), in declaration order."""
+        return [
+            flag for declared in self.arguments if isinstance(declared, Option) for flag in declared.flags
+        ]
 
     def usage_text(self) -> str:
         """crash's ``cmd_usage(SYNOPSIS)`` block, printed after a bad option."""
@@ -190,17 +278,32 @@ class Command:
         lines = ["", "NAME", f"  {self.name} - {self.summary}", "", "SYNOPSIS", f"  {self.synopsis}", ""]
         lines += ["DESCRIPTION"]
         lines += _indent(self.description, "  ")
-        if self.options:
+        entries = [(declared.label, declared.help) for declared in self.arguments if declared.help]
+        if entries:
             lines.append("")
-            width = max(len(flag) for flag, _ in self.options)
-            for flag, text in self.options:
-                wrapped = textwrap.wrap(" ".join(text.split()), 76 - width) or [""]
-                lines.append(f"    {flag.ljust(width)}  {wrapped[0]}")
-                lines += [f"    {' ' * width}  {more}" for more in wrapped[1:]]
+            lines += _option_lines(entries)
         if self.examples:
             lines += ["", "EXAMPLES"]
             lines += _indent(self.examples, "  ")
         return "\n".join(lines) + "\n"
+
+
+#: Help labels longer than this get a line of their own, their text starting below them.
+LABEL_COLUMN = 14
+
+
+def _option_lines(entries: list[tuple[str, str]]) -> list[str]:
+    """The indented option and argument list of a help page: the label, then its text wrapped beside it."""
+    width = max((len(label) for label, _ in entries if len(label) <= LABEL_COLUMN), default=0)
+    lines = []
+    for label, text in entries:
+        wrapped = textwrap.wrap(" ".join(text.split()), 76 - width, break_on_hyphens=False) or [""]
+        if len(label) > width:
+            lines.append(f"    {label}")
+        else:
+            lines.append(f"    {label.ljust(width)}  {wrapped.pop(0)}")
+        lines += [f"    {' ' * width}  {more}" for more in wrapped]
+    return lines
 
 
 def _indent(text: str, prefix: str) -> list[str]:
@@ -213,9 +316,8 @@ def command(
     summary: str,
     synopsis: str,
     description: str,
-    options: Sequence[tuple[str, str]] = (),
+    arguments: Sequence[Option | Argument] = (),
     examples: str = "",
-    arguments: ArgumentsBuilder | None = None,
     aliases: Sequence[str] = (),
     targets: Iterable[str] = ("dump", "live"),
 ) -> Callable[[Handler], Command]:
@@ -228,9 +330,8 @@ def command(
             synopsis=synopsis,
             description=description,
             handler=handler,
-            options=options,
+            arguments=tuple(arguments),
             examples=examples,
-            arguments=arguments,
             aliases=aliases,
             targets=frozenset(targets),
         )

@@ -20,6 +20,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from crashcompat.core.kernel.layout import PT_REGS_ORDER
 from crashcompat.core.target import DumpFormat
 
 ELF_MAGIC = b"\x7fELF"
@@ -47,10 +48,9 @@ DUMP_DH_COMPRESSED_INCOMPLETE = 0x8
 #: ``struct elf_prstatus`` on x86_64: ``pr_pid`` at 32, ``pr_reg`` (``struct user_regs_struct``) at 112.
 PRSTATUS_PID = 32
 PRSTATUS_REGS = 112
-USER_REGS = (
-    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi", "rdi",
-    "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs",
-)  # fmt: skip
+#: ``struct user_regs_struct`` (arch/x86/include/asm/user_64.h): the ``struct pt_regs`` registers, then the
+#: segment bases and selectors.
+USER_REGS = (*PT_REGS_ORDER, "fs_base", "gs_base", "ds", "es", "fs", "gs")
 
 
 @dataclass(frozen=True)

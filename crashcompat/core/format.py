@@ -44,3 +44,17 @@ def pages_to_size(pages: int, page_size: int = 4096) -> str:
     else:
         text = f"{total // 1024} KB"
     return text.replace(".0 ", " ", 1)
+
+
+#: crash's ``NR_CPUS`` on x86_64: a CPU number at or above it is shown as ``?`` (task.c ``task_cpu()``).
+NR_CPUS = 8192
+
+
+def task_header(pid: int, task: int, cpu: int, comm: str, *, newline: bool = False) -> str:
+    """crash's ``print_task_header()`` line, ``PID: %-7ld  TASK: %-16lx  CPU: %-3s  COMMAND: "%s"``,
+    ended by a newline; *newline* puts a blank line before it (``bt``'s second and later tasks).
+
+    :param task: the ``struct task_struct *``; :param cpu: ``task_cpu()``; :param comm: ``task->comm``.
+    """
+    where = str(cpu) if cpu < NR_CPUS else "?"
+    return f'{chr(10) if newline else ""}PID: {pid:<7}  TASK: {task:<{VADDR_PRLEN}x}  CPU: {where:<3}  COMMAND: "{comm}"\n'

@@ -1,8 +1,10 @@
 """The hooks a crashcompat plugin may implement, in the order of a session's life.
 
 Every hook is named ``crashcompat_*`` and called with keyword arguments only, through the typed facade
-:class:`crashcompat.core.plugins.Hooks`.  Implement one with ``@crashcompat.hookimpl``; declare only
-the arguments you use, and give them no defaults (pluggy passes none to defaulted arguments).
+:class:`crashcompat.core.plugins.Hooks`, which calls pluggy's hook callers: ``tryfirst``/``trylast``
+and hook wrappers (``@hookimpl(wrapper=True)``) work as pluggy documents them.  Implement one with
+``@crashcompat.api.hookimpl``; declare only the arguments you use, and give them no defaults (pluggy
+passes none to defaulted arguments).  An implementation that raises is reported once and skipped.
 """
 
 from __future__ import annotations

@@ -156,12 +156,6 @@ class TargetInfo:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-#: x86_64 general-purpose registers, in the order of ``struct pt_regs`` (arch/x86/include/asm/ptrace.h).
-PT_REGS_ORDER = (
-    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8",
-    "rax", "rcx", "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss",
-)  # fmt: skip
-
 #: A CPU's or task's registers by lower-case x86_64 name (``rip``, ``rsp``, ``eflags``, ``cs`` …).
 Registers = Mapping[str, int]
 

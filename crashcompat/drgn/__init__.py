@@ -10,9 +10,10 @@ Inside drgn (``drgn -c vmcore -s vmlinux``) the ``crash`` object runs crash comm
 ``crash.bt("-a")``, ``crash("log -m | tail -3")`` (see :mod:`crashcompat.drgn.plugin`); scripts get it
 with ``from crashcompat.drgn import crash``.
 
-Opening follows crash's rules: dumps are opened read-only; module debug info is not loaded (``mod -s``
-loads it); a vmlinux that does not match the dump is refused with crash's message.  Importing this
-package does not import drgn (it is imported on first use).
+Opening follows crash's rules (:mod:`crashcompat.core.opening`, shared with the GDB backend): dumps are
+opened read-only; module debug info is not loaded (``mod -s`` loads it); a vmlinux that does not match the
+dump is refused with crash's message.  Importing this package does not import drgn (it is imported on
+first use).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from crashcompat.core.dumpfile import read_header
+from crashcompat.core.opening import (
+    OpenError,
+    check_readable,
+    dump_header,
+    find_vmlinux,
+    mismatch,
+    verify_version,
+)
 from crashcompat.core.target import DumpFormat, parse_vmcoreinfo
 
 if TYPE_CHECKING:
@@ -32,38 +40,6 @@ if TYPE_CHECKING:
     from crashcompat.drgn.target import DrgnTarget
 
 __all__ = ["OpenError", "find_vmlinux", "open_dump", "open_dump_target", "open_live", "open_qemu"]
-
-
-class OpenError(Exception):
-    """The target cannot be opened; the message is crash's (``vmlinux and vmcore do not match!``)."""
-
-
-def vmlinux_candidates(release: str) -> list[str]:
-    """Where a distribution installs the debug vmlinux of kernel *release*, in crash's search order."""
-    return [
-        f"/usr/lib/debug/boot/vmlinux-{release}",
-        f"/usr/lib/debug/lib/modules/{release}/vmlinux",
-        f"/boot/vmlinux-{release}",
-    ]
-
-
-def find_vmlinux(release: str) -> str:
-    """The first existing :func:`vmlinux_candidates` of *release*; raises :class:`OpenError`."""
-    for path in vmlinux_candidates(release):
-        if os.path.isfile(path):
-            return path
-    raise OpenError(
-        f"cannot find a vmlinux for kernel {release}: please enter the namelist (vmlinux) argument"
-    )
-
-
-def _check_readable(path: str) -> None:
-    if not os.path.exists(path):
-        raise OpenError(f"{path}: No such file or directory")
-    if os.path.isdir(path):
-        raise OpenError(f"{path}: not a supported file format")
-    if not os.access(path, os.R_OK):
-        raise OpenError(f"{path}: Permission denied")
 
 
 def open_dump_target(vmcore: str, vmlinux: str | None = None) -> DrgnTarget:
@@ -77,10 +53,7 @@ def open_dump_target(vmcore: str, vmlinux: str | None = None) -> DrgnTarget:
 
     from crashcompat.drgn.target import DrgnTarget
 
-    _check_readable(vmcore)
-    header = read_header(vmcore)
-    if header.format is DumpFormat.UNKNOWN:
-        raise OpenError(f"{vmcore}: not a supported file format")
+    header = dump_header(vmcore)
     # drgn reads kdump-compressed files through libkdumpfile, which cannot tell the architecture of the
     # files QEMU writes: drgn needs the platform given (crash lab recipe, pitfall 5).
     kdump = header.format in (DumpFormat.KDUMP_COMPRESSED, DumpFormat.FLATTENED)
@@ -98,7 +71,7 @@ def open_dump_target(vmcore: str, vmlinux: str | None = None) -> DrgnTarget:
     release = _osrelease(prog)
     if vmlinux is None:
         vmlinux = find_vmlinux(release)
-    _check_readable(vmlinux)
+    check_readable(vmlinux)
     _load_vmlinux(prog, vmlinux, vmcore, release)
     return DrgnTarget.from_program(prog, path=vmcore, vmlinux=vmlinux, header=header)
 
@@ -136,7 +109,7 @@ def open_live(vmlinux: str | None = None, *, host: PluginHost | None = None) -> 
         raise OpenError(f"/proc/kcore: {getattr(e, 'strerror', None) or e}") from None
     release = _osrelease(prog) or os.uname().release
     vmlinux = vmlinux or find_vmlinux(release)
-    _check_readable(vmlinux)
+    check_readable(vmlinux)
     _load_vmlinux(prog, vmlinux, "/proc/kcore", release)
     return Session(DrgnTarget.from_program(prog, vmlinux=vmlinux), host)
 
@@ -156,7 +129,7 @@ def open_qemu(qmp_socket: str, vmlinux: str | None = None, *, host: PluginHost |
         raise OpenError(f"{qmp_socket}: {getattr(e, 'strerror', None) or e}") from None
     release = _osrelease(prog)
     vmlinux = vmlinux or find_vmlinux(release)
-    _check_readable(vmlinux)
+    check_readable(vmlinux)
     _load_vmlinux(prog, vmlinux, qmp_socket, release)
     return Session(DrgnTarget.from_program(prog, vmlinux=vmlinux), host)
 
@@ -171,25 +144,26 @@ def _osrelease(prog: drgn.Program) -> str:
 
 
 def _load_vmlinux(prog: drgn.Program, vmlinux: str, memory: str, release: str) -> None:
-    """Load *vmlinux*'s debug info and check, as crash's ``verify_version()`` does, that ``linux_banner``
-    in *memory* is where *vmlinux* says it is; drgn itself ignores a vmlinux whose build ID differs."""
+    """Load *vmlinux*'s debug info and check that ``linux_banner`` in *memory* is where *vmlinux* says it
+    is (:func:`crashcompat.core.opening.verify_version`); drgn itself ignores a vmlinux whose build ID
+    differs."""
     import drgn
 
-    mismatch = OpenError(f"{vmlinux} and {memory} do not match!")
     try:
         prog.load_debug_info([vmlinux])
     except drgn.MissingDebugInfoError:
         pass
     except Exception:  # not an ELF file, unreadable DWARF: drgn's own error types
-        raise mismatch from None
+        raise mismatch(vmlinux, memory) from None
+    banner: bytes | None
     try:
         if prog.main_module().wants_debug_file():
-            raise mismatch
+            raise mismatch(vmlinux, memory)
         banner = prog.read_c_string(prog.symbol("linux_banner").address, max_size=512)
     except (LookupError, drgn.FaultError, ValueError):
-        raise mismatch from None
-    if not banner.startswith(b"Linux version") or (release and release.encode() not in banner):
-        raise mismatch
+        banner = None
+    if not verify_version(banner, release=release):
+        raise mismatch(vmlinux, memory)
 
 
 def __getattr__(name: str) -> Any:

@@ -21,18 +21,12 @@ from collections.abc import Iterator, Mapping
 from functools import cached_property
 
 import drgn
-from drgn.helpers.linux.percpu import per_cpu_ptr
 from drgn.helpers.linux.sched import cpu_curr, task_cpu
 
 from crashcompat.core.cache import cache_path, write_atomically
-from crashcompat.core.dumpfile import (
-    NT_PRSTATUS,
-    DumpHeader,
-    parse_notes,
-    prstatus_pid,
-    prstatus_registers,
-    read_header,
-)
+from crashcompat.core.dumpfile import DumpHeader, read_header
+from crashcompat.core.kernel import Kernel, layout
+from crashcompat.core.opening import cpu_note_registers
 from crashcompat.core.target import (
     DumpFormat,
     FaultError,
@@ -69,15 +63,6 @@ _KINDS = {
 }
 #: drgn's x86_64 register names that differ from ``struct user_regs_struct``'s.
 _DRGN_REGISTER_NAMES = {"rflags": "eflags", "fs.base": "fs_base", "gs.base": "gs_base"}
-#: x86_64's module mapping area (arch/x86/include/asm/pgtable_64_types.h): no vmlinux symbol lies there.
-MODULES_VADDR = 0xFFFFFFFFC0000000
-MODULES_END = 0xFFFFFFFFFF000000
-
-
-def _in_modules(address: int) -> bool:
-    return MODULES_VADDR <= address < MODULES_END
-
-
 _COMPOUND = (drgn.TypeKind.STRUCT, drgn.TypeKind.UNION, drgn.TypeKind.CLASS)
 
 
@@ -102,6 +87,9 @@ class DrgnTarget(Target):
         self._ambiguous: frozenset[str] | None = None
         #: Types converted for :meth:`type_info` / :meth:`variable_type`.
         self._types = DrgnTypes()
+        self._modules_area: tuple[int, int] | None = None
+        #: The kernel model on this target, for what the Target answers from kernel memory (register notes).
+        self._kernel: Kernel | None = None
 
     @classmethod
     def from_program(
@@ -202,7 +190,7 @@ class DrgnTarget(Target):
                     address = self.prog.object(name, drgn.FindObjectFlags.VARIABLE).address_
                 except Exception:  # any failure of the shortcut falls back to the ELF lookup
                     address = None
-                if address is not None and not _in_modules(address):
+                if address is not None and not self._in_modules(address):
                     return int(address)
         return self.lookup_symbol(name).address
 
@@ -237,7 +225,7 @@ class DrgnTarget(Target):
         repeated: set[str] = set()
         for sym in self.prog.symbols():
             name = sym.name
-            if name and not _in_modules(sym.address):
+            if name and not self._in_modules(sym.address):
                 if name in seen:
                     repeated.add(name)
                 seen.add(name)
@@ -245,17 +233,30 @@ class DrgnTarget(Target):
         write_atomically(cache, lambda f: f.write("\n".join(sorted(repeated)).encode()))
         return self._ambiguous
 
+    def _in_modules(self, address: int) -> bool:
+        """Whether *address* is in the module area, where no vmlinux symbol lies."""
+        start, end = self._module_area()
+        return start <= address < end
+
+    def _module_area(self) -> tuple[int, int]:
+        """:func:`crashcompat.core.kernel.layout.modules_range`, kept here: finding it may look symbols up
+        (and so fill the symbol caches), which must not happen while they are being walked."""
+        if self._modules_area is None:
+            self._modules_area = layout.modules_range(self)
+        return self._modules_area
+
     def _forget_symbols(self, everything: bool) -> None:
         """Drop cached lookups that may change: all of them when module debug info is loaded or hidden
         (*everything*), else those of the module area and the misses (a live kernel ran: modules may have
         come or gone).  vmlinux symbols never move."""
+        self._module_area()
         if everything:
             self._by_name.clear()
             self._by_address.clear()
             return
-        for name in [n for n, sym in self._by_name.items() if sym is None or _in_modules(sym.address)]:
+        for name in [n for n, sym in self._by_name.items() if sym is None or self._in_modules(sym.address)]:
             del self._by_name[name]
-        for address in [a for a, sym in self._by_address.items() if sym is None or _in_modules(a)]:
+        for address in [a for a, sym in self._by_address.items() if sym is None or self._in_modules(a)]:
             del self._by_address[address]
 
     def invalidate(self) -> None:
@@ -269,7 +270,7 @@ class DrgnTarget(Target):
             if (
                 sym.name
                 and sym.kind not in (drgn.SymbolKind.FILE, drgn.SymbolKind.SECTION)
-                and not MODULES_VADDR <= sym.address < MODULES_END
+                and not self._in_modules(sym.address)
             ):
                 yield self._convert(sym, None)
 
@@ -426,38 +427,14 @@ class DrgnTarget(Target):
             return None
 
     def cpu_registers(self, cpu: int) -> Registers | None:
-        """*cpu*'s ``NT_PRSTATUS`` registers.
-
-        A dump of a real crash (VMCOREINFO has ``CRASHTIME``) holds them in the kernel's per-cpu
-        ``crash_notes`` buffer (kernel/crash_core.c ``crash_save_cpu()``), where an offline or silent CPU
-        leaves no note; a dump taken by a hypervisor (QEMU ``dump-guest-memory``) has one ``NT_PRSTATUS``
-        note per vCPU with ``pr_pid`` = CPU + 1.  (drgn locates them the same way.)  Without either, drgn's
-        first frame of the task on *cpu*.
-        """
+        """*cpu*'s registers from its ``NT_PRSTATUS`` note (:func:`crashcompat.core.opening.cpu_note`
+        picks it), else drgn's first frame of the task on *cpu*; ``None`` for a live kernel."""
         if self._info.live:
             return None
-        if "CRASHTIME" in self.vmcoreinfo:
-            desc = self._crash_note(cpu)
-        else:
-            desc = next(
-                (
-                    n.desc
-                    for n in (self._header.notes if self._header else ())
-                    if n.name == "CORE" and n.type == NT_PRSTATUS and prstatus_pid(n.desc) == cpu + 1
-                ),
-                None,
-            )
-        if desc is not None:
-            return prstatus_registers(desc)
-        return self._first_frame_registers(cpu)
-
-    def _crash_note(self, cpu: int) -> bytes | None:
-        try:
-            notes = per_cpu_ptr(self.prog["crash_notes"], cpu)
-            data = self.prog.read(notes.value_(), drgn.sizeof(notes.type_.type))
-        except (LookupError, ValueError, TypeError, drgn.FaultError):
-            return None
-        return next((n.desc for n in parse_notes(data) if n.name == "CORE" and n.type == NT_PRSTATUS), None)
+        if self._kernel is None:
+            self._kernel = Kernel(self)
+        registers = cpu_note_registers(self._kernel, cpu, self._header.notes if self._header else ())
+        return registers if registers is not None else self._first_frame_registers(cpu)
 
     def _first_frame_registers(self, cpu: int) -> Registers | None:
         try:

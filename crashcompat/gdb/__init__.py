@@ -9,11 +9,11 @@ the package.  Importing this package inside GDB registers:
 - ``set crash-aliases on`` — also the bare names (``kmem``, ``ps`` …) for commands GDB does not have.
 
 ``crashcompat --backend gdb VMLINUX VMCORE`` (:mod:`crashcompat.gdb.launcher`) starts GDB with all of this
-done.  For dumps GDB cannot open (kdump-compressed, flattened), :mod:`crashcompat.gdb.server` is a GDB
-remote-protocol bridge: ``target remote | crashcompat-gdbserver VMLINUX VMCORE``.
+done.  For dumps GDB cannot open (kdump-compressed, flattened), :mod:`crashcompat.bridge.server` is a
+GDB remote-protocol bridge in a process of its own: ``target remote | crashcompat-gdbserver VMLINUX VMCORE``.
 
-Outside GDB importing this package does nothing (so the launcher and the bridge can live here); inside
-GDB it never imports drgn.
+Outside GDB importing this package does nothing (so the launcher can live here); nothing in it can reach
+drgn (import-linter checks it), whose bundled libdw crashes GDB.
 """
 
 from __future__ import annotations

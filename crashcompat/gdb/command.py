@@ -23,7 +23,7 @@ from crashcompat.core.command import Command
 from crashcompat.core.plugins import PluginHost
 from crashcompat.core.session import Session, SessionExit, debug_enabled
 from crashcompat.core.target import TargetError
-from crashcompat.gdb.target import GdbTarget, attach, find_vmlinux, thread_cpu
+from crashcompat.gdb.target import GdbTarget, attach, loaded_vmlinux, thread_cpu
 
 __all__ = ["GdbOutput", "State", "register", "run", "session", "state"]
 
@@ -153,7 +153,7 @@ def complete_options(spec: Command, text: str, word: str | None) -> Any:
     token = text.split(" ")[-1] if text and not text.endswith(" ") else ""
     if token.startswith("-"):
         typed = len(token) - len(word)
-        return [flag[typed:] for flag, _ in spec.options if flag.startswith(token)]
+        return [flag[typed:] for flag in spec.option_flags() if flag.startswith(token)]
     return gdb.COMPLETE_SYMBOL
 
 
@@ -281,7 +281,7 @@ def _auto_attach(*_: object) -> None:
     if key is None or key == state.key or key in state.tried or state.attaching:
         return
     state.tried.add(key)
-    if state.vmlinux is None and find_vmlinux() is None:
+    if state.vmlinux is None and loaded_vmlinux() is None:
         return
     try:
         target = session().target

@@ -1,9 +1,11 @@
 """The kernel's KASLR offset, found without user help, and applied to GDB's symbols.
 
-- A dump says it: VMCOREINFO's ``KERNELOFFSET=<hex>`` (kernel/crash_core.c ``crash_save_vmcoreinfo()``),
-  read from the ELF note of a core file or asked of ``crashcompat-gdbserver``.
+- A dump says it: VMCOREINFO's ``KERNELOFFSET=<hex>`` or ``SYMBOL(_stext)``
+  (:func:`crashcompat.core.opening.kaslr_offset`), read from the ELF note of a core file or asked of
+  ``crashcompat-gdbserver``.
 - A live kernel does not: the image is placed at a multiple of ``CONFIG_PHYSICAL_ALIGN`` (2 MiB) within
-  the 1 GiB kernel image window (arch/x86/boot/compressed/kaslr.c, ``KERNEL_IMAGE_SIZE``), so the offset is
+  the 1 GiB kernel image window (arch/x86/boot/compressed/kaslr.c,
+  :data:`~crashcompat.core.kernel.layout.KERNEL_IMAGE_SIZE_KASLR`), so the offset is
   the candidate at which ``linux_banner`` reads back as the vmlinux's own bytes.  The stopped CPU's
   program counter, when it is in kernel text, narrows the candidates to a handful.
 
@@ -14,30 +16,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
+from functools import cached_property
 
 from crashcompat.core.elf import ElfFile
+from crashcompat.core.kernel.layout import KERNEL_IMAGE_SIZE_KASLR
+from crashcompat.core.opening import vmlinux_banner
 
 #: CONFIG_PHYSICAL_ALIGN's default on x86_64, the step of KASLR's choices.
 KASLR_ALIGN = 0x200000
-#: KERNEL_IMAGE_SIZE with CONFIG_RANDOMIZE_BASE (arch/x86/include/asm/page_64_types.h).
-KASLR_WINDOW = 1 << 30
 #: The x86_64 per-cpu section, linked at address 0 on SMP kernels (arch/x86/kernel/vmlinux.lds.S).
 PERCPU_SECTION = ".data..percpu"
 
 #: Reads *size* bytes of kernel memory; raises on a fault.
 Reader = Callable[[int, int], bytes]
-
-
-def offset_from_vmcoreinfo(vmcoreinfo: Mapping[str, str]) -> int | None:
-    """``KERNELOFFSET`` (hex, no ``0x``) of a VMCOREINFO, or ``None`` when it has none."""
-    text = vmcoreinfo.get("KERNELOFFSET")
-    if text is None:
-        return None
-    try:
-        return int(text, 16)
-    except ValueError:
-        return None
 
 
 def candidates(pc: int | None, text_start: int, text_end: int) -> Iterator[int]:
@@ -46,12 +38,12 @@ def candidates(pc: int | None, text_start: int, text_end: int) -> Iterator[int]:
     tried: set[int] = set()
     if pc is not None:
         low = max(0, pc - text_end + 1)
-        high = min(KASLR_WINDOW - KASLR_ALIGN, pc - text_start)
+        high = min(KERNEL_IMAGE_SIZE_KASLR - KASLR_ALIGN, pc - text_start)
         first = (low + KASLR_ALIGN - 1) // KASLR_ALIGN * KASLR_ALIGN
         for offset in range(first, high + 1, KASLR_ALIGN):
             tried.add(offset)
             yield offset
-    for offset in range(0, KASLR_WINDOW, KASLR_ALIGN):
+    for offset in range(0, KERNEL_IMAGE_SIZE_KASLR, KASLR_ALIGN):
         if offset not in tried:
             yield offset
 
@@ -71,30 +63,30 @@ def find_offset(read: Reader, banner_address: int, banner: bytes, offsets: Itera
 
 
 class VmlinuxFacts:
-    """What the search needs from the vmlinux file: the link-time text range and ``linux_banner`` (found
-    without reading the whole symbol table).
+    """What the search and the version check need from the vmlinux file: the link-time text range,
+    ``_stext`` and ``linux_banner`` (found without reading the whole symbol table).
 
     :param elf: the vmlinux.
     """
 
     def __init__(self, elf: ElfFile) -> None:
+        self.elf = elf
         text = elf.section(".text")
         if text is None:
             raise ValueError(f"{elf.path}: no .text section")
         self.text_start = text.address
         self.text_end = text.address + text.size
         self.has_percpu = any(s.name == PERCPU_SECTION and s.address == 0 for s in elf.sections)
-        banner = elf.find_symbol("linux_banner")
-        self.banner_address = banner[0] if banner is not None else 0
-        self.banner = b""
-        if banner is not None:
-            value, size, shndx = banner
-            sec = elf.sections[shndx] if shndx < len(elf.sections) else None
-            if sec is not None:
-                # The first 64 bytes ("Linux version <release> (<builder>) ...") identify the build.
-                data = elf.read_section(sec)
-                start = value - sec.address
-                self.banner = data[start : start + min(size or 64, 64)]
+        banner = vmlinux_banner(elf)
+        self.banner_address = banner.address if banner is not None else 0
+        #: The banner's first bytes ("Linux version <release> (<builder>) ..."), which identify the build.
+        self.banner = banner.text if banner is not None else b""
+
+    @cached_property
+    def stext(self) -> int | None:
+        """``_stext``'s link-time address (for :func:`crashcompat.core.opening.kaslr_offset`)."""
+        found = self.elf.find_symbol("_stext")
+        return found[0] if found is not None else None
 
 
 def relocate(vmlinux: str, offset: int, percpu_at_zero: bool) -> None:

@@ -5,7 +5,7 @@
 thirty), the loader script, and :func:`run_in_gdb`.  Inside GDB that loads the vmlinux's symbols at the
 offset, opens the dump — an ELF vmcore as GDB's core file, any other format through
 ``target remote | crashcompat-gdbserver`` (set ``CRASHCOMPAT_GDB_BRIDGE=1`` to use the bridge for ELF
-too) — and runs the same session loop as the drgn backend (:func:`crashcompat.cli.run`): the same
+too) — and runs the same session loop as the drgn backend (:func:`crashcompat.prompt.run`): the same
 banner, ``crash>`` prompt, ``-s``, ``-i`` and exit status.  The ``crash`` GDB command shares the session.
 """
 
@@ -24,10 +24,20 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from crashcompat import cli
+from crashcompat import prompt
 from crashcompat.core.cache import cache_path
-from crashcompat.core.target import DumpFormat, parse_vmcoreinfo
-from crashcompat.gdb.kaslr import VmlinuxFacts, offset_from_vmcoreinfo
+from crashcompat.core.opening import (
+    OpenError,
+    check_readable,
+    dump_header,
+    dump_vmcoreinfo,
+    find_vmlinux,
+    kaslr_offset,
+    mismatch,
+    verify_version,
+)
+from crashcompat.core.target import DumpFormat
+from crashcompat.gdb.kaslr import VmlinuxFacts
 
 if TYPE_CHECKING:
     from crashcompat.core.target import Target
@@ -35,6 +45,8 @@ if TYPE_CHECKING:
 
 #: Where the launch settings travel from :func:`main` to :func:`run_in_gdb`.
 LAUNCH_ENV = "CRASHCOMPAT_GDB_LAUNCH"
+#: Seconds GDB waits for a reply from the bridge (GDB's ``remotetimeout``; its default is 2).
+REMOTE_TIMEOUT = 30
 
 
 def index_cache_dir() -> str:
@@ -49,24 +61,14 @@ def site_dirs() -> list[str]:
     return [d for d in dict.fromkeys([*dirs, root]) if os.path.isdir(d)]
 
 
-def _dump_vmcoreinfo(vmcore: str) -> dict[str, str]:
-    from crashcompat.core.dumpfile import read_header
-
-    for note in read_header(vmcore).notes:
-        if note.name == "VMCOREINFO":
-            return parse_vmcoreinfo(note.desc.decode("ascii", "replace"))
-    return {}
-
-
-def _banner_release(vmlinux: str) -> str | None:
-    """The release in *vmlinux*'s own ``linux_banner`` ("Linux version <release> ..."), if readable."""
+def _vmlinux_facts(vmlinux: str) -> VmlinuxFacts | None:
+    """What the launcher needs from the vmlinux file (its banner, ``_stext``), or ``None`` if unreadable."""
     from crashcompat.core.elf import ElfError, ElfFile
 
     try:
-        words = VmlinuxFacts(ElfFile(vmlinux)).banner.split()
+        return VmlinuxFacts(ElfFile(vmlinux))
     except (OSError, ElfError, ValueError):
         return None
-    return words[2].decode("ascii", "replace") if len(words) > 2 else None
 
 
 def gdb_command(gdb: str) -> list[str]:
@@ -76,6 +78,9 @@ def gdb_command(gdb: str) -> list[str]:
     return [
         gdb, "-q", "-nx", "-batch",
         "-iex", "set index-cache enabled on",
+        # crashcompat-gdbserver opens the dump before it answers GDB's first packet: on a busy machine
+        # that takes longer than GDB's default 2 s, and GDB then misreads the late reply.
+        "-iex", f"set remotetimeout {REMOTE_TIMEOUT}",
         "-iex", f"set index-cache directory {index_cache_dir()}",
         "-ex", f"source {script_path()}",
         "-ex", "python import crashcompat.gdb.launcher as _launcher; _launcher.run_in_gdb()",
@@ -85,45 +90,50 @@ def gdb_command(gdb: str) -> list[str]:
 def main(argv: list[str]) -> int:
     """The ``--backend gdb`` command line (the ``crashcompat`` options less ``--backend``)."""
     from crashcompat.core.dumpfile import detect_format
-    from crashcompat.drgn import OpenError, find_vmlinux
 
     try:
-        args = cli.build_parser().parse_args(argv)
+        args = prompt.build_parser().parse_args(argv)
         if args.live or args.qemu:
-            raise cli.UsageError(
+            raise prompt.UsageError(
                 "the gdb backend opens dump files; for a live kernel, start GDB on the vmlinux, "
                 '"target remote ..." the gdbstub or KGDB, and "source $(crashcompat gdb-script)"'
             )
-        vmlinux, vmcore = cli.classify_files(args.files)
+        vmlinux, vmcore = prompt.classify_files(args.files)
         if vmcore is None:
-            raise cli.UsageError("the gdb backend needs a dump file")
+            raise prompt.UsageError("the gdb backend needs a dump file")
         if args.input_file and not os.path.isfile(args.input_file):
-            raise cli.UsageError(f"{args.input_file}: No such file or directory")
-        info = _dump_vmcoreinfo(vmcore)
+            raise prompt.UsageError(f"{args.input_file}: No such file or directory")
+        info = dump_vmcoreinfo(dump_header(vmcore).notes)
         if vmlinux is None:
             vmlinux = find_vmlinux(info.get("OSRELEASE", ""))
-        if info.get("OSRELEASE") and info["OSRELEASE"] != _banner_release(vmlinux):
-            raise OpenError(f"{vmlinux} and {vmcore} do not match!")
-    except (cli.UsageError, OpenError) as e:
-        sys.stderr.write(f"{cli.PROG}: {e}\n")
-        sys.stdout.write(cli.USAGE)
+        check_readable(vmlinux)
+        facts = _vmlinux_facts(vmlinux)
+        # The dump's release against the vmlinux file's banner, before GDB starts; GDB checks the memory's
+        # banner once the dump is open (run_in_gdb).
+        if info.get("OSRELEASE") and not verify_version(
+            facts.banner if facts is not None else None, release=info["OSRELEASE"]
+        ):
+            raise mismatch(vmlinux, vmcore)
+    except (prompt.UsageError, OpenError) as e:
+        sys.stderr.write(f"{prompt.PROG}: {e}\n")
+        sys.stdout.write(prompt.USAGE)
         return 1
     gdb = os.environ.get("CRASHCOMPAT_GDB") or shutil.which("gdb")
     if gdb is None:
-        sys.stderr.write(f"{cli.PROG}: the gdb backend needs GDB (gdb not found on PATH)\n")
+        sys.stderr.write(f"{prompt.PROG}: the gdb backend needs GDB (gdb not found on PATH)\n")
         return 1
     bridge = detect_format(vmcore) is not DumpFormat.ELF or os.environ.get("CRASHCOMPAT_GDB_BRIDGE") == "1"
     server = [
         sys.executable,
         "-m",
-        "crashcompat.gdb.server",
+        "crashcompat.bridge.server",
         os.path.abspath(vmlinux),
         os.path.abspath(vmcore),
     ]
     settings = {
         "vmlinux": vmlinux,
         "vmcore": vmcore,
-        "offset": offset_from_vmcoreinfo(info) or 0,
+        "offset": kaslr_offset(info, lambda: facts.stext if facts is not None else None) or 0,
         "bridge": shlex.join(server) if bridge else None,
         "silent": args.silent,
         "input_file": args.input_file,
@@ -163,14 +173,14 @@ def run_in_gdb() -> None:
         command.state.dump = settings["vmcore"]
         session = command.session()
         if not _matches(session.target, vmlinux):
-            raise TargetError(f"{settings['vmlinux']} and {settings['vmcore']} do not match!")
+            raise mismatch(settings["vmlinux"], settings["vmcore"])
         args = argparse.Namespace(silent=settings["silent"], input_file=settings["input_file"])
         if not args.silent:
-            sys.stdout.write(cli.banner(session, f"GDB {gdb.VERSION}"))
-        status = cli.run(session, args)
+            sys.stdout.write(prompt.banner(session, f"GDB {gdb.VERSION}"))
+        status = prompt.run(session, args)
         command.save_layouts(session)
-    except (TargetError, gdb.error) as e:
-        sys.stderr.write(f"{cli.PROG}: {e}\n")
+    except (TargetError, OpenError, gdb.error) as e:
+        sys.stderr.write(f"{prompt.PROG}: {e}\n")
     finally:
         sys.stdout.flush()
         with _quiet():  # and "[Inferior 1 (Remote target) detached]" as it quits
@@ -204,6 +214,7 @@ def _matches(target: Target, vmlinux: Vmlinux) -> bool:
 
     facts = vmlinux.facts
     try:
-        return bool(target.read(facts.banner_address + vmlinux.offset, len(facts.banner)) == facts.banner)
+        banner: bytes | None = target.read(facts.banner_address + vmlinux.offset, len(facts.banner))
     except TargetError:
-        return False
+        banner = None
+    return verify_version(banner, vmlinux=facts.banner)

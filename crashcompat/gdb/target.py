@@ -7,18 +7,18 @@ One :class:`GdbTarget` serves four kinds of GDB target (:attr:`GdbTarget.kind`):
   ELF dump, everything in a QEMU ``paging=false`` dump) is translated with the kernel's page tables
   (:func:`crashcompat.core.kernel.pagetable.translate`) and read from the file by physical address.
 - ``"bridge"``: ``target remote | crashcompat-gdbserver VMLINUX VMCORE`` — any dump drgn reads, served
-  by a separate process (:mod:`crashcompat.gdb.server`); dump facts come from its
+  by a separate process (:mod:`crashcompat.bridge.server`); dump facts come from its
   ``monitor crashcompat info``.
 - ``"qemu"``: QEMU's gdbstub (``-gdb tcp::1234``): threads are vCPUs.
 - ``"kgdb"``: the kernel's own KGDB stub: threads are tasks; each CPU's registers at entry are in
   ``kgdb_info[cpu].debuggerinfo`` (kernel/debug/debug_core.c).
 
 Memory goes through ``gdb.selected_inferior().read_memory`` in aligned blocks (on the bridge, through its
-binary memory lane, :class:`crashcompat.gdb.server.MemoryLane`), cached until the target resumes
+binary memory lane, :class:`crashcompat.bridge.lane.MemoryLane`), cached until the target resumes
 (:meth:`invalidate`); :attr:`GdbTarget.stats` counts the round trips and bytes.  Symbols come
 from the vmlinux's ELF symbol table (:mod:`crashcompat.gdb.symtab`), types from GDB's debug info (looked
 up lazily: GDB starts x86_64 sessions with an i386 architecture until an objfile is loaded).  This module
-never imports drgn.
+never imports drgn: of the bridge it imports only the memory lane's client (:mod:`crashcompat.bridge.lane`).
 """
 
 from __future__ import annotations
@@ -36,19 +36,14 @@ from typing import Any, TypeVar, cast
 
 import gdb
 
+from crashcompat.bridge.lane import lane_read
 from crashcompat.core.cache import cache_path, write_atomically
-from crashcompat.core.dumpfile import (
-    NT_PRSTATUS,
-    DumpHeader,
-    parse_notes,
-    prstatus_pid,
-    prstatus_registers,
-    read_header,
-)
+from crashcompat.core.dumpfile import DumpHeader, read_header
 from crashcompat.core.elf import ElfFile
-from crashcompat.core.kernel import pagetable
+from crashcompat.core.kernel import Kernel, layout, pagetable
+from crashcompat.core.kernel.layout import PT_REGS_ORDER
+from crashcompat.core.opening import cpu_note_registers, dump_vmcoreinfo, kaslr_offset
 from crashcompat.core.target import (
-    PT_REGS_ORDER,
     DumpFormat,
     FaultError,
     Member,
@@ -61,11 +56,9 @@ from crashcompat.core.target import (
     TargetInfo,
     TypeNotFound,
     member_path,
-    parse_vmcoreinfo,
 )
 from crashcompat.core.typeinfo import CType
 from crashcompat.gdb import kaslr
-from crashcompat.gdb.server import lane_read
 from crashcompat.gdb.symtab import SymbolTable, preferred
 from crashcompat.gdb.types import GdbTypes
 
@@ -150,10 +143,7 @@ class CoreFile:
         self._file = open(path, "rb")  # noqa: SIM115 - kept open for the target's life
 
     def vmcoreinfo(self) -> dict[str, str]:
-        for note in self.header.notes:
-            if note.name == "VMCOREINFO":
-                return parse_vmcoreinfo(note.desc.decode("ascii", "replace"))
-        return {}
+        return dump_vmcoreinfo(self.header.notes)
 
     def read_physical(self, address: int, size: int) -> bytes:
         out = bytearray()
@@ -267,6 +257,8 @@ class GdbTarget(Target):
         self.layouts = LayoutCache.for_vmlinux(vmlinux)
         #: The CPU the live target last stopped on (from the stop event's thread).
         self.stopped_cpu: int | None = None
+        #: The kernel model on this target, for what the Target answers from kernel memory (register notes).
+        self._kernel: Kernel | None = None
 
     @property
     def info(self) -> TargetInfo:
@@ -324,7 +316,7 @@ class GdbTarget(Target):
 
     def _read_uncached(self, address: int, size: int) -> bytes:
         self.stats.reads += 1
-        if self._lane is not None:  # the bridge's binary memory lane (crashcompat.gdb.server.MemoryLane)
+        if self._lane is not None:  # the bridge's binary memory lane (crashcompat.bridge.lane)
             try:
                 data = lane_read(self._lane, address, size)
                 self.stats.bytes += len(data)
@@ -355,9 +347,8 @@ class GdbTarget(Target):
 
     def _translate(self, address: int) -> int:
         phys_base = self.vmcoreinfo.get("NUMBER(phys_base)")
-        image = pagetable.START_KERNEL_MAP <= address < pagetable.START_KERNEL_MAP + kaslr.KASLR_WINDOW
-        if image and phys_base:
-            return address - pagetable.START_KERNEL_MAP + int(phys_base, 0)
+        if phys_base and layout.is_kernel_image(self, address):
+            return address - layout.START_KERNEL_MAP + int(phys_base, 0)
         walk = pagetable.translate(self, address)
         if walk.physical is None:
             raise FaultError(address, reason=walk.error or "")
@@ -366,10 +357,11 @@ class GdbTarget(Target):
     def read_physical(self, address: int, size: int) -> bytes:
         if self.core is not None:
             return self.core.read_physical(address, size)
+        page_offset = layout.layout(self).page_offset
         try:
-            return self.read(pagetable.paging(self).page_offset + address, size)
+            return self.read(page_offset + address, size)
         except FaultError as e:
-            raise FaultError(e.address - pagetable.paging(self).page_offset, True) from None
+            raise FaultError(e.address - page_offset, True) from None
 
     # ---- symbols ---------------------------------------------------------------------------------------
 
@@ -575,29 +567,11 @@ class GdbTarget(Target):
         return None
 
     def _core_registers(self, cpu: int) -> Registers | None:
+        """The core file's ``NT_PRSTATUS`` note of *cpu* (:func:`crashcompat.core.opening.cpu_note`)."""
         assert self.core is not None
-        if "CRASHTIME" in self.vmcoreinfo:
-            desc = self._crash_note(cpu)
-        else:
-            desc = next(
-                (
-                    n.desc
-                    for n in self.core.header.notes
-                    if n.name == "CORE" and n.type == NT_PRSTATUS and prstatus_pid(n.desc) == cpu + 1
-                ),
-                None,
-            )
-        return prstatus_registers(desc) if desc is not None else None
-
-    def _crash_note(self, cpu: int) -> bytes | None:
-        """*cpu*'s ``NT_PRSTATUS`` in the per-cpu ``crash_notes`` buffer (kernel/crash_core.c)."""
-        try:
-            notes = self.read_pointer(self.symbol_address("crash_notes"))
-            offset = self.read_u64(self.symbol_address("__per_cpu_offset") + 8 * cpu)
-            data = self.read(notes + offset, self.type_size("note_buf_t"))
-        except TargetError:
-            return None
-        return next((n.desc for n in parse_notes(data) if n.name == "CORE" and n.type == NT_PRSTATUS), None)
+        if self._kernel is None:
+            self._kernel = Kernel(self)
+        return cpu_note_registers(self._kernel, cpu, self.core.header.notes)
 
     def _kgdb_registers(self, cpu: int) -> Registers | None:
         """``kgdb_info[cpu].debuggerinfo``: the ``struct pt_regs *`` of a CPU stopped in KGDB."""
@@ -785,7 +759,7 @@ def current_offset(vmlinux: Vmlinux) -> int | None:
     return address - vmlinux.facts.banner_address
 
 
-def find_vmlinux() -> str | None:
+def loaded_vmlinux() -> str | None:
     """The kernel GDB has symbols of: the main symbol file, else the first objfile with ``linux_banner``."""
     progspace = gdb.current_progspace()
     if progspace is not None and progspace.filename:
@@ -824,7 +798,7 @@ def attach(vmlinux_path: str | None = None, dump_path: str | None = None) -> Gdb
     :param dump_path: the dump as the user named it (for ``sys``), when GDB opened it as a core file.
     :raises TargetError: nothing to examine, or no vmlinux.
     """
-    vmlinux_path = vmlinux_path or find_vmlinux()
+    vmlinux_path = vmlinux_path or loaded_vmlinux()
     if vmlinux_path is None:
         raise TargetError('no kernel symbols: load the debug vmlinux first ("file VMLINUX")')
     connection = gdb.selected_inferior().connection
@@ -839,7 +813,7 @@ def attach(vmlinux_path: str | None = None, dump_path: str | None = None) -> Gdb
             raise TargetError("cannot tell which core file GDB has open")
         core = CoreFile(path)
         kind = "core"
-        offset = kaslr.offset_from_vmcoreinfo(core.vmcoreinfo()) or 0
+        offset = kaslr_offset(core.vmcoreinfo(), lambda: vmlinux.facts.stext) or 0
         header = core.header
         info = TargetInfo(
             path=dump_path or path,
@@ -853,7 +827,7 @@ def attach(vmlinux_path: str | None = None, dump_path: str | None = None) -> Gdb
         found = bridge_facts()
         if found is not None:
             kind, facts = "bridge", found
-            offset = kaslr.offset_from_vmcoreinfo(facts.get("vmcoreinfo", {})) or 0
+            offset = kaslr_offset(facts.get("vmcoreinfo", {}), lambda: vmlinux.facts.stext) or 0
             info = TargetInfo(
                 path=dump_path or facts.get("path"),
                 vmlinux=vmlinux.name,

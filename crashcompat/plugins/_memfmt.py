@@ -3,9 +3,9 @@ table both print (crash's ``dump_mem_map()`` rows and ``x86_64_translate_pte()``
 
 from __future__ import annotations
 
-from crashcompat.core.format import VADDR_PRLEN, mkstring
-from crashcompat.core.kernel import Kernel, mm, system
-from crashcompat.core.kernel.pagetable import pte_flags, pte_physical, pte_present, swap_entry
+from crashcompat.api import VADDR_PRLEN, Kernel, mkstring
+from crashcompat.api.kernel import mm, system
+from crashcompat.api.kernel.pagetable import pte_flags, pte_physical, pte_present, swap_entry
 
 # ---- page structs (kmem -p, vtop, kmem ADDRESS) ----------------------------------------------------------------
 

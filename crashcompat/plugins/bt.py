@@ -13,16 +13,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from crashcompat import hookimpl
-from crashcompat.core.command import (
+from crashcompat.api import (
+    Argument,
     Command,
     CommandArgumentError,
     CommandContext,
-    CrashArgumentParser,
+    FaultError,
+    Kernel,
+    Option,
+    Symbol,
+    TargetError,
     command,
+    hookimpl,
+    parse_cpu_spec,
+    task_header,
 )
-from crashcompat.core.kernel import Kernel, slub, symbols, tasks, unwind
-from crashcompat.core.kernel.unwind import (
+from crashcompat.api.kernel import slub, symbols, tasks, unwind
+from crashcompat.api.kernel.unwind import (
     Backtrace,
     ExceptionFrame,
     Frame,
@@ -32,10 +39,9 @@ from crashcompat.core.kernel.unwind import (
     TextStart,
     TextSymbol,
 )
-from crashcompat.core.target import FaultError, Symbol, TargetError
 
 if TYPE_CHECKING:
-    from crashcompat.core.session import Session
+    from crashcompat.api import Session
 
 __all__ = ["SETTING", "BtOptions", "header", "render", "trace_text"]
 
@@ -66,44 +72,67 @@ class BtOptions:
     eframe_search: bool = False
 
 
-def _arguments(parser: CrashArgumentParser) -> None:
-    for flag in "afltTsxdpe":
-        parser.add_argument(f"-{flag}", action="store_true")
-    parser.add_argument("-F", action="count", default=0)
-    parser.add_argument("-c", dest="cpus", action="append")
-    parser.add_argument("targets", nargs="*")
-
-
 @command(
     "bt",
-    summary="backtrace",
+    summary="show the kernel stack trace of tasks",
     synopsis="bt [-a|-c cpu(s)|-p] [-flFsxdtTe] [pid | task]",
     description="""
-    Display a kernel stack backtrace.  If no arguments are given, the stack trace of the current context
-    will be displayed.  Each frame is shown as "#N [stack slot] function at return address", where the
-    stack slot is the address on the stack that holds the return address.  Exception frames are shown
-    with their registers; transitions from IRQ and exception stacks are marked with "--- <...> ---"
-    lines, and the user-mode registers of a task that entered the kernel from user space are shown at
-    the end.  The trace follows crash's x86_64 algorithm: the stack is scanned for return addresses and
-    each frame's size is taken from the kernel's ORC unwind data (or, where that cannot size it, from
-    the function's code).  "set bt_orc 8.0.2" sizes frames like crash 8.0.2 did, stale return
-    addresses included; the default, "8.0.3", is crash 8.0.3 and later.
+    Prints the kernel call chain of a task, by default the task of the current context (see set).
+    Each frame is one line, "#N [stack slot] function at return address", the stack slot being where
+    the return address was found.  An exception frame is followed by the saved registers; a switch
+    from an IRQ or exception stack back to the process stack is marked by a "--- <...> ---" line; a
+    task that entered the kernel from user space ends with its user-mode registers.
+
+    The stack is read the way crash's x86_64 back tracer reads it: it is scanned for return addresses,
+    and the size of each frame comes from the kernel's ORC unwind tables or, failing those, from the
+    function's machine code.  With "set bt_orc 8.0.2" frames are sized as crash 8.0.2 sized them,
+    including the stale return addresses that version shows; the default, "set bt_orc 8.0.3", matches
+    crash 8.0.3 and newer.
     """,
-    options=[
-        ("-a", "displays the stack traces of the active task on each CPU (crash dumps only)."),
-        ("-c cpu", 'display the stack trace of the active task on one or more CPUs: "3", "1,8,9", "1-23".'),
-        ("-p", "display the stack trace of the panic task only."),
-        ("-f", "display all stack data contained in a frame; each frame's words follow its line."),
-        ("-F", "like -f, but show stack words symbolically or as [slab-cache]; -FF adds the address."),
-        ("-l", "show the file and line number of each stack trace text location."),
-        ("-s", "show the symbol name plus its offset in each frame."),
-        ("-x", "with -s, show offsets in hexadecimal."),
-        ("-d", "with -s, show offsets in decimal."),
-        ("-t", "display all text symbols found from the last known stack location to the stack top."),
-        ("-T", "display all text symbols found from the stack base to the stack top."),
-        ("-e", "search the stack for possible kernel and user mode exception frames."),
-        ("pid", "a process PID."),
-        ("task", "a hexadecimal task_struct pointer."),
+    arguments=[
+        Option(
+            "-a", help="trace the task that was running on each CPU when the dump was taken (dumps only)."
+        ),
+        Option(
+            "-c",
+            "cpu",
+            dest="cpus",
+            action="append",
+            help="trace the task that was running on the given CPUs (dumps only): one number, a list "
+            'such as "1,8,9", a range such as "1-23", or "a"/"all".  Only one -c is accepted.',
+        ),
+        Option("-p", help="trace the task that panicked (dumps only); ignored when a task is named."),
+        Option("-f", help="under each frame, print the stack words it spans, two to a line."),
+        Option(
+            "-F",
+            action="count",
+            default=0,
+            help="as -f, but a word that points at a symbol is printed as the symbol (plus offset) and "
+            "one that points into a slab object as [cache-name]; -FF prints the latter as "
+            "[address:cache-name].",
+        ),
+        Option("-l", help="after each frame, print the source file and line of its return address."),
+        Option("-s", help="print each function as name+offset."),
+        Option("-x", help="print the -s offsets in hexadecimal, whatever the radix."),
+        Option("-d", help="print the -s offsets in decimal, whatever the radix."),
+        Option(
+            "-t",
+            help="instead of the frame chain, list every kernel text address found on the stack, from the "
+            "stack pointer the trace would start at up to the top of the stack.",
+        ),
+        Option("-T", help="as -t, but over the whole stack, from its lowest address up."),
+        Option(
+            "-e",
+            help="instead of the frame chain, look through the whole stack for anything shaped like a "
+            "kernel-mode or user-mode exception frame and print each one found.",
+        ),
+        Argument(
+            "targets",
+            "pid | task",
+            nargs="*",
+            help="the tasks to trace: a pid (every thread with that pid) or a task_struct address in "
+            "hexadecimal.",
+        ),
     ],
     examples="""
     crash> bt
@@ -112,7 +141,6 @@ def _arguments(parser: CrashArgumentParser) -> None:
      #1 [ffffd0a50041bac0] __crash_kexec at ffffffff97f646b7
      ...
     """,
-    arguments=_arguments,
 )
 def bt(ctx: CommandContext) -> None:
     args = ctx.args
@@ -149,9 +177,7 @@ def _selected(ctx: CommandContext) -> list[int | str]:
     if args.cpus:
         if live:
             ctx.error("-c option not supported on a live system or live dump")
-        cpus = _parse_cpus(args.cpus[0], tasks.cpu_count(kernel))
-        if cpus is None:
-            ctx.error(f"invalid cpu specification: {args.cpus[0]}")
+        cpus = parse_cpu_spec(args.cpus[0], tasks.cpu_count(kernel))
         active = tasks.active_tasks(kernel)
         missing = [cpu for cpu in cpus if cpu not in active]  # crash hides offline CPUs only on request
         if missing:
@@ -182,22 +208,6 @@ def _selected(ctx: CommandContext) -> list[int | str]:
     return out
 
 
-def _parse_cpus(text: str, ncpus: int) -> list[int] | None:
-    """crash's ``make_cpumask``: ``"3"``, ``"1,8,9"``, ``"1-23"``, ``"a"``/``"all"``."""
-    if text in ("a", "all"):
-        return list(range(ncpus))
-    out: set[int] = set()
-    for part in text.split(","):
-        lo, sep, hi = part.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
-            return None
-        first, last = int(lo), int(hi) if sep else int(lo)
-        if max(first, last) >= ncpus:
-            return None
-        out.update(range(first, last + 1))  # crash: "3-1" selects nothing
-    return sorted(out)
-
-
 # ---- rendering ----------------------------------------------------------------------------------------
 
 
@@ -208,7 +218,7 @@ def header(kernel: Kernel, task: int, first: bool = True) -> str:
     :param task: ``struct task_struct *``.
     """
     info = tasks.read_task_fields(kernel, task)
-    return f'{"" if first else chr(10)}PID: {info.pid:<7}  TASK: {task:<16x}  CPU: {info.cpu!s:<3}  COMMAND: "{info.comm}"\n'
+    return task_header(info.pid, task, info.cpu, info.comm, newline=not first)
 
 
 def trace_text(

@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
-import argparse
-
 from tabulate import tabulate
 
-from crashcompat import __version__, hookimpl
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
-from crashcompat.core.session import SessionExit
+from crashcompat.api import (
+    Argument,
+    Command,
+    CommandContext,
+    Option,
+    SessionExit,
+    __version__,
+    command,
+    hookimpl,
+)
 
 HELP_COLUMNS = 5
 HELP_WIDTH = 15
 
 
-def _help_arguments(parser: CrashArgumentParser) -> None:
-    parser.add_argument("names", nargs="*")
-
-
 @command(
     "help",
-    summary="get help",
+    summary="list the commands, or show a command's page",
     synopsis="help [command | all]",
     description="""
-    When entered with no argument, a list of all currently available crashcompat commands is shown.
-    If a command name is entered, that command's help page is displayed.  "help all" shows every
-    command's page.
+    Without an argument, prints the names of the commands this session knows (plugins' commands
+    included), in columns.  With command names, prints the page of each; "help all" prints every page.
     """,
-    arguments=_help_arguments,
+    arguments=[
+        Argument(
+            "names",
+            "command | all",
+            nargs="*",
+            help="the commands whose pages to print (an alias finds its command); all for every page.",
+        )
+    ],
 )
 def help_(ctx: CommandContext) -> None:
     names: list[str] = ctx.args.names
@@ -57,10 +64,6 @@ def command_table(names: list[str]) -> str:
     return "\n" + "\n".join(lines) + "\n"
 
 
-def _plugins_arguments(parser: CrashArgumentParser) -> None:
-    parser.add_argument("-v", action="store_true", dest="verbose")
-
-
 @command(
     "plugins",
     summary="list the loaded plugins",
@@ -70,8 +73,7 @@ def _plugins_arguments(parser: CrashArgumentParser) -> None:
     it, and the commands it registered.  Plugins that failed to load are listed with the reason; they
     are skipped and the session goes on.
     """,
-    options=[("-v", "also show the module each plugin was loaded from.")],
-    arguments=_plugins_arguments,
+    arguments=[Option("-v", dest="verbose", help="also show the module each plugin was loaded from.")],
 )
 def plugins(ctx: CommandContext) -> None:
     rows = []
@@ -95,12 +97,6 @@ def plugins(ctx: CommandContext) -> None:
         ctx.write(f"FAILED: {record.name}: {record.error}\n")
 
 
-def _set_arguments(parser: CrashArgumentParser) -> None:
-    parser.add_argument("-p", action="store_true", dest="panic")
-    parser.add_argument("-c", dest="cpu", type=int)
-    parser.add_argument("words", nargs="*")
-
-
 def _show_radix(ctx: CommandContext) -> None:
     name = "hex" if ctx.session.radix == 16 else "decimal"
     ctx.write(f"output radix: {ctx.session.radix} ({name})\n")
@@ -108,19 +104,26 @@ def _show_radix(ctx: CommandContext) -> None:
 
 @command(
     "set",
-    summary="set a process context or internal crash variable",
+    summary="choose the task context, or show and change session settings",
     synopsis="set [[-a] [pid | taskp] | [-c cpu] | -p] | [radix 10|16] | [scroll on|off]",
     description="""
-    This command either sets a new context, or gets the current context for display.  The context
-    can be set by the use of a PID or task address, the active task on a cpu (-c), or the panic
-    task (-p).  With no argument the current context is displayed.  "set radix 10|16" selects the
-    output radix; "set scroll on|off" the output scrolling.
+    The task context is the task that commands such as bt and vtop use when none is named.  Without
+    arguments, set prints the current context (pid, command, task address, CPU and state).  With a pid
+    or a task_struct address, with -c or with -p it moves the context to that task first, then prints
+    it.  "set radix 10" or "set radix 16" chooses the radix numbers are printed in; "set radix" alone
+    prints it.  "set NAME VALUE" changes another session setting (scroll, bt_orc ...) and "set NAME"
+    prints it.
     """,
-    options=[
-        ("-c", "cpu  sets the context to the active task on a cpu."),
-        ("-p", "sets the context to the panic task."),
+    arguments=[
+        Option("-c", "cpu", dest="cpu", type=int, help="make the task running on this CPU the context."),
+        Option("-p", dest="panic", help="make the task that panicked the context."),
+        Argument(
+            "words",
+            "pid | taskp | NAME [VALUE]",
+            nargs="*",
+            help="a pid or a task_struct address to make the context, or a setting to show or change.",
+        ),
     ],
-    arguments=_set_arguments,
 )
 def set_(ctx: CommandContext) -> None:
     args = ctx.args
@@ -138,7 +141,7 @@ def set_(ctx: CommandContext) -> None:
             session.settings[words[0]] = words[1]
         ctx.write(f"{words[0]}: {session.settings[words[0]]}\n")
         return
-    from crashcompat.core.kernel import tasks  # the task model is only needed for contexts
+    from crashcompat.api.kernel import tasks  # the task model is only needed for contexts
 
     if args.panic:
         panic = tasks.panic_task(ctx.kernel)
@@ -160,9 +163,9 @@ def set_(ctx: CommandContext) -> None:
 
 @command(
     "hex",
-    summary="set output radix to 16",
+    summary="print numbers in hexadecimal",
     synopsis="hex",
-    description='Sets the output radix to 16 (hexadecimal); the same as "set radix 16".',
+    description='Makes 16 the radix numbers are printed in; short for "set radix 16".',
 )
 def hex_(ctx: CommandContext) -> None:
     ctx.session.radix = 16
@@ -171,26 +174,22 @@ def hex_(ctx: CommandContext) -> None:
 
 @command(
     "dec",
-    summary="set output radix to 10",
+    summary="print numbers in decimal",
     synopsis="dec",
-    description='Sets the output radix to 10 (decimal); the same as "set radix 10".',
+    description='Makes 10 the radix numbers are printed in; short for "set radix 10".',
 )
 def dec(ctx: CommandContext) -> None:
     ctx.session.radix = 10
     _show_radix(ctx)
 
 
-def _no_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ignored", nargs="*")
-
-
 @command(
     "q",
-    summary="exit this session",
+    summary="end the session",
     synopsis="q",
     aliases=("exit", "quit"),
-    description='Ends the session (also "exit" and "quit").',
-    arguments=_no_arguments,
+    description='Ends the session; "exit" and "quit" do the same.  Anything after the command is ignored.',
+    arguments=[Argument("ignored", nargs="*", help="")],
 )
 def quit_(ctx: CommandContext) -> None:
     raise SessionExit()

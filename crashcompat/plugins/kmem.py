@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import io
 
-from crashcompat import hookimpl
-from crashcompat.core.command import (
+from crashcompat.api import (
+    VADDR_PRLEN,
+    Argument,
     Command,
     CommandArgumentError,
     CommandContext,
     CommandError,
-    CrashArgumentParser,
     GetoptError,
+    Kernel,
+    Option,
+    SymbolNotFound,
+    TargetError,
     command,
+    hexadecimal,
+    hookimpl,
+    mkstring,
+    pages_to_size,
 )
-from crashcompat.core.format import VADDR_PRLEN, hexadecimal, mkstring, pages_to_size
-from crashcompat.core.kernel import Kernel, mm, pagetable, slub, tasks
-from crashcompat.core.target import SymbolNotFound, TargetError, TypeNotFound
+from crashcompat.api.kernel import layout, mm, pagetable, slub, tasks
 from crashcompat.plugins._memfmt import (
     paddr_prlen,
     page_header,
@@ -36,50 +42,74 @@ SLAB_HDR = f"SLAB{' ' * 14}MEMORY{' ' * 12}NODE  TOTAL  ALLOCATED  FREE\n"
 KMEMINFO_HDR = "                 PAGES        TOTAL      PERCENTAGE\n"
 
 
-def _kmem_arguments(parser: CrashArgumentParser) -> None:
-    for flag in "isSzpvVon":
-        parser.add_argument(f"-{flag}", action="store_true")
-    for flag in "fFcChgrP":
-        parser.add_argument(f"-{flag}", action="store_true")
-    for flag in "ImlL":
-        parser.add_argument(f"-{flag}")
-    parser.add_argument("arguments", nargs="*")
+def _unsupported(flag: str, metavar: str = "") -> Option:
+    """One of crash's kmem options that crashcompat parses but does not implement."""
+    return Option(flag, metavar, help="not implemented: the command stops and says so.")
 
 
 @command(
     "kmem",
-    summary="kernel memory",
+    summary="where kernel memory goes, and what owns an address",
     synopsis="kmem [-f|-F|-c|-C|-i|-v|-V|-n|-z|-o|-h] [-p | -m member[,member]]\n"
     "       [[-s|-S|-S=cpu[s]|-r] [slab] [-I slab[,slab]]] [-g [flags]] [[-P] address]]",
     description="""
-    Shows how the kernel uses its memory.  Without an option, each address argument (kernel virtual or
-    physical) is looked up in the symbol table, the vmalloc areas, the slab caches, the task structs and
-    kernel stacks, and the page structs, and whatever contains it is shown.
+    Reports on kernel memory: one option picks the report, and at most one option is allowed.  Given
+    addresses and no option, kmem says what each address belongs to: the kernel symbol it falls in,
+    the vmalloc area holding it (and the task whose kernel stack that is), the slab object or slab
+    page containing it, the task_struct it lies inside, and finally the page struct of its page.  An
+    address is taken as kernel virtual when it is at or above PAGE_OFFSET and as physical below.
     """,
-    options=[
-        (
+    arguments=[
+        Option(
             "-i",
-            "memory usage summary: total, free, used, shared, buffers, cached and slab pages, hugetlb, "
-            "swap and committed memory.",
+            help="a memory usage summary: total, free, used, shared, buffer, page cache and slab pages, "
+            "huge pages, swap, and the commit limit and committed memory.",
         ),
-        (
+        Option(
             "-s",
-            "one line per slab cache: object size, allocated and total objects, slabs and slab size; "
-            "with a cache name only that cache, with an address the slab object holding it.",
+            help="one line per slab cache: object size, allocated and total objects, slabs and slab size; "
+            'with a cache name only that cache ("list" prints each cache\'s address and name), with an '
+            "address the cache and slab holding it.",
         ),
-        ("-S", "like -s, and every slab of the cache with each object, free or [allocated]."),
-        ("-z", "per-zone sizes, watermarks and vm_stat counters."),
-        (
+        Option(
+            "-S",
+            help="as -s, then the cache's slabs, per CPU and per node, each with its objects: free ones "
+            "plain, allocated ones in brackets.  Both need a kernel built with CONFIG_SLUB_DEBUG.",
+        ),
+        Option("-z", help="for every zone of every node: its size, watermarks and vm_stat counters."),
+        Option(
             "-p",
-            "the page struct of every page (or of the page holding an address): its physical "
-            "address, mapping, index, reference count and flags.",
+            help="one line per page struct (of the pages holding the given addresses, or of all memory): "
+            "its address, physical address, mapping, index, reference count and flags.",
         ),
-        ("-v", "the vmalloc areas (vmap_area, vm_struct, address range and size)."),
-        ("-V", "the vm_zone_stat, vm_node_stat and vm_event_states counters."),
-        ("-o", "each CPU's per-cpu offset."),
-        ("-n", "memory nodes and their zones, memory sections and memory blocks."),
+        Option(
+            "-v",
+            help="the vmalloc areas, or those holding the given addresses: vmap_area and vm_struct "
+            "addresses, address range and size.",
+        ),
+        Option("-V", help="the kernel-wide vm_zone_stat, vm_node_stat and vm_event_states counters."),
+        Option("-o", help="the per-cpu offset of each CPU."),
+        Option("-n", help="the memory nodes with their zones, then the memory sections and memory blocks."),
+        _unsupported("-f"),
+        _unsupported("-F"),
+        _unsupported("-c"),
+        _unsupported("-C"),
+        _unsupported("-h"),
+        _unsupported("-g"),
+        _unsupported("-r"),
+        _unsupported("-P"),
+        _unsupported("-I", "slab"),
+        _unsupported("-m", "member"),
+        _unsupported("-l", "value"),
+        Option("-L", "value", help="accepted and ignored."),
+        Argument(
+            "arguments",
+            "address | slab",
+            nargs="*",
+            help="kernel virtual or physical addresses in hexadecimal; with -s or -S, one slab cache "
+            "name instead (prefix a name that looks like a number with a backslash).",
+        ),
     ],
-    arguments=_kmem_arguments,
 )
 def kmem(ctx: CommandContext) -> None:
     args = ctx.args
@@ -110,11 +140,13 @@ def kmem(ctx: CommandContext) -> None:
     state = _State()
     for i, address in enumerate(addresses):
         if flag == "p":
-            _dump_page(ctx, state, address, _is_kvaddr(kernel, address))
+            _dump_page(ctx, state, address, layout.layout(kernel).is_kvaddr(address))
         elif flag in ("s", "S"):
             if i:
                 ctx.write("\n")
-            if not _is_kvaddr(kernel, address):  # crash takes a physical address's direct-map address
+            if not layout.layout(kernel).is_kvaddr(
+                address
+            ):  # crash takes a physical address's direct-map address
                 if address < _high_memory(kernel):
                     address = kernel.phys_to_virt(address)
                 else:
@@ -160,11 +192,6 @@ class _State:
 def _high_memory(kernel: Kernel) -> int:
     """``VTOP(high_memory)``: the end of directly mapped physical memory."""
     return tasks.total_pages(kernel) * kernel.target.page_size
-
-
-def _is_kvaddr(kernel: Kernel, address: int) -> bool:
-    """crash's ``IS_KVADDR()`` on x86_64: at or above ``PAGE_OFFSET``."""
-    return address >= kernel.page_offset()
 
 
 # ---- -i -----------------------------------------------------------------------------------------------------
@@ -563,15 +590,7 @@ def _in_symbol_range(kernel: Kernel, address: int) -> bool:
             return True
     except SymbolNotFound:
         pass
-    return pagetable.MODULES_VADDR <= address <= pagetable.MODULES_END
-
-
-def _thread_size(kernel: Kernel) -> int:
-    """THREAD_SIZE: ``sizeof(union thread_union)`` (16 KiB on x86_64 without KASAN)."""
-    try:
-        return kernel.sizeof("union thread_union")
-    except TypeNotFound:
-        return 16384
+    return layout.layout(kernel).is_module_addr(address)
 
 
 def _task_of_struct(kernel: Kernel, address: int) -> int | None:
@@ -585,7 +604,7 @@ def _task_of_struct(kernel: Kernel, address: int) -> int | None:
 
 def _task_of_stack(kernel: Kernel, address: int) -> int | None:
     """crash's ``stkptr_to_task()``: the task whose kernel stack holds *address*."""
-    size = _thread_size(kernel)
+    size = layout.thread_size(kernel)
     return next((t.address for t in tasks.for_each_task(kernel) if t.stack <= address < t.stack + size), None)
 
 
@@ -613,12 +632,12 @@ def _symbol_block(ctx: CommandContext, address: int) -> None:
 def _kmem_search(ctx: CommandContext, address: int) -> None:
     """crash's ``kmem_search()``: each subsystem that owns *address*, then its page struct."""
     kernel = ctx.kernel
-    p = pagetable.paging(kernel)
-    virtual = _is_kvaddr(kernel, address)
+    lay = layout.layout(kernel)
+    virtual = lay.is_kvaddr(address)
     vaddr = address if virtual else (kernel.phys_to_virt(address) if address < _high_memory(kernel) else None)
     if vaddr is not None and _in_symbol_range(kernel, vaddr):
         _symbol_block(ctx, vaddr)
-    if virtual and p.is_vmalloc(address):
+    if virtual and lay.is_vmalloc_addr(address):
         owner = _task_of_stack(kernel, address)
         if owner is not None:
             ctx.write(tasks.render_context(kernel, owner) + "\n")

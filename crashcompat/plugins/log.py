@@ -2,79 +2,72 @@
 
 from __future__ import annotations
 
-from crashcompat import hookimpl
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
-from crashcompat.core.kernel import printk, system
-from crashcompat.core.target import FaultError, SymbolNotFound, TypeNotFound
-
-
-def _arguments(parser: CrashArgumentParser) -> None:
-    for flag in ("-T", "-t", "-d", "-m", "-a", "-s", "-c"):
-        parser.add_argument(flag, action="store_true", dest=flag[1])
+from crashcompat.api import (
+    Command,
+    CommandContext,
+    FaultError,
+    Option,
+    SymbolNotFound,
+    TypeNotFound,
+    command,
+    hookimpl,
+)
+from crashcompat.api.kernel import printk, system
 
 
 @command(
     "log",
-    summary="dump system message buffer",
+    summary="print the kernel's message log",
     synopsis="log [-Ttdmasc]",
     description="""
-    This command dumps the kernel log_buf contents in chronological order.  The command supports the
-    older log_buf formats, which may or may not contain a timestamp inserted prior to each message, as
-    well as the newer variable-length record format, where the timestamp is contained in each log
-    entry's header, and the lockless ring buffer of Linux 5.10 and later.
+    Prints every record of the kernel's printk log, oldest first, each preceded by its time since boot
+    in seconds.  Both record layouts are read: the lockless printk_ringbuffer of Linux 5.10 onwards and
+    the variable-length log_buf records that Linux 3.5 to 5.9 used.  A message of several lines has its
+    continuation lines indented under its text.
     """,
-    options=[
-        (
+    arguments=[
+        Option(
             "-T",
-            "Display the message text with human readable timestamp.  (Be aware that the timestamp could "
-            "be inaccurate: it is computed from the kernel's uptime and the date of the dump.)",
+            help="print each record's time as a calendar date and time instead of seconds since boot.  The "
+            "date is estimated: the dump's date minus the uptime gives the boot time, and each record's "
+            "seconds are added to it, shown in the local time zone.",
         ),
-        (
-            "-t",
-            "Display the message text without the timestamp; only applicable to the variable-length "
-            "record format.",
-        ),
-        (
+        Option("-t", help="leave the time prefix out and print the message text alone."),
+        Option(
             "-d",
-            "Display the dictionary of key/value pair properties that are optionally appended to a "
-            "message by the kernel's dev_printk() function; only applicable to the variable-length "
-            "record format.",
+            help="after each message, print the key=value lines attached to it (the SUBSYSTEM= and DEVICE= "
+            "fields that dev_printk() adds, for instance), indented under the text.",
         ),
-        (
-            "-m",
-            "Display the message log level in brackets preceding each message.  For the "
-            "variable-length record format, the level will be displayed in hexadecimal.",
-        ),
-        (
+        Option("-m", help="print each message's log level (0 to 7) between angle brackets before its text."),
+        Option(
             "-a",
-            "Dump the audit logs remaining in kernel audit buffers that have not been copied out to "
-            "the user-space audit daemon.",
+            help="instead of the log, print the audit records still queued in the kernel and not yet read "
+            'by auditd, one "type=N text" line each.',
         ),
-        (
+        Option(
             "-s",
-            "Dump the printk logs remaining in kernel safe per-CPU buffers that have not been flushed "
-            "out to log_buf.",
+            help="the per-CPU printk_safe buffers of kernels 4.11 to 5.14 are not read: with such a kernel "
+            "-s stops with an error saying so, with any other kernel it prints nothing.",
         ),
-        (
+        Option(
             "-c",
-            "Display the caller id field that identifies either the thread id or the CPU id (if in "
-            "CPU context) that called printk(), if available.  Generally available on Linux 5.1 to "
-            "5.9 kernels configured with CONFIG_PRINTK_CALLER or Linux 5.10 and later kernels.",
+            help="print the origin of each message in brackets: T and the id of the thread that logged it, "
+            "or C and the CPU number when it was logged outside task context (in an interrupt, say).  Kernels that record no caller "
+            "(older than 5.10 and built without CONFIG_PRINTK_CALLER) show T0.",
         ),
     ],
     examples="""
-    Dump the kernel message buffer:
+    The whole log:
 
       crash> log
       [    0.000000] Linux version 6.1.0-56-cloud-amd64 (debian-kernel@lists.debian.org) ...
       [    0.000000] Command line: console=ttyS0,115200 ...
 
-    Display the message log level in brackets preceding each message:
+    The same records with their log levels:
 
       crash> log -m
       [    0.000000] <5>Linux version 6.1.0-56-cloud-amd64 ...
     """,
-    arguments=_arguments,
 )
 def log(ctx: CommandContext) -> None:
     args = ctx.args

@@ -5,13 +5,21 @@ from __future__ import annotations
 import fnmatch
 import os
 
-from crashcompat import hookimpl
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
-from crashcompat.core.elf import ElfError, ElfFile
-from crashcompat.core.format import mkstring
-from crashcompat.core.kernel import Kernel, modules, symbols, system
-from crashcompat.core.kernel.modules import Module
-from crashcompat.core.target import TargetError
+from crashcompat.api import (
+    Argument,
+    Command,
+    CommandContext,
+    ElfError,
+    ElfFile,
+    Kernel,
+    Option,
+    TargetError,
+    command,
+    hookimpl,
+    mkstring,
+)
+from crashcompat.api.kernel import modules, symbols, system
+from crashcompat.api.kernel.modules import Module
 
 SYNOPSIS = "mod -s module [objfile] | -d module | -S [directory] [-D|-t|-r|-R|-o|-g]"
 
@@ -19,66 +27,71 @@ SYNOPSIS = "mod -s module [objfile] | -d module | -S [directory] [-D|-t|-r|-R|-o
 DEBUG_MODULES = "/usr/lib/debug/lib/modules"
 
 
-def _arguments(parser: CrashArgumentParser) -> None:
-    parser.add_argument("-s", dest="load", metavar="module")
-    parser.add_argument("-S", action="store_true", dest="load_all")
-    parser.add_argument("-d", dest="delete", metavar="module")
-    parser.add_argument("-D", action="store_true", dest="delete_all")
-    parser.add_argument("-t", action="store_true", dest="taints")
-    parser.add_argument("-R", action="store_true", dest="reinit")
-    parser.add_argument("-o", action="store_true", dest="old")
-    parser.add_argument("-r", action="store_true", dest="readnow")
-    parser.add_argument("-g", action="store_true", dest="sections")
-    parser.add_argument("rest", nargs="*")
-
-
 @command(
     "mod",
-    summary="module information and loading of symbols and debugging data",
+    summary="list kernel modules; load or drop their symbols and debug info",
     synopsis=SYNOPSIS,
     description="""
-    With no arguments, this command displays basic information of the currently installed modules,
-    consisting of the module address, name, base address, size, the object file name (if known), and
-    whether the module was compiled with CONFIG_KALLSYMS.
+    Without options, prints one line per loaded module: the address of its struct module, its name,
+    the start of its text, its size, and the object file whose symbols were loaded for it, or "(not
+    loaded)" plus [CONFIG_KALLSYMS] when the kernel holds the module's own symbol table.
 
-    The arguments are concerned with with the loading or deleting of symbolic and debugging data from a
-    module's object file.  A modules's object file always contains symbolic data (symbol names and
-    addresses), but contains debugging data only if the module was compiled with the -g CFLAG.
+    A module's object file (.ko, or the .ko.debug of a debug package) adds its symbols to sym and bt
+    and its types and line numbers to the debugger.  A module is named by its name or by an address
+    inside it (16 hexadecimal digits).  Object files are looked for under
+    /usr/lib/debug/lib/modules/<release>, $CRASH_MODULE_PATH, /lib/modules/<release>/updates,
+    /lib/modules/<release> and the directory of the vmlinux file, as <name>.o, <name>.ko or
+    <name>.ko.debug, with "-" also tried for "_" in the name.
     """,
-    options=[
-        (
+    arguments=[
+        Option(
             "-s",
-            "module [objfile]: loads symbolic and debugging data from the object file for the module "
-            "specified.  If no objfile argument is appended, a search will be made for an object file "
-            "consisting of the module name with a .o, .ko or .ko.debug suffix, starting at the "
-            "/usr/lib/debug/lib/modules/<release> directory, then /lib/modules/<release>, then the "
-            "directory of the vmlinux file.",
+            "module",
+            dest="load",
+            help="load this module's object file (the one given after the module, or else the first one "
+            "the search finds), then print the module's line.",
         ),
-        ("-d", "module: deletes the symbolic and debugging data of the module specified."),
-        (
+        Option("-d", "module", dest="delete", help="drop the symbols and debug info loaded for this module."),
+        Option(
             "-S",
-            "[directory]: load symbolic and debugging data from the object file for all loaded "
-            "modules, searching the directory tree given, or the default locations.",
+            dest="load_all",
+            help="load the object file of every module, searching the directory tree given after it or "
+            "else the usual places, and print each module's line.",
         ),
-        ("-D", "deletes the symbolic and debugging data of all modules."),
-        ("-t", "display the contents of the module's taints bitmask if it is non-zero."),
-        ("-r", "passes the -readnow flag to the embedded gdb module (accepted, no effect)."),
-        ("-R", "reinitialize module data: re-read the module list."),
-        ("-o", "load module symbols with the old mechanism (accepted, no effect)."),
-        ("-g", "add section pseudo-symbols (accepted, no effect)."),
+        Option("-D", dest="delete_all", help="drop the symbols and debug info loaded for every module."),
+        Option(
+            "-t",
+            dest="taints",
+            help="list the modules whose taint flags are set, with the letter of each flag.",
+        ),
+        Option("-r", dest="readnow", help="accepted and ignored."),
+        Option(
+            "-R",
+            dest="reinit",
+            help="forget every loaded object file and what was read from the module list, then list "
+            "the modules afresh.",
+        ),
+        Option("-o", dest="old", help="accepted; does nothing."),
+        Option("-g", dest="sections", help="accepted and ignored."),
+        Argument(
+            "rest",
+            "objfile | directory",
+            nargs="*",
+            help="after -s, the object file to load (a path, or a file name to search for); after -S, "
+            "the directory tree to search.",
+        ),
     ],
     examples="""
-    Display the currently-installed modules:
+    The modules of a dump:
 
       crash> mod
            MODULE       NAME      BASE         SIZE  OBJECT FILE
       ffffffffc03d6080  crashme   ffffffffc03d4000  16384  (not loaded)  [CONFIG_KALLSYMS]
 
-    Load the symbolic and debugging data of the crashme module from its object file:
+    Symbols and debug info of one module, from a given object file:
 
       crash> mod -s crashme build/crashme/crashme.ko
     """,
-    arguments=_arguments,
 )
 def mod(ctx: CommandContext) -> None:
     args = ctx.args

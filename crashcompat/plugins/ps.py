@@ -7,12 +7,24 @@ import string
 from collections.abc import Callable, Iterable
 from functools import cached_property
 
-from crashcompat import hookimpl
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
-from crashcompat.core.format import mkstring
-from crashcompat.core.kernel import Kernel, pagetable, system, tasks
-from crashcompat.core.kernel.tasks import Task
-from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
+from crashcompat.api import (
+    Argument,
+    Command,
+    CommandContext,
+    FaultError,
+    Kernel,
+    Option,
+    SymbolNotFound,
+    TargetError,
+    TypeNotFound,
+    command,
+    hookimpl,
+    mkstring,
+    parse_cpu_spec,
+    task_header,
+)
+from crashcompat.api.kernel import pagetable, system, tasks
+from crashcompat.api.kernel.tasks import Task
 
 #: ``-a -t -c -p -g -l -m -S -r -A -Y`` exclude one another (crash's PS_EXCLUSIVE).
 EXCLUSIVE = "atcpglmSrAY"
@@ -31,79 +43,80 @@ HEADER = "      PID    PPID  CPU {}  ST  %MEM      VSZ      RSS  COMM\n"
 POLICY_HEADER = "      PID    PPID  CPU {}  POLICY       PRIO  COMM\n"
 
 
-def _arguments(parser: CrashArgumentParser) -> None:
-    for flag in "kuGgatcplmsrSAIHY":
-        parser.add_argument(f"-{flag}", action="append_const", const=flag, dest="flags", default=[])
-    parser.add_argument("-C", dest="cpus")
-    parser.add_argument("-y", dest="policy")
-    parser.add_argument("selectors", nargs="*")
+def _flag(letter: str, text: str) -> Option:
+    """A ps switch: each one given is appended to ``args.flags`` in command-line order."""
+    return Option(f"-{letter}", dest="flags", action="append_const", const=letter, default=[], help=text)
 
 
 @command(
     "ps",
-    summary="display process status information",
+    summary="list tasks with their state and memory use",
     synopsis="ps [-k|-u|-G|-y policy] [-s] [-p|-c|-t|-[l|m][-C cpu]|-a|-g|-r|-S|-A] [pid | task | command] ...",
     description="""
-    This command displays process status for selected, or all, processes in the system.  If no
-    arguments are entered, the process data is displayed for all processes.  Specific processes may be
-    selected by using the following identifier formats:
-
-         pid  a process PID.
-        task  a hexadecimal task_struct pointer.
-     command  a command name.  If a command name is made up of letters that are all numerical values,
-              precede the name string with a "\\".  If the command string is enclosed within "'"
-              characters, then the encompassed string must be a POSIX extended regular expression
-              that will be used to match task names.
-
-    For each task, the following items are displayed: the process PID, the parent process PID, the
-    CPU number that the task ran on last, the task_struct address (or the kernel stack pointer with
-    -s), the task state (RU, IN, UN, ZO, ST, TR, DE, SW, WA, PA, ID, NE), the percentage of physical
-    memory being used by this task, the virtual address size and the resident set size of this task
-    in kilobytes, and the command name; kernel threads are shown in brackets.  The active task on each
-    CPU is highlighted by an angle bracket (">") preceding its information.
+    Without arguments, prints one line per task (every thread, the per-CPU idle tasks included): pid,
+    parent's pid, the CPU it last ran on, its task_struct address (its kernel stack pointer with -s),
+    its state as two letters (RU, IN, UN, ZO, ST, TR, DE, SW, WA, PA, ID or NE), its share of physical
+    memory in percent, its virtual size and resident set in KiB, and its command name.  Kernel threads
+    have their name in brackets, and a ">" at the start of the line marks a task that was running on
+    a CPU.  With arguments, only the tasks they select are shown.  Of -p, -c, -t, -l, -m, -a, -g, -r,
+    -S, -A and -Y, only one may be given.
     """,
-    options=[
-        ("-k", "restrict the output to only kernel threads."),
-        ("-u", "restrict the output to only user tasks."),
-        ("-G", "display only the thread group leader in a thread group."),
-        (
+    arguments=[
+        _flag("k", "only kernel threads."),
+        _flag("u", "only user tasks (every task that is not a kernel thread)."),
+        _flag("G", "only the leader of each thread group."),
+        Option(
             "-y",
-            "policy  restrict the output to tasks having a specified scheduling policy (integer or "
-            "name: NORMAL, FIFO, RR, BATCH, ISO, IDLE, DEADLINE; comma-separated).",
+            "policy",
+            dest="policy",
+            help="only the tasks with one of these scheduling policies, given as numbers or as names "
+            "(NORMAL, FIFO, RR, BATCH, ISO, IDLE, DEADLINE), separated by commas.",
         ),
-        ("-s", "replace the TASK column with the KSTACKP column."),
-        ("-p", "display the parental hierarchy of selected, or all, tasks."),
-        ("-c", "display the children of selected, or all, tasks."),
-        ("-t", "display the task run time, start time, and cumulative user and system times."),
-        (
-            "-l",
-            "display the task's last-run timestamp value (sched_info last_arrival), most recently "
-            "run first, followed by the task's current state.",
+        _flag(
+            "s",
+            "show the kernel stack pointer the task saved when it last stopped running (KSTACKP) in "
+            "place of its TASK address.",
         ),
-        (
-            "-m",
-            "similar to -l, but the timestamp value is translated into days, hours, minutes, seconds, "
-            "and milliseconds since the task was last run on a cpu.",
+        _flag("p", "for each task, its chain of ancestors from the first task down to itself."),
+        _flag("c", "for each task, the tasks whose parent it is."),
+        _flag(
+            "t",
+            "for each task, how long it has existed, its start time (nanoseconds after boot), and the "
+            "user and system time it has used, oldest task first.",
         ),
-        (
+        _flag(
+            "l",
+            "for each task, the runqueue clock stamp of its last arrival on a CPU (sched_info."
+            "last_arrival) and its state, the most recent first.",
+        ),
+        _flag(
+            "m",
+            "as -l, but the stamp is turned into the time elapsed since, as days, hours, minutes, "
+            "seconds and milliseconds.",
+        ),
+        Option(
             "-C",
-            "cpus  only usable with the -l or -m options, dump the timestamp data in per-cpu blocks; "
-            'cpus are "1,3,5", "1-3", "all" or "a".',
+            "cpus",
+            dest="cpus",
+            help='with -l or -m, group the lines by CPU, for the CPUs listed: "1,3,5", "1-3", "a" or "all".',
         ),
-        (
-            "-a",
-            "display the command line arguments and environment strings of selected, or all, "
-            "user-mode tasks.",
+        _flag("a", "for each user task, the argument and environment strings of its process."),
+        _flag("g", "the tasks grouped by thread group: each leader with its other threads under it."),
+        _flag("r", "for each task, its resource limits (current and maximum) by RLIMIT name."),
+        _flag("S", "how many tasks are in each state."),
+        _flag("A", "only the task that was running on each CPU."),
+        _flag("I", "leave the idle tasks out (of the table, and of -l and -m)."),
+        _flag("H", "print no header line."),
+        _flag("Y", "for each task, its scheduling policy and priority in place of the memory columns."),
+        Argument(
+            "selectors",
+            "pid | task | command",
+            nargs="*",
+            help="which tasks to show: a pid, a task_struct address in hexadecimal, a command name "
+            "(put a backslash before a name made only of digits), or a Python regular expression "
+            "between single quotes, matched anywhere in the command name.",
         ),
-        ("-g", "display tasks by thread group, of selected, or all, tasks."),
-        ("-r", "display resource limits (rlimits) of selected, or all, tasks."),
-        ("-S", "display a summary consisting of the number of tasks in a task state."),
-        ("-A", "display only the active task on each cpu."),
-        ("-I", "exclude the idle tasks (-l, -m and the default display)."),
-        ("-H", "do not display the header line."),
-        ("-Y", "display the scheduling policy and priority of each task."),
     ],
-    arguments=_arguments,
 )
 def ps(ctx: CommandContext) -> None:
     flags: set[str] = set()
@@ -119,10 +132,11 @@ def ps(ctx: CommandContext) -> None:
     if ctx.args.policy is not None:
         view.policies = _parse_policies(ctx, ctx.args.policy)
     if ctx.args.cpus is not None:
+        # crash parses the list as it reads the option, before it knows whether -l or -m came too
+        view.cpus = parse_cpu_spec(ctx.args.cpus, tasks.cpu_count(ctx.kernel))
         if not flags & set("lm"):
             ctx.write("ps: -C option is only applicable with -l and -m\n")
             return
-        view.cpus = _parse_cpus(ctx, ctx.args.cpus)
     selectors: list[str] = ctx.args.selectors
     if not selectors:
         view.show_all()
@@ -342,14 +356,14 @@ class _View:
         for depth, address in enumerate(reversed(chain)):
             found = self.by_address.get(address)
             if found is not None:
-                self.ctx.write(" " * depth + task_header(found))
+                self.ctx.write(" " * depth + _task_line(found))
 
     def show_children(self, task: Task) -> None:
         """crash's ``child_list()``."""
-        self.ctx.write(task_header(task))
+        self.ctx.write(_task_line(task))
         children = [t for t in self.table if t.parent == task.address]
         for child in children:
-            self.ctx.write("  " + task_header(child))
+            self.ctx.write("  " + _task_line(child))
         if not children:
             self.ctx.write("  (no children)\n")
 
@@ -364,11 +378,11 @@ class _View:
             task = leader
         if task.pid == 0 and self.idle_shown:
             return
-        self.ctx.write(task_header(task))
+        self.ctx.write(_task_line(task))
         count = 0
         for other in self.table:
             if other.address != task.address and other.tgid == task.tgid:
-                self.ctx.write("  " + task_header(other))
+                self.ctx.write("  " + _task_line(other))
                 count += 1
                 if other.pid == 0:
                     self.idle_shown = True
@@ -395,7 +409,7 @@ class _View:
             text = " " * (_nanoseconds(clock).index(" ") - text.index(" ")) + text
         else:
             text = self._number(task.last_run).rjust(self._stamp_width)
-        return f"[{text}] [{task.state}]  {task_header(task)}"
+        return f"[{text}] [{task.state}]  {_task_line(task)}"
 
     @cached_property
     def _stamp_width(self) -> int:
@@ -419,7 +433,7 @@ class _View:
         for task in sorted(selected, key=lambda t: t.start_time):
             start = task.start_time // 1_000_000_000 * frequency
             run = 0 if start > now else now - start
-            self.ctx.write(task_header(task))
+            self.ctx.write(_task_line(task))
             self.ctx.write(f"    RUN TIME: {system.format_uptime(run, frequency)}\n")
             self.ctx.write(f"  START TIME: {task.start_time}\n")
             self.ctx.write(f"       UTIME: {task.utime}\n")
@@ -428,7 +442,7 @@ class _View:
     def show_args(self, task: Task) -> None:
         """crash's ``show_task_args()``: ``mm->arg_start..arg_end`` and ``env_start..env_end`` read through
         the task's page tables."""
-        self.ctx.write(task_header(task))
+        self.ctx.write(_task_line(task))
         if not task.mm:
             self.ctx.write("ps: no user stack\n\n")
             return
@@ -459,7 +473,7 @@ class _View:
         data = kernel.read(base, count * 16)
         width = max(len(n) for n in RLIMIT_NAMES[:count])
         unlimited = "(unlimited)"
-        self.ctx.write(task_header(task))
+        self.ctx.write(_task_line(task))
         self.ctx.write(
             f"  {'RLIMIT'.rjust(width)}   {mkstring('CURRENT', len(unlimited), 'cr')}   "
             f"{mkstring('MAXIMUM', len(unlimited), 'cr')}\n"
@@ -478,9 +492,9 @@ class _View:
 # ---- helpers --------------------------------------------------------------------------------------------
 
 
-def task_header(task: Task) -> str:
-    """crash's ``print_task_header()`` line (no leading newline)."""
-    return f'PID: {task.pid:<7d}  TASK: {task.address:<16x}  CPU: {task.cpu!s:<3}  COMMAND: "{task.comm}"\n'
+def _task_line(task: Task) -> str:
+    """crash's ``print_task_header()`` line (no leading newline) of *task*."""
+    return task_header(task.pid, task.address, task.cpu, task.comm)
 
 
 def _comm(task: Task) -> str:
@@ -609,21 +623,3 @@ def _parse_policies(ctx: CommandContext, text: str) -> set[int]:
         else:
             ctx.error(f"{word}: invalid scheduling policy")
     return out
-
-
-def _parse_cpus(ctx: CommandContext, text: str) -> list[int]:
-    """crash's ``make_cpumask()``: comma-separated CPUs or ranges (``"1,3,5-7"``), ``a``/``all`` for all."""
-    count = tasks.cpu_count(ctx.kernel)
-    out: set[int] = set()
-    for part in text.split(","):
-        if part in ("a", "all"):
-            first, last = 0, count - 1
-        else:
-            lo, sep, hi = part.partition("-")
-            if not lo.isdigit() or (sep and not hi.isdigit()):
-                ctx.error(f"invalid cpu specification: {text}")
-            first, last = int(lo), int(hi) if sep else int(lo)
-        if not 0 <= first <= last < count:
-            ctx.error(f"invalid cpu specification: {text}")
-        out.update(range(first, last + 1))
-    return sorted(out)

@@ -5,10 +5,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from crashcompat import hookimpl
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
-from crashcompat.core.kernel import Kernel, symbols
-from crashcompat.core.target import Symbol, TargetError
+from crashcompat.api import (
+    Argument,
+    Command,
+    CommandContext,
+    Kernel,
+    Option,
+    Symbol,
+    TargetError,
+    command,
+    hookimpl,
+)
+from crashcompat.api.kernel import symbols
 
 SYNOPSIS = "sym [-l] | [-M] | [-m module] | [-p|-n] | [-q string] | [symbol | vaddr]"
 
@@ -25,51 +33,60 @@ class _InOrder(argparse.Action):
         namespace.ordered = done
 
 
-def _arguments(parser: CrashArgumentParser) -> None:
-    parser.add_argument("-l", "-L", nargs=0, action=_InOrder, const="l")
-    parser.add_argument("-M", nargs=0, action=_InOrder, const="M")
-    parser.add_argument("-m", action=_InOrder, const="m", metavar="module")
-    parser.add_argument("-q", action=_InOrder, const="q", metavar="string")
-    parser.add_argument("-Q", action=_InOrder, const="Q", metavar="string")
-    parser.add_argument("-n", action="store_true", dest="next")
-    parser.add_argument("-p", action="store_true", dest="prev")
-    parser.add_argument("-s", action="store_true", dest="section")
-    parser.add_argument("items", nargs="*")
-
-
 @command(
     "sym",
-    summary="translate a symbol to its virtual address, or vice-versa",
+    summary="look up a symbol by name, or the symbol at an address",
     synopsis=SYNOPSIS,
     description="""
-    This command translates a symbol to its virtual address, or a static kernel virtual address to its
-    symbol -- or to a symbol-plus-offset value, if appropriate.  Additionally, the symbol type is shown
-    in parentheses, and if the symbol is a known text symbol, the source file and line number are shown.
+    For a symbol name, prints its address, its type letter in parentheses (as nm prints it) and its
+    name; for a hexadecimal address, the symbol it falls in, as name+offset.  A module symbol is
+    followed by the module's name in brackets, and an address in kernel text by its source file and
+    line.  When no symbol has the name, the symbols whose names contain it are listed instead.  The
+    listing options (-l, -M, -m, -q, -Q) print their lists in the order they are given.
     """,
-    options=[
-        ("-l", "dumps all symbols and their values."),
-        ("-M", "dumps the current set of module symbols."),
-        ("-m", "module: dumps the current set of symbols for a specified module."),
-        ("-p", "display the target symbol and the previous symbol."),
-        ("-n", "display the target symbol and the next symbol."),
-        ("-q", "string: searches for all symbols containing string."),
-        ("-Q", "string: prints the number of symbols containing string and the last one found."),
-        ("-s", "display the symbol's section name instead of the source file and line number."),
+    arguments=[
+        Option(
+            "-l",
+            aliases=("-L",),
+            nargs=0,
+            action=_InOrder,
+            const="l",
+            help="list every kernel and module symbol.",
+        ),
+        Option("-M", nargs=0, action=_InOrder, const="M", help="list the symbols of every module."),
+        Option("-m", "module", action=_InOrder, const="m", help="list the symbols of one module."),
+        Option("-p", dest="prev", help="also print the symbol just before the one found."),
+        Option("-n", dest="next", help="also print the symbol just after the one found."),
+        Option(
+            "-q", "string", action=_InOrder, const="q", help="print every symbol whose name contains string."
+        ),
+        Option(
+            "-Q",
+            "string",
+            action=_InOrder,
+            const="Q",
+            help="count the symbols whose names contain string, and name the last of them.",
+        ),
+        Option(
+            "-s", dest="section", help="name the symbol's ELF section in place of its source file and line."
+        ),
+        Argument(
+            "items", "symbol | vaddr", nargs="*", help="symbol names or hexadecimal addresses to look up."
+        ),
     ],
     examples="""
-    Translate data symbol jiffies to its value, and vice-versa:
+    A data symbol's address, and back from the address:
 
       crash> sym jiffies
       ffffffffa50079c0 (D) jiffies
       crash> sym ffffffffa50079c0
       ffffffffa50079c0 (D) jiffies
 
-    Translate a text address to its symbolic value and source file:
+    An address in kernel text, with its source file and line:
 
       crash> sym ffffffffa3fccf31
       ffffffffa3fccf31 (T) panic debian/build/build_amd64_none_cloud-amd64/kernel/panic.c: 276
     """,
-    arguments=_arguments,
 )
 def sym(ctx: CommandContext) -> None:
     args = ctx.args

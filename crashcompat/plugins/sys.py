@@ -2,43 +2,47 @@
 
 from __future__ import annotations
 
-from crashcompat import hookimpl
-from crashcompat.core.command import (
+from crashcompat.api import (
+    Argument,
     Command,
     CommandArgumentError,
     CommandContext,
-    CrashArgumentParser,
+    Kernel,
+    Option,
+    SymbolNotFound,
+    TypeNotFound,
     command,
+    hookimpl,
 )
-from crashcompat.core.kernel import Kernel, system, tasks
-from crashcompat.core.target import SymbolNotFound, TypeNotFound
-
-
-def _arguments(parser: CrashArgumentParser) -> None:
-    parser.add_argument("-t", action="store_true", dest="taints")
-    parser.add_argument("-i", action="store_true", dest="dmi")
-    parser.add_argument("words", nargs="*")
+from crashcompat.api.kernel import system, tasks
 
 
 @command(
     "sys",
-    summary="system data",
+    summary="what system the dump comes from",
     synopsis="sys [-t] [-i] [config]",
     description="""
-    This command displays system-specific data.  If no arguments are entered, the same system data
-    shown during crash invocation is shown: the kernel and dump files, the number of CPUs, the date,
-    uptime and load average when the kernel stopped, the number of tasks, the utsname strings, the
-    processor speed, the memory size and the panic message.
+    Without arguments, prints the block that crash prints when it starts: the kernel and dump files,
+    the number of CPUs, the date of the dump, the uptime and load averages, the number of tasks, the
+    node name, release, version and machine type with the CPU clock rate, the memory size, and the
+    panic message.
     """,
-    options=[
-        (
+    arguments=[
+        Option(
             "-t",
-            'Display kernel taint information: the hexadecimal value of "tainted_mask" and the letter '
-            "of each taint type set.",
+            dest="taints",
+            help='print the kernel\'s taint mask ("tainted_mask") in hexadecimal, then one letter for '
+            "each taint flag it holds.",
         ),
-        ("-i", "Dump the DMI string data if available in the kernel."),
+        Option("-i", dest="dmi", help="print the firmware's DMI identification strings kept by the kernel."),
+        Argument(
+            "words",
+            "config",
+            nargs="*",
+            help="the configuration built into the kernel (CONFIG_IKCONFIG): not implemented, the "
+            "command reports that.",
+        ),
     ],
-    arguments=_arguments,
 )
 def sys_(ctx: CommandContext) -> None:
     kernel = ctx.kernel

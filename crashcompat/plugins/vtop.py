@@ -7,11 +7,20 @@ User translations go through the task's ``mm->pgd`` and name the VMA (6.1 maple 
 
 from __future__ import annotations
 
-from crashcompat import hookimpl
-from crashcompat.core.command import Command, CommandContext, CommandError, CrashArgumentParser, command
-from crashcompat.core.format import hexadecimal, mkstring
-from crashcompat.core.kernel import Kernel, mm, pagetable, tasks
-from crashcompat.core.kernel.pagetable import PAGE_SIZE_1G, PAGE_SIZE_2M, Walk
+from crashcompat.api import (
+    Argument,
+    Command,
+    CommandContext,
+    CommandError,
+    Kernel,
+    Option,
+    command,
+    hexadecimal,
+    hookimpl,
+    mkstring,
+)
+from crashcompat.api.kernel import layout, mm, pagetable, tasks
+from crashcompat.api.kernel.pagetable import PAGE_SIZE_1G, PAGE_SIZE_2M, Walk
 from crashcompat.plugins._memfmt import page_header, page_row, pte_table, swap_device
 
 #: crash's UVADDR_PRLEN on x86_64.
@@ -29,19 +38,15 @@ def _hex(text: str) -> int:
 # ---- pte ----------------------------------------------------------------------------------------------------
 
 
-def _pte_arguments(parser: CrashArgumentParser) -> None:
-    parser.add_argument("contents", nargs="*")
-
-
 @command(
     "pte",
-    summary="translate a page table entry",
+    summary="decode page table entries",
     synopsis="pte contents ...",
     description="""
     Decodes each hexadecimal page-table entry value: the physical page it maps and the names of its flag
     bits, or, for a swapped-out page, the swap device and the offset in it.
     """,
-    arguments=_pte_arguments,
+    arguments=[Argument("contents", nargs="*", help="page-table entry values, in hexadecimal.")],
 )
 def pte(ctx: CommandContext) -> None:
     for text in ctx.args.contents:
@@ -59,29 +64,28 @@ def _write_pte_table(ctx: CommandContext, value: int) -> None:
 # ---- vtop ---------------------------------------------------------------------------------------------------
 
 
-def _vtop_arguments(parser: CrashArgumentParser) -> None:
-    parser.add_argument("-u", action="store_true")
-    parser.add_argument("-k", action="store_true")
-    parser.add_argument("-c", dest="context")
-    parser.add_argument("addresses", nargs="+")
-
-
 @command(
     "vtop",
-    summary="virtual to physical",
+    summary="translate virtual addresses to physical ones",
     synopsis="vtop [-c [pid | taskp]] [-u|-k] address ...",
     description="""
     Walks the page tables for each virtual address and shows every level's entry, the physical address,
     the decoded final entry and the page struct of the physical page.  User addresses are looked up in
     the current context's address space (or that of -c) and also show the VMA holding them.
     """,
-    options=[
-        ("-u", "treat the addresses as user addresses (needed only where user and kernel overlap)."),
-        ("-k", "treat the addresses as kernel addresses."),
-        ("-c pid", "use the address space of the task with this pid."),
-        ("-c taskp", "use the address space of this task (struct task_struct address)."),
+    arguments=[
+        Option(
+            "-u", help="treat the addresses as user addresses (needed only where user and kernel overlap)."
+        ),
+        Option("-k", help="treat the addresses as kernel addresses."),
+        Option(
+            "-c",
+            "pid | taskp",
+            dest="context",
+            help="use the address space of this task (a pid, or a task_struct address).",
+        ),
+        Argument("addresses", "address", nargs="+", help="virtual addresses, in hexadecimal."),
     ],
-    arguments=_vtop_arguments,
 )
 def vtop(ctx: CommandContext) -> None:
     args = ctx.args
@@ -108,14 +112,11 @@ def vtop(ctx: CommandContext) -> None:
             _vtop_kernel(ctx, address, pages)
 
 
-def _userspace_top(kernel: Kernel) -> int:
-    return 1 << 56 if pagetable.paging(kernel).five_level else 1 << 47
-
-
 def _vaddr_type(kernel: Kernel, address: int) -> bool:
     """crash's ``vaddr_type()``: True for a user address; raises for an ambiguous one."""
-    is_user = address < _userspace_top(kernel)
-    is_kernel = address >= kernel.page_offset()
+    lay = layout.layout(kernel)
+    is_user = lay.is_uvaddr(address)
+    is_kernel = lay.is_kvaddr(address)
     if is_user == is_kernel:
         raise CommandError(f"ambiguous address: {address:x}  (requires -u or -k)")
     return is_user
@@ -124,7 +125,7 @@ def _vaddr_type(kernel: Kernel, address: int) -> bool:
 def _vtop_kernel(ctx: CommandContext, address: int, pages: _PageBlock) -> None:
     kernel = ctx.kernel
     ctx.write(f"{mkstring('VIRTUAL', 16)}  {mkstring('PHYSICAL', 16)}\n")
-    if address < kernel.page_offset():
+    if not layout.layout(kernel).is_kvaddr(address):
         ctx.write(f"{address:<8x}  (not a kernel virtual address)\n\n")
         return
     # crash translates direct-map and kernel-image addresses arithmetically, then shows the walk anyway

@@ -19,6 +19,7 @@ import bisect
 import re
 from collections.abc import Iterator, Mapping
 
+from crashcompat.core.kernel.layout import PAGE_OFFSET_4LEVEL
 from crashcompat.core.target import (
     DumpFormat,
     FaultError,
@@ -43,7 +44,7 @@ _SUBSCRIPT = re.compile(r"^(\w+)\[(\d+)\]$")
 class SyntheticTarget(Target):
     """A Target backed by Python dictionaries (see the module docstring)."""
 
-    def __init__(self, *, live: bool = False, base: int = 0xFFFF888000000000) -> None:
+    def __init__(self, *, live: bool = False, base: int = PAGE_OFFSET_4LEVEL) -> None:
         self._info = TargetInfo(
             path=None, vmlinux=None, format=DumpFormat.LIVE if live else DumpFormat.ELF, live=live
         )

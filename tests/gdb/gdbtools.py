@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from crashcompat.gdb import script_path
-from crashcompat.gdb.launcher import LAUNCH_ENV, index_cache_dir, site_dirs
+from crashcompat.gdb.launcher import LAUNCH_ENV, REMOTE_TIMEOUT, index_cache_dir, site_dirs
 
 IN_GDB = Path(__file__).parent / "in_gdb"
 #: Handed to the tests inside GDB (JSON): the dump, its facts and how GDB opened it.
@@ -37,7 +37,7 @@ def gdb_binary() -> str:
 
 def bridge_command(vmlinux: str, vmcore: str) -> str:
     """The ``target remote |`` command line of the bridge, run with this Python."""
-    return shlex.join([sys.executable, "-m", "crashcompat.gdb.server", vmlinux, vmcore])
+    return shlex.join([sys.executable, "-m", "crashcompat.bridge.server", vmlinux, vmcore])
 
 
 def run_gdb(
@@ -47,6 +47,7 @@ def run_gdb(
     (each an ``-ex``); returns the finished process (text output)."""
     os.makedirs(index_cache_dir(), exist_ok=True)
     argv = [gdb_binary(), "-q", "-nx", "-batch", "-iex", "set index-cache enabled on"]
+    argv += ["-iex", f"set remotetimeout {REMOTE_TIMEOUT}"]  # the bridge's start-up on a busy machine
     argv += ["-iex", f"set index-cache directory {index_cache_dir()}", "-ex", f"source {script_path()}"]
     for command in commands:
         argv += ["-ex", command]

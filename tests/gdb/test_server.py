@@ -13,20 +13,19 @@ from typing import Any
 
 import pytest
 
-from crashcompat.core.target import FaultError, Registers
-from crashcompat.gdb.server import (
+from crashcompat.bridge.lane import MemoryLane, lane_read
+from crashcompat.bridge.server import (
     G_PACKET_LAYOUT,
     IDLE_TID_BASE,
     DumpView,
-    MemoryLane,
     RemoteServer,
     ThreadEntry,
     checksum,
     escape_binary,
     hex_registers,
-    lane_read,
     unescape_binary,
 )
+from crashcompat.core.target import FaultError, Registers
 
 MEMORY_BASE = 0xFFFF888000000000
 MEMORY = bytes(range(256)) * 32  # 8 KiB mapped, then a hole

@@ -122,7 +122,7 @@ def test_vmlinux_found_from_the_dump_release(
     lab_dump: Any, lab_manifest: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Without a vmlinux argument the dump's OSRELEASE picks the debug kernel among the standard places."""
-    import crashcompat.drgn
+    import crashcompat.core.opening
 
     asked: list[str] = []
 
@@ -130,11 +130,13 @@ def test_vmlinux_found_from_the_dump_release(
         asked.append(release)
         return [str(tmp_path / f"vmlinux-{release}"), lab_manifest.vmlinux]
 
-    monkeypatch.setattr(crashcompat.drgn, "vmlinux_candidates", candidates)
+    monkeypatch.setattr(crashcompat.core.opening, "vmlinux_candidates", candidates)
     target = open_dump_target(lab_dump.path)
     assert asked == [lab_dump.facts["release"]]
     assert target.info.vmlinux == lab_manifest.vmlinux
-    monkeypatch.setattr(crashcompat.drgn, "vmlinux_candidates", lambda release: [str(tmp_path / "none")])
+    monkeypatch.setattr(
+        crashcompat.core.opening, "vmlinux_candidates", lambda release: [str(tmp_path / "none")]
+    )
     with pytest.raises(OpenError, match=f"cannot find a vmlinux for kernel {lab_dump.facts['release']}"):
         open_dump_target(lab_dump.path)
 

@@ -10,18 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from crashcompat import cli, hookimpl
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
+from crashcompat import cli, hookimpl, prompt
+from crashcompat.core.command import Argument, Command, CommandContext, command
 from crashcompat.core.plugins import PluginHost
 from crashcompat.core.session import Session, SessionExit
 from crashcompat.testing.synthetic import SyntheticTarget
 
-
-def _words(parser: CrashArgumentParser) -> None:
-    parser.add_argument("words", nargs="*")
+WORDS = [Argument("words", nargs="*", help="")]
 
 
-@command("echo", summary="print words", synopsis="echo words", description="Prints words.", arguments=_words)
+@command("echo", summary="print words", synopsis="echo words", description="Prints words.", arguments=WORDS)
 def echo(ctx: CommandContext) -> None:
     ctx.print(*ctx.args.words)
 
@@ -31,7 +29,7 @@ def sys_(ctx: CommandContext) -> None:
     ctx.write("      KERNEL: vmlinux\n    DUMPFILE: vmcore\n")
 
 
-@command("set", summary="context", synopsis="set", description="Fake set.", arguments=_words)
+@command("set", summary="context", synopsis="set", description="Fake set.", arguments=WORDS)
 def set_(ctx: CommandContext) -> None:
     ctx.write('    PID: 113\nCOMMAND: "fixcrash"\n')
 
@@ -56,7 +54,7 @@ def session(monkeypatch: pytest.MonkeyPatch) -> Session:
 
 
 def _args(*argv: str) -> argparse.Namespace:
-    return cli.build_parser().parse_args(list(argv))
+    return prompt.build_parser().parse_args(list(argv))
 
 
 def _elf(path: Path, e_type: int) -> Path:
@@ -87,13 +85,13 @@ def _write(path: Path, data: bytes) -> Path:
 @pytest.mark.parametrize("dump", ["elfcore", "kdump", "flat"])
 def test_files_in_either_order(files: dict[str, Path], dump: str) -> None:
     expected = (str(files["vmlinux"]), str(files[dump]))
-    assert cli.classify_files([str(files["vmlinux"]), str(files[dump])]) == expected
-    assert cli.classify_files([str(files[dump]), str(files["vmlinux"])]) == expected
+    assert prompt.classify_files([str(files["vmlinux"]), str(files[dump])]) == expected
+    assert prompt.classify_files([str(files[dump]), str(files["vmlinux"])]) == expected
 
 
 def test_only_a_kernel_or_only_a_dump(files: dict[str, Path]) -> None:
-    assert cli.classify_files([str(files["ko"])]) == (str(files["ko"]), None)
-    assert cli.classify_files([str(files["kdump"])]) == (None, str(files["kdump"]))
+    assert prompt.classify_files([str(files["ko"])]) == (str(files["ko"]), None)
+    assert prompt.classify_files([str(files["kdump"])]) == (None, str(files["kdump"]))
 
 
 @pytest.mark.parametrize(
@@ -108,8 +106,8 @@ def test_only_a_kernel_or_only_a_dump(files: dict[str, Path]) -> None:
 )
 def test_bad_file_arguments(files: dict[str, Path], tmp_path: Path, names: list[str], message: str) -> None:
     paths = {**{k: str(v) for k, v in files.items()}, "missing": str(tmp_path / "nope"), "dir": str(tmp_path)}
-    with pytest.raises(cli.UsageError) as error:
-        cli.classify_files([paths[n] for n in names])
+    with pytest.raises(prompt.UsageError) as error:
+        prompt.classify_files([paths[n] for n in names])
     assert str(error.value) == message.format(**paths)
 
 
@@ -142,14 +140,14 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_batch_stdin_silent(session: Session, capsys: pytest.CaptureFixture[str]) -> None:
     """``crashcompat -s vmlinux vmcore < cmds``: no prompts, and the end of stdin ends with status 1."""
-    rc = cli.run(session, _args("-s"), io.StringIO("echo a b\n\n# comment\necho c\n"))
+    rc = prompt.run(session, _args("-s"), io.StringIO("echo a b\n\n# comment\necho c\n"))
     assert rc == 1
     assert capsys.readouterr().out == "a b\nc\n"
 
 
 def test_batch_stdin_prompts_without_s(session: Session, capsys: pytest.CaptureFixture[str]) -> None:
     """Like crash on a non-terminal stdin: the prompt before each read, no echo of the command."""
-    assert cli.run(session, _args(), io.StringIO("echo a\nq\necho never\n")) == 0
+    assert prompt.run(session, _args(), io.StringIO("echo a\nq\necho never\n")) == 0
     assert capsys.readouterr().out == "crash> a\ncrash> "
 
 
@@ -157,9 +155,9 @@ def test_input_file_then_stdin(session: Session, tmp_path: Path, capsys: pytest.
     """``-i FILE``: its commands first (echoed after the prompt unless -s), then stdin."""
     cmds = tmp_path / "cmds"
     cmds.write_text("echo one\n# skipped\n\necho two\n")
-    assert cli.run(session, _args("-i", str(cmds)), io.StringIO("echo three\nq\n")) == 0
+    assert prompt.run(session, _args("-i", str(cmds)), io.StringIO("echo three\nq\n")) == 0
     assert capsys.readouterr().out == "crash> echo one\none\ncrash> echo two\ntwo\ncrash> three\ncrash> "
-    assert cli.run(session, _args("-s", "-i", str(cmds)), io.StringIO("exit\n")) == 0
+    assert prompt.run(session, _args("-s", "-i", str(cmds)), io.StringIO("exit\n")) == 0
     assert capsys.readouterr().out == "one\ntwo\n"
 
 
@@ -168,7 +166,7 @@ def test_quit_in_input_file_stops_everything(
 ) -> None:
     cmds = tmp_path / "cmds"
     cmds.write_text("echo one\nquit\necho two\n")
-    assert cli.run(session, _args("-s", "-i", str(cmds)), io.StringIO("echo three\n")) == 0
+    assert prompt.run(session, _args("-s", "-i", str(cmds)), io.StringIO("echo three\n")) == 0
     assert capsys.readouterr().out == "one\n"
 
 
@@ -177,7 +175,7 @@ def test_line_syntax_through_the_loop(
 ) -> None:
     out = tmp_path / "out.txt"
     lines = f"echo hello | tr a-z A-Z\necho one > {out}\necho two >> {out}\n!echo shell\nnosuch\n"
-    assert cli.run(session, _args("-s"), io.StringIO(lines)) == 1
+    assert prompt.run(session, _args("-s"), io.StringIO(lines)) == 1
     assert capsys.readouterr().out == "HELLO\nshell\ncrash: command not found: nosuch\n"
     assert out.read_text() == "one\ntwo\n"
 
@@ -193,7 +191,7 @@ def test_ctrl_c_in_a_line_does_not_end_the_session(
         return real_run(line, echo)
 
     monkeypatch.setattr(session, "run", run)
-    assert cli.run(session, _args("-s"), io.StringIO("slow\necho after\nq\n")) == 0
+    assert prompt.run(session, _args("-s"), io.StringIO("slow\necho after\nq\n")) == 0
     assert capsys.readouterr().out == "\nafter\n"
 
 

@@ -11,18 +11,16 @@ import drgn
 import pytest
 
 from crashcompat import hookimpl
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
+from crashcompat.core.command import Argument, Command, CommandContext, command
 from crashcompat.core.plugins import PluginHost
 from crashcompat.core.session import Session, SessionExit
 from crashcompat.drgn import plugin
 from crashcompat.testing.synthetic import SyntheticTarget
 
-
-def _words(parser: CrashArgumentParser) -> None:
-    parser.add_argument("words", nargs="*")
+WORDS = [Argument("words", nargs="*", help="")]
 
 
-@command("echo", summary="print words", synopsis="echo words", description="Prints words.", arguments=_words)
+@command("echo", summary="print words", synopsis="echo words", description="Prints words.", arguments=WORDS)
 def echo(ctx: CommandContext) -> None:
     ctx.print(*ctx.args.words)
 

@@ -14,10 +14,11 @@ from collections.abc import Iterator
 import pytest
 
 from crashcompat.core.kernel import Kernel, orc, stacks, unwind
+from crashcompat.core.kernel.layout import PT_REGS_ORDER
 from crashcompat.core.kernel.tasks import Task
 from crashcompat.core.kernel.unwind import ExceptionFrame, Frame, Message, NoteRegisters, Separator
 from crashcompat.core.kernel.x86insn import Kind, decode
-from crashcompat.core.target import PT_REGS_ORDER, Symbol, SymbolBinding, SymbolKind
+from crashcompat.core.target import Symbol, SymbolBinding, SymbolKind
 from crashcompat.plugins import bt as bt_plugin
 from crashcompat.testing.synthetic import SyntheticTarget
 
@@ -269,12 +270,14 @@ def test_no_orc_tables() -> None:
     assert orc.tables(Kernel(t)) is None
 
 
-def test_modules_range_follows_the_image_size() -> None:
-    t = SyntheticTarget()
-    t.set_vmcoreinfo({"NUMBER(KERNEL_IMAGE_SIZE)": "1073741824"})
-    assert orc.modules_range(Kernel(t)) == (0xFFFFFFFFC0000000, 0xFFFFFFFFFF000000)
-    t.set_vmcoreinfo({})
-    assert orc.modules_range(Kernel(t))[0] == 0xFFFFFFFFA0000000
+def test_orc_module_area_is_the_layouts() -> None:
+    """The ORC lookup's module area is :mod:`layout`'s: 512 MiB of image window on this kernel without
+    KASLR (no VMCOREINFO, no CONFIG_RANDOMIZE_BASE symbol), as for kmem and the exception-frame check."""
+    fk = FakeKernel([(fa(0), 8, 0, SP, UNDEF, CALL)])
+    tables = orc.tables(fk.kernel)
+    assert tables is not None
+    assert (tables.modules_vaddr, tables.modules_end) == (0xFFFFFFFFA0000000, 0xFFFFFFFFFF000000)
+    assert tables.in_text(0xFFFFFFFFA0001000) and not tables.in_text(0xFFFFFFFF9FFFF000)
 
 
 def test_thread_size_and_task_stack() -> None:

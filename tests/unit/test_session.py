@@ -8,16 +8,11 @@ from pathlib import Path
 import pytest
 
 from crashcompat import hookimpl
-from crashcompat.core.command import Command, CommandContext, CrashArgumentParser, command
+from crashcompat.core.command import Argument, Command, CommandContext, Option, command
 from crashcompat.core.plugins import PluginHost
 from crashcompat.core.session import Session, SessionExit, split_line
 from crashcompat.core.target import FaultError
 from crashcompat.testing.synthetic import SyntheticTarget
-
-
-def _echo_args(parser: CrashArgumentParser) -> None:
-    parser.add_argument("-n", type=int, default=1)
-    parser.add_argument("words", nargs="*")
 
 
 @command(
@@ -25,7 +20,10 @@ def _echo_args(parser: CrashArgumentParser) -> None:
     summary="print words",
     synopsis="echo [-n N] words",
     description="Prints words.",
-    arguments=_echo_args,
+    arguments=[
+        Option("-n", "N", type=int, default=1, help="print the words N times."),
+        Argument("words", nargs="*", help="what to print."),
+    ],
 )
 def echo(ctx: CommandContext) -> None:
     for _ in range(ctx.args.n):

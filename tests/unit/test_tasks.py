@@ -10,6 +10,7 @@ import pytest
 from crashcompat.core.kernel import Kernel, tasks
 from crashcompat.core.plugins import PluginHost
 from crashcompat.core.session import Session
+from crashcompat.plugins import bt as bt_plugin
 from crashcompat.plugins import ps as ps_plugin
 from crashcompat.plugins import sys as sys_plugin
 from crashcompat.testing.synthetic import SyntheticTarget
@@ -403,6 +404,23 @@ def test_ps_options(fake: FakeKernel, monkeypatch: pytest.MonkeyPatch) -> None:
         f'  PID: 108      TASK: {fake.tasks[108]:x}  CPU: 1    COMMAND: "app-worker"',
     ]
     assert s.run("ps -A", echo=False).count("\n") == 3
+
+
+def test_cpu_lists_are_read_like_make_cpumask(fake: FakeKernel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bt -c`` and ``ps -C`` share crash's parser (:mod:`crashcompat.core.cpuspec`)."""
+    monkeypatch.setenv("CRASHCOMPAT_DISABLE_PLUGINS", "*")
+    host = PluginHost()
+    host.load(extra=[("ps", ps_plugin), ("bt", bt_plugin)])
+    s = Session(fake.t, host=host, out=io.StringIO())
+    assert s.run("bt -c 1-0", echo=False) == ""  # a reversed range selects no CPU, silently
+    assert s.run("ps -l -C 1-0", echo=False) == ""
+    assert s.run("bt -c 2", echo=False) == "bt: invalid cpu specification: 2\n"  # two CPUs: 0 and 1
+    assert s.run("bt -c 0-x", echo=False) == 'bt: x: "x" is not a digit 0 - 9\n'
+    # crash reads the list with the option, before it checks that -l or -m came too
+    assert s.run("ps -C 0,7", echo=False) == "ps: invalid cpu specification: 0,7\n"
+    assert s.run("ps -C 0", echo=False) == "ps: -C option is only applicable with -l and -m\n"
+    assert s.run("ps -l -C 1,,", echo=False).startswith("CPU: 1\n[1000] [RU]  PID: 108 ")
+    assert s.run("ps -l -C 1-0,1", echo=False) == s.run("ps -l -C 1", echo=False)
 
 
 def test_render_context(fake: FakeKernel) -> None:

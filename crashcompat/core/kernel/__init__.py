@@ -4,6 +4,7 @@
 and symbol addresses and a few universal facts (per-cpu offsets, CPU masks, the direct map).  Each
 subsystem lives in its own module and takes a ``Kernel`` as first argument:
 
+- :mod:`.layout` — the x86_64 address layout, ``THREAD_SIZE``, the ``struct pt_regs`` registers
 - :mod:`.lists` — ``struct list_head`` / ``hlist`` walking with cycle and corruption bounds
 - :mod:`.tasks` — the task list, per-cpu runqueues' current tasks, task state letters
 - :mod:`.modules` — ``struct module`` list, module kallsyms, section addresses
@@ -22,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from crashcompat.core.kernel.layout import layout as _layout
 from crashcompat.core.target import FaultError, SymbolNotFound, Target, TargetError, TypeNotFound
 from crashcompat.core.typeinfo import CType, TypeKind, array_of
 
@@ -333,8 +335,9 @@ class Kernel:
     # ---- direct map ---------------------------------------------------------------------------------------
 
     def page_offset(self) -> int:
-        """``PAGE_OFFSET``: the direct map's base (``page_offset_base`` with KASLR, arch/x86/mm/kaslr.c)."""
-        return self.memo("page_offset", lambda: self.read_global_u64("page_offset_base"))
+        """``PAGE_OFFSET``: the direct map's base (:attr:`Layout.page_offset
+        <crashcompat.core.kernel.layout.Layout.page_offset>`)."""
+        return self.memo("page_offset", lambda: _layout(self.target).page_offset)
 
     def phys_to_virt(self, physical: int) -> int:
         return physical + self.page_offset()

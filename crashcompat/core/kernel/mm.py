@@ -12,7 +12,7 @@ import struct as _struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from crashcompat.core.kernel import Kernel, pagetable
+from crashcompat.core.kernel import Kernel, layout
 from crashcompat.core.kernel.lists import list_for_each_entry
 from crashcompat.core.kernel.tasks import cpu_count
 from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
@@ -108,7 +108,7 @@ def _sparse(kernel: Kernel) -> _Sparse:
         target = kernel.target
         info = target.vmcoreinfo
         section_bits = int(info.get("NUMBER(SECTION_SIZE_BITS)", "27"))
-        five = pagetable.paging(target).five_level
+        five = layout.layout(target).five_level
         physmem_bits = int(info.get("NUMBER(MAX_PHYSMEM_BITS)", "52" if five else "46"))
         nr_sections = 1 << (physmem_bits - section_bits)
         ms_size = kernel.sizeof("struct mem_section")

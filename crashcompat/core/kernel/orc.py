@@ -25,6 +25,7 @@ import struct
 from dataclasses import dataclass
 
 from crashcompat.core.kernel import Kernel
+from crashcompat.core.kernel import layout as _layout
 from crashcompat.core.kernel import modules as _modules
 from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
 
@@ -36,7 +37,6 @@ __all__ = [
     "OrcEntry",
     "OrcTables",
     "find",
-    "modules_range",
     "tables",
 ]
 
@@ -47,26 +47,6 @@ ORC_REG_SP = 5
 
 LOOKUP_BLOCK_ORDER = 8
 LOOKUP_BLOCK_SIZE = 1 << LOOKUP_BLOCK_ORDER
-
-#: x86_64 ``__START_KERNEL_map`` and ``MODULES_END`` (arch/x86/include/asm/pgtable_64_types.h).
-START_KERNEL_MAP = 0xFFFFFFFF80000000
-MODULES_END = 0xFFFFFFFFFF000000
-
-
-def modules_range(kernel: Kernel) -> tuple[int, int]:
-    """``[MODULES_VADDR, MODULES_END]``: module space starts after the kernel image window,
-    ``__START_KERNEL_map + KERNEL_IMAGE_SIZE`` — 1 GiB with CONFIG_RANDOMIZE_BASE, else 512 MiB
-    (arch/x86/include/asm/page_64_types.h); VMCOREINFO ``NUMBER(KERNEL_IMAGE_SIZE)`` says which."""
-
-    def compute() -> tuple[int, int]:
-        info = kernel.target.vmcoreinfo
-        try:
-            size = int(info["NUMBER(KERNEL_IMAGE_SIZE)"], 0)
-        except (KeyError, ValueError):
-            size = 1 << 30 if "KERNELOFFSET" in info else 512 << 20
-        return START_KERNEL_MAP + size, MODULES_END
-
-    return kernel.memo("orc:modules_range", compute)
 
 
 @dataclass(frozen=True)
@@ -115,7 +95,7 @@ class OrcTables:
         self.lookup = kernel.symbol("orc_lookup")
         #: ``ORC_TYPE_CALL``: 2 since v6.4 (commit fb799447ae29), 0 before.
         self.type_call = _type_call(self.layout)
-        self.modules_vaddr, self.modules_end = modules_range(kernel)
+        self.modules_vaddr, self.modules_end = _layout.modules_range(kernel)
         self._modules: dict[int, tuple[list[int], int] | None] = {}
         self._cache: dict[int, OrcEntry | None] = {}
 

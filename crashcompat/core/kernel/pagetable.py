@@ -3,8 +3,8 @@
 Everything here reads page tables through :meth:`Target.read_physical` only, and :func:`translate` accepts
 a bare :class:`~crashcompat.core.target.Target`, so a backend can call it from its own ``read()`` fallback
 to reach vmalloc'd memory its core file does not map.  What a walk needs besides the tables (the
-kernel's top-level table, ``phys_base``, whether 5-level paging is on) comes from VMCOREINFO and symbols;
-see :func:`paging`.
+kernel's top-level table, ``phys_base``) comes from VMCOREINFO and symbols, see :func:`paging`; the
+address layout (paging depth, ``PAGE_OFFSET``, the vmalloc and module areas) from :mod:`.layout`.
 
 crash's references: ``x86_64_kvtop()``, ``x86_64_uvtop_level4()``, ``x86_64_translate_pte()``,
 ``x86_64_swp_type()/x86_64_swp_offset()`` in x86_64.c.
@@ -17,6 +17,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from crashcompat.core.kernel import layout as _layout
 from crashcompat.core.target import FaultError, SymbolNotFound, Target, TargetError
 
 if TYPE_CHECKING:
@@ -38,18 +39,9 @@ __all__ = [
     "translate",
 ]
 
-START_KERNEL_MAP = 0xFFFFFFFF80000000
 PAGE_SIZE_4K = 1 << 12
 PAGE_SIZE_2M = 1 << 21
 PAGE_SIZE_1G = 1 << 30
-#: The x86_64 layout without CONFIG_RANDOMIZE_MEMORY (Documentation/x86/x86_64/mm.rst, 4.20+), 4/5-level.
-PAGE_OFFSET_4LEVEL, PAGE_OFFSET_5LEVEL = 0xFFFF888000000000, 0xFF11000000000000
-VMALLOC_4LEVEL, VMALLOC_5LEVEL = 0xFFFFC90000000000, 0xFFA0000000000000
-VMEMMAP_4LEVEL, VMEMMAP_5LEVEL = 0xFFFFEA0000000000, 0xFFD4000000000000
-#: Module space: after the 1 GiB kernel image mapping (KERNEL_IMAGE_SIZE with KASLR) up to MODULES_END.
-MODULES_VADDR, MODULES_END = START_KERNEL_MAP + PAGE_SIZE_1G, 0xFFFFFFFFFF000000
-VSYSCALL_START = 0xFFFFFFFFFF600000
-CPU_ENTRY_AREA_START = 0xFFFFFE0000000000
 
 
 _PAGE_PRESENT = 0x001
@@ -137,40 +129,25 @@ class Paging:
     :param kernel_pgd: virtual address of the kernel's top-level table (``init_top_pgt``).
     :param kernel_pgd_physical: its physical address.
     :param phys_base: ``phys_base``: physical address of the kernel image minus its link address.
-    :param five_level: 5-level paging (``pgtable_l5_enabled()``).
-    :param page_offset: the direct map's base (``page_offset_base`` with CONFIG_RANDOMIZE_MEMORY);
-        likewise :param vmalloc_start: (``vmalloc_base``) and :param vmemmap_start: (``vmemmap_base``).
+    :param layout: the kernel's address layout (:func:`crashcompat.core.kernel.layout.layout`).
     :param sme_mask: the AMD SME encryption bit(s) to remove from entries (``sme_me_mask``).
     """
 
     kernel_pgd: int
     kernel_pgd_physical: int
     phys_base: int
-    five_level: bool
-    page_offset: int
-    vmalloc_start: int
-    vmemmap_start: int
+    layout: _layout.Layout
     sme_mask: int = 0
+
+    @property
+    def five_level(self) -> bool:
+        return self.layout.five_level
 
     def virt_to_phys(self, address: int) -> int:
         """``__pa()`` of a kernel-image or direct-map address (``x86_64_VTOP()``); no table walk."""
-        if address >= START_KERNEL_MAP:
-            return (address - START_KERNEL_MAP + self.phys_base) & (1 << 64) - 1
-        return address - self.page_offset
-
-    def is_vmalloc(self, address: int) -> bool:
-        """crash's ``x86_64_IS_VMALLOC_ADDR()``: vmalloc, vmemmap, module, vsyscall and cpu_entry_area
-        space — the kernel addresses crash translates through the page tables (the others it computes
-        with :meth:`virt_to_phys`)."""
-        vmalloc_end = self.vmalloc_start + (1280 << 40 if self.five_level else 32 << 40) - 1
-        return (
-            self.vmalloc_start <= address <= vmalloc_end
-            or self.vmemmap_start <= address <= self.vmemmap_start + (1 << 40) - 1
-            or MODULES_VADDR <= address <= MODULES_END
-            or VSYSCALL_START <= address < VSYSCALL_START + PAGE_SIZE_4K
-            or CPU_ENTRY_AREA_START <= address <= CPU_ENTRY_AREA_START + (1 << 39) - 1
-            or (self.five_level and vmalloc_end < address < self.vmemmap_start)
-        )
+        if address >= _layout.START_KERNEL_MAP:
+            return (address - _layout.START_KERNEL_MAP + self.phys_base) & (1 << 64) - 1
+        return address - self.layout.page_offset
 
     @property
     def levels(self) -> tuple[str, ...]:
@@ -189,11 +166,11 @@ def paging(kernel_or_target: Kernel | Target) -> Paging:
     """The :class:`Paging` facts of a kernel, computed once per target.
 
     Sources, in order: VMCOREINFO (``SYMBOL(init_top_pgt)``, ``NUMBER(phys_base)``,
-    ``NUMBER(pgtable_l5_enabled)``, ``NUMBER(sme_mask)``; arch/x86/kernel/machine_kexec_64.c), then the
-    symbols and the globals ``phys_base``, ``__pgtable_l5_enabled``, ``page_offset_base``,
-    ``vmalloc_base`` and ``vmemmap_base``, which live in the kernel image (no page-table walk needed to
-    read them).  If a backend's ``read()`` calls :func:`translate` while these are being computed, that
-    inner call raises :class:`FaultError` instead of recursing.
+    ``NUMBER(sme_mask)``; arch/x86/kernel/machine_kexec_64.c), then the
+    symbols and the global ``phys_base``, which lives in the kernel image (no page-table walk needed to
+    read it); the layout from :func:`crashcompat.core.kernel.layout.layout`.  If a backend's ``read()``
+    calls :func:`translate` while these are being computed, that inner call raises :class:`FaultError`
+    instead of recursing.
 
     :raises TargetError: when the kernel's top-level table cannot be found.
     """
@@ -234,12 +211,12 @@ def _compute_paging(target: Target) -> Paging:
                 return int(text, 16)
         return None
 
-    def global_u64(name: str, size: int = 8) -> int | None:
+    def global_u64(name: str) -> int | None:
         address = symbol(name)
         if address is None:
             return None
         try:
-            return int.from_bytes(target.read(address, size), "little")
+            return int.from_bytes(target.read(address, 8), "little")
         except TargetError:
             return None
 
@@ -251,20 +228,11 @@ def _compute_paging(target: Target) -> Paging:
     phys_base = number("NUMBER(phys_base)")
     if phys_base is None:
         phys_base = global_u64("phys_base") or 0
-    l5 = number("NUMBER(pgtable_l5_enabled)")
-    if l5 is None:
-        l5 = global_u64("__pgtable_l5_enabled", 4) or 0
-    page_offset = global_u64("page_offset_base") or (PAGE_OFFSET_5LEVEL if l5 else PAGE_OFFSET_4LEVEL)
-    vmalloc = global_u64("vmalloc_base") or (VMALLOC_5LEVEL if l5 else VMALLOC_4LEVEL)
-    vmemmap = global_u64("vmemmap_base") or (VMEMMAP_5LEVEL if l5 else VMEMMAP_4LEVEL)
     return Paging(
         kernel_pgd=pgd,
-        kernel_pgd_physical=(pgd - START_KERNEL_MAP + phys_base) & (1 << 64) - 1,
+        kernel_pgd_physical=(pgd - _layout.START_KERNEL_MAP + phys_base) & (1 << 64) - 1,
         phys_base=phys_base,
-        five_level=bool(l5),
-        page_offset=page_offset,
-        vmalloc_start=vmalloc,
-        vmemmap_start=vmemmap,
+        layout=_layout.layout(target),
         sme_mask=number("NUMBER(sme_mask)") or 0,
     )
 
@@ -364,11 +332,12 @@ def translate(kernel_or_target: Kernel | Target, address: int, pgd: int | None =
 
 def kvtop(kernel_or_target: Kernel | Target, address: int) -> int | None:
     """The physical address of kernel virtual *address* the way crash's quiet ``kvtop()`` finds it: by
-    arithmetic outside vmalloc space (:meth:`Paging.is_vmalloc`), else by a page-table walk; ``None``
-    when the walk fails."""
+    arithmetic outside vmalloc space (:meth:`Layout.is_vmalloc_addr
+    <crashcompat.core.kernel.layout.Layout.is_vmalloc_addr>`), else by a page-table walk; ``None`` when
+    the walk fails."""
     p = paging(kernel_or_target)
-    if address < p.page_offset:
+    if not p.layout.is_kvaddr(address):
         return None
-    if not p.is_vmalloc(address):
+    if not p.layout.is_vmalloc_addr(address):
         return p.virt_to_phys(address)
     return translate(kernel_or_target, address).physical

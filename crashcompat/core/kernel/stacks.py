@@ -2,7 +2,8 @@
 stack, with the bounds and names crash uses (x86_64.c ``x86_64_per_cpu_init``, ``x86_64_ist_init``,
 ``x86_64_exception_stacks_init``, ``x86_64_entry_trampoline_init``).
 
-* Task stacks: ``task->stack`` and ``sizeof(union thread_union)`` (crash's ``STACKSIZE()``).
+* Task stacks: ``task->stack`` and ``THREAD_SIZE`` (crash's ``STACKSIZE()``,
+  :func:`crashcompat.core.kernel.layout.thread_size`).
 * IRQ stacks: the per-CPU ``hardirq_stack_ptr`` points 8 bytes below the top of the CPU's
   ``struct irq_stack`` (arch/x86/kernel/irq_64.c); it moved into ``struct pcpu_hot`` in v6.2
   ("x86/percpu: Move irq_stack variables next to current_task"), which is tried first.
@@ -21,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crashcompat.core.kernel import Kernel
+from crashcompat.core.kernel import layout as _layout
 from crashcompat.core.kernel import symbols as _symbols
 from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
 
@@ -33,9 +35,9 @@ __all__ = [
     "find_irq_stack",
     "in_alternate_stack",
     "irq_stack",
+    "irq_stack_size",
     "kpti_entry_stack",
     "task_stack",
-    "thread_size",
 ]
 
 #: crash's MAX_EXCEPTION_STACKS: the size of the TSS ``ist[]`` array.
@@ -90,36 +92,26 @@ class ExceptionStack(StackRange):
     available: bool = True
 
 
-def thread_size(kernel: Kernel) -> int:
-    """crash's ``STACKSIZE()``: ``sizeof(union thread_union)``, else the init stack's size, else 16 KiB."""
-
-    def compute() -> int:
-        try:
-            return kernel.sizeof("union thread_union")
-        except TypeNotFound:
-            pass
-        try:
-            return kernel.symbol("__end_init_stack") - kernel.symbol("__start_init_stack")
-        except SymbolNotFound:
-            return 16384
-
-    return kernel.memo("stacks:thread_size", compute)
-
-
 def task_stack(kernel: Kernel, stack: int) -> StackRange:
     """The kernel stack whose base is *stack* (``task->stack``, :attr:`Task.stack`)."""
-    return StackRange(stack, stack + thread_size(kernel))
+    return StackRange(stack, stack + _layout.thread_size(kernel))
 
 
 # ---- IRQ stacks -----------------------------------------------------------------------------------------
 
 
+def irq_stack_size(kernel: Kernel) -> int:
+    """``IRQ_STACK_SIZE``: the size of ``struct irq_stack``'s ``stack`` member, else
+    :data:`~crashcompat.core.kernel.layout.IRQ_STACK_SIZE_DEFAULT`."""
+    try:
+        return int(kernel.member("struct irq_stack", "stack").size)
+    except TypeNotFound:
+        return _layout.IRQ_STACK_SIZE_DEFAULT
+
+
 def _irq_stacks(kernel: Kernel) -> dict[int, StackRange]:
     def compute() -> dict[int, StackRange]:
-        try:
-            size = kernel.member("struct irq_stack", "stack").size
-        except TypeNotFound:
-            size = 16384
+        size = irq_stack_size(kernel)
         try:  # v6.2+: pcpu_hot.hardirq_stack_ptr
             # (the type first: a missing type is a hash lookup, a missing symbol a scan of the symbol table)
             base = kernel.offsetof("struct pcpu_hot", "hardirq_stack_ptr") + kernel.symbol("pcpu_hot")

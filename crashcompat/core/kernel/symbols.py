@@ -45,6 +45,7 @@ from crashcompat.core.cache import cache_path, write_atomically
 from crashcompat.core.elf import SHN_UNDEF, ElfError, ElfFile, ElfSymbol
 from crashcompat.core.kernel import Kernel
 from crashcompat.core.kernel import modules as _modules
+from crashcompat.core.opening import kaslr_offset
 from crashcompat.core.target import Symbol, SymbolBinding, SymbolKind, SymbolNotFound, TargetError
 
 __all__ = [
@@ -423,7 +424,7 @@ def _kernel_table(kernel: Kernel) -> _KernelTable | None:
     except (OSError, ElfError):
         state.table = _KernelTable([], [], [], [], 0, 0, False, [])
         return None
-    offset = _kaslr_offset(kernel, raw)
+    offset = _image_offset(kernel, raw)
     low, high = raw.text_start, raw.last_section_end
     values = _Relocated(raw.values, low, high, offset) if offset else raw.values
     code = [(a + offset, b + offset) for a, b in raw.code_ranges]
@@ -433,31 +434,18 @@ def _kernel_table(kernel: Kernel) -> _KernelTable | None:
     return state.table
 
 
-def _kaslr_offset(kernel: Kernel, raw: _VmlinuxTable) -> int:
-    """The KASLR offset: VMCOREINFO ``KERNELOFFSET``, else relocated ``_stext`` (VMCOREINFO
-    ``SYMBOL(_stext)`` or the backend's own symbol) minus the vmlinux ``_stext`` (crash
-    ``derive_kaslr_offset``, which insists on 4 KiB alignment)."""
-    info = kernel.target.vmcoreinfo
-    if "KERNELOFFSET" in info:
+def _image_offset(kernel: Kernel, raw: _VmlinuxTable) -> int:
+    """The KASLR offset (:func:`crashcompat.core.opening.kaslr_offset`), the relocated ``_stext`` taken
+    from the backend's own symbol when VMCOREINFO has neither ``KERNELOFFSET`` nor ``SYMBOL(_stext)``;
+    0 when nothing tells."""
+
+    def running_stext() -> int | None:
         try:
-            return int(info["KERNELOFFSET"], 16)
-        except ValueError:
-            pass
-    if raw.stext is None:
-        return 0
-    relocated = None
-    if "SYMBOL(_stext)" in info:
-        try:
-            relocated = int(info["SYMBOL(_stext)"], 16)
-        except ValueError:
-            relocated = None
-    if relocated is None:
-        try:
-            relocated = kernel.target.lookup_symbol("_stext").address
+            return kernel.target.lookup_symbol("_stext").address
         except TargetError:
-            return 0
-    delta = relocated - raw.stext
-    return delta if delta % 0x1000 == 0 else 0
+            return None
+
+    return kaslr_offset(kernel.target.vmcoreinfo, raw.stext, running_stext) or 0
 
 
 def _module_tables(kernel: Kernel) -> list[_ModuleTable]:

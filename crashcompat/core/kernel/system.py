@@ -31,6 +31,7 @@ __all__ = [
     "panic_message",
     "panic_message_from_log",
     "taint_flags",
+    "taint_string",
     "tainted_mask",
     "uptime_jiffies",
     "utsname",

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from crashcompat.core.kernel import Kernel
+from crashcompat.core.kernel import layout as _layout
 from crashcompat.core.kernel.lists import list_for_each_entry, xarray_for_each
 from crashcompat.core.target import FaultError, SymbolNotFound, TypeNotFound
 
@@ -37,10 +38,13 @@ __all__ = [
     "panic_task",
     "parse_task_spec",
     "read_task",
+    "read_task_fields",
     "render_context",
     "state_letters",
     "state_name",
     "task_by_pid",
+    "task_count",
+    "task_mm",
     "tasks_by_pid",
     "total_pages",
 ]
@@ -369,7 +373,7 @@ def panic_by_sysrq(kernel: Kernel) -> bool:
         try:
             handler = kernel.target.lookup_symbol("sysrq_handle_crash")
             stack = kernel.read_pointer(task + kernel.offsetof("struct task_struct", "stack"))
-            words = kernel.target.read_pointers(stack, _thread_size(kernel) // 8)
+            words = kernel.target.read_pointers(stack, _layout.thread_size(kernel) // 8)
         except (SymbolNotFound, FaultError):
             return False
         # crash matches the closest symbol at or below each word, so the return address of the noreturn
@@ -378,14 +382,6 @@ def panic_by_sysrq(kernel: Kernel) -> bool:
         return any(handler.address <= word <= end for word in words)
 
     return kernel.memo("tasks:sysrq", compute)
-
-
-def _thread_size(kernel: Kernel) -> int:
-    """``THREAD_SIZE``: ``sizeof(union thread_union)`` where the debug info has it, else x86_64's 16 KiB."""
-    try:
-        return kernel.sizeof("union thread_union")
-    except TypeNotFound:
-        return 16384
 
 
 def is_active(kernel: Kernel, task: int) -> bool:

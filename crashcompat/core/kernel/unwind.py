@@ -35,13 +35,14 @@ from dataclasses import dataclass, field
 from enum import IntFlag
 
 from crashcompat.core.kernel import Kernel
+from crashcompat.core.kernel import layout as _layout
 from crashcompat.core.kernel import modules as _modules
 from crashcompat.core.kernel import orc as _orc
 from crashcompat.core.kernel import stacks as _stacks
 from crashcompat.core.kernel import symbols as _symbols
 from crashcompat.core.kernel import tasks as _tasks
 from crashcompat.core.kernel.x86insn import Kind, decode
-from crashcompat.core.target import FaultError, Symbol, SymbolNotFound, TargetError, TypeNotFound
+from crashcompat.core.target import Symbol, SymbolNotFound, TargetError, TypeNotFound
 
 __all__ = [
     "Backtrace",
@@ -56,15 +57,6 @@ __all__ = [
     "backtrace",
     "eframe_search",
 ]
-
-#: ``struct pt_regs`` members in crash's print order, with the pre-4.x names as fallbacks.
-_PT_REGS = {
-    "rip": ("ip", "rip"), "rsp": ("sp", "rsp"), "eflags": ("flags", "eflags"), "rax": ("ax", "rax"),
-    "rbx": ("bx", "rbx"), "rcx": ("cx", "rcx"), "rdx": ("dx", "rdx"), "rsi": ("si", "rsi"),
-    "rdi": ("di", "rdi"), "rbp": ("bp", "rbp"), "r8": ("r8",), "r9": ("r9",), "r10": ("r10",),
-    "r11": ("r11",), "r12": ("r12",), "r13": ("r13",), "r14": ("r14",), "r15": ("r15",),
-    "orig_rax": ("orig_ax", "orig_rax"), "cs": ("cs",), "ss": ("ss",),
-}  # fmt: skip
 
 #: crash's ``exception_functions_5_8`` (kernels with ``asm_exc_divide_error``) and the older list.
 _EXCEPTION_FUNCTIONS_5_8 = frozenset((
@@ -90,8 +82,6 @@ _DUMP_ENTRY_FUNCTIONS = frozenset((
 
 #: crash's RAZ_MASK: RFLAGS bits that read as zero.
 _RAZ_MASK = 0xFFFFFFFFFFC08028
-_USERSPACE_TOP = 0x0000800000000000
-_USERSPACE_TOP_5LEVEL = 0x0100000000000000
 
 
 # ---- events -----------------------------------------------------------------------------------------------
@@ -125,7 +115,8 @@ class ExceptionFrame:
     """A ``struct pt_regs`` crash prints: ``[exception RIP: …]`` (kernel mode) and seven register lines.
 
     :param address: where the ``pt_regs`` is.
-    :param regs: every register of :data:`_PT_REGS` by crash's lower-case name.
+    :param regs: every register of :data:`~crashcompat.core.kernel.layout.PT_REGS_MEMBERS` by crash's
+        lower-case name.
     :param rip_symbol: the symbol containing ``rip`` (kernel mode), ``None`` if none.
     :param rip_message: crash's text when there is no symbol (``unknown or invalid address`` …).
     :param search: found by ``bt -e`` (printed after a ``KERNEL-MODE EXCEPTION FRAME AT:`` line).
@@ -241,8 +232,7 @@ class _Context:
     pt_regs: dict[str, int]
     exception_functions: frozenset[str]
     init_range: tuple[int, int]
-    page_offset: int
-    user_top: int
+    layout: _layout.Layout
     nested_nmi: bool
     has_inactive_frame: bool
     ret_addr_offset: int
@@ -257,14 +247,7 @@ class _Context:
 
 def _context(kernel: Kernel) -> _Context:
     def compute() -> _Context:
-        offsets: dict[str, int] = {}
-        for name, members in _PT_REGS.items():
-            for member in members:
-                if kernel.has_member("struct pt_regs", member):
-                    offsets[name] = kernel.offsetof("struct pt_regs", member)
-                    break
-            else:
-                raise TypeNotFound(f"struct pt_regs.{members[0]}")
+        offsets = _layout.pt_regs_offsets(kernel)
 
         def sym(name: str) -> int:
             return kernel.symbol(name) if kernel.has_symbol(name) else 0
@@ -273,10 +256,6 @@ def _context(kernel: Kernel) -> _Context:
             init_range = (kernel.symbol("__init_begin"), kernel.symbol("__init_end"))
         except SymbolNotFound:
             init_range = (0, 0)
-        try:
-            five_level = bool(kernel.read_u32(kernel.symbol("__pgtable_l5_enabled")))
-        except (SymbolNotFound, FaultError):
-            five_level = False
         has_frame = kernel.has_member("struct inactive_task_frame", "bp")
         asm_common = kernel.has_symbol("asm_common_interrupt")
         return _Context(
@@ -288,8 +267,7 @@ def _context(kernel: Kernel) -> _Context:
                 else _EXCEPTION_FUNCTIONS_ORIG
             ),
             init_range=init_range,
-            page_offset=kernel.page_offset(),
-            user_top=_USERSPACE_TOP_5LEVEL if five_level else _USERSPACE_TOP,
+            layout=_layout.layout(kernel),
             nested_nmi=kernel.has_symbol("repeat_nmi"),
             has_inactive_frame=has_frame,
             ret_addr_offset=kernel.offsetof("struct inactive_task_frame", "ret_addr") if has_frame else 0,
@@ -447,10 +425,10 @@ class _Tracer:
         return mod.name if mod is not None else None
 
     def is_kvaddr(self, address: int) -> bool:
-        return address >= self.ctx.page_offset
+        return self.ctx.layout.is_kvaddr(address)
 
     def is_uvaddr(self, address: int) -> bool:
-        return address < self.ctx.user_top
+        return self.ctx.layout.is_uvaddr(address)
 
     def in_irqstack(self) -> int:
         found = _stacks.find_irq_stack(self.k, self.stkptr)
@@ -822,7 +800,7 @@ class _Tracer:
         """The IRQ-stack part of the low-budget tracer; returns (level, done, rsp, irq_eframe)."""
         self.flags |= _F.IRQSTACK
         found = _stacks.find_irq_stack(self.k, irqstack)
-        top = found[1].top if found else irqstack + 16384
+        top = found[1].top if found else irqstack + _stacks.irq_stack_size(self.k)
         self.load(irqstack, top)
         stacktop = self.stacktop  # irq_stack_gap is 0 since 4.9
         self.flags &= ~_F.FRAMESIZE_DISABLE
@@ -999,7 +977,7 @@ class _Tracer:
         return int(verified)
 
     def rip_message(self, rip: int) -> str:
-        if _is_vmalloc(self.k, rip) and self.accessible(rip):
+        if self.ctx.layout.is_vmalloc_addr(rip) and self.accessible(rip):
             return "no symbolic reference"
         return "unknown or invalid address"
 
@@ -1012,8 +990,7 @@ class _Tracer:
         if cs == 0x10 and ss == 0x18:
             if text and self.is_kvaddr(rsp):
                 return True
-            modules = _orc.modules_range(self.k)
-            if modules[0] <= rip <= modules[1] and self.is_kvaddr(rsp) and rsp == kvaddr + size:
+            if self.ctx.layout.is_module_addr(rip) and self.is_kvaddr(rsp) and rsp == kvaddr + size:
                 return True
             if text and self.flags & _F.EXCEPTION_STACK and self.task.mm and self.is_uvaddr(rsp):
                 return True
@@ -1035,7 +1012,7 @@ class _Tracer:
                 return True
             if text and self.is_kvaddr(rsp) and self.in_exception_stack() is not None:
                 return True
-            if self.is_kvaddr(rsp) and _is_vmalloc(self.k, rip) and self.accessible(rip):
+            if self.is_kvaddr(rsp) and self.ctx.layout.is_vmalloc_addr(rip) and self.accessible(rip):
                 return True
         if cs == 0x33 and ss == 0x2B and self.is_uvaddr(rip) and self.is_uvaddr(rsp):
             return True
@@ -1203,14 +1180,3 @@ def _schedule_address(kernel: Kernel) -> int:
         return 0
 
     return kernel.memo("unwind:thread_return", compute)
-
-
-def _is_vmalloc(kernel: Kernel, address: int) -> bool:
-    """crash ``IS_VMALLOC_ADDR`` (vmalloc area, module space, cpu entry area, roughly)."""
-    try:
-        vmalloc_base = kernel.read_global_u64("vmalloc_base")
-    except (SymbolNotFound, FaultError):
-        vmalloc_base = 0xFFFFC90000000000
-    return vmalloc_base <= address < 0xFFFFFFFFFF600000 and not (
-        _orc.START_KERNEL_MAP <= address < _orc.modules_range(kernel)[0]
-    )

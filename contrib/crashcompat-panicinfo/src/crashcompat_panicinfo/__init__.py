@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crashcompat import hookimpl
-from crashcompat.core.command import Command, CommandContext, command
-from crashcompat.core.kernel import Kernel
-from crashcompat.core.target import FaultError, SymbolNotFound
+from crashcompat.api import Command, CommandContext, FaultError, Kernel, SymbolNotFound, command, hookimpl
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,15 @@ through it.  Memory and register writes are refused; an unreadable address is an
 ``monitor crashcompat info`` answers a JSON object (dump format and path, KASLR offset, crashed CPU and
 the CPUs' registers) that :class:`crashcompat.gdb.target.GdbTarget` reads to behave like the drgn backend.
 
-The same facts name a :class:`MemoryLane`: a private Unix socket on which ``GdbTarget`` reads memory in
-binary.  GDB 13 has no binary memory read (``m`` replies are hex) and takes about a microsecond per
+The same facts name a :class:`~crashcompat.bridge.lane.MemoryLane` (:mod:`crashcompat.bridge.lane`): a
+private Unix socket on which ``GdbTarget`` reads memory in binary.  GDB 13 has no binary memory read (``m`` replies are hex) and takes about a microsecond per
 character it receives, so reading through ``m`` packets costs ~2 µs per byte: ``kmem -i`` reads the whole
 ``mem_map`` (8 MiB on a 512 MiB guest) and took 9 s that way, 0.1 s on the lane.  GDB's own commands
 (``bt``, ``x``, ``print``) still read through the protocol.
 
 The protocol layer (:class:`RemoteServer`) serves any :class:`DumpView`; :class:`DrgnDumpView` is the
-drgn-backed one.  This module imports drgn only inside :func:`open_view`, never at import time.
+drgn-backed one.  This module imports drgn only inside :func:`open_view`, never at import time; it is
+the only module on the bridge's side that uses drgn, and nothing on GDB's side imports it.
 """
 
 from __future__ import annotations
@@ -29,17 +30,13 @@ import contextlib
 import json
 import logging
 import os
-import selectors
-import shutil
-import socket
-import struct
 import sys
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING, Any
 
+from crashcompat.bridge.lane import MemoryLane
 from crashcompat.core.target import FaultError, Registers, Target, TargetError
 
 if TYPE_CHECKING:
@@ -432,89 +429,6 @@ class RemoteServer:
         for start in range(0, len(text), 4096):
             self.send("O" + _hex(text[start : start + 4096]))
         return "OK"
-
-
-class MemoryLane:
-    """Binary memory reads on a Unix socket in a private directory, served between GDB's packets.
-
-    A request is :data:`LANE_REQUEST` (address, size); the reply :data:`LANE_REPLY` (byte count, or -1
-    for a fault; the faulting address) and the bytes.  :param view: the dump.
-    """
-
-    def __init__(self, view: DumpView) -> None:
-        self.view = view
-        self._dir = tempfile.mkdtemp(prefix="crashcompat-gdbserver-")
-        self.path = os.path.join(self._dir, "memory")
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._listener.bind(self.path)
-        self._listener.listen()
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._listener, selectors.EVENT_READ)
-
-    def serve_until_readable(self, fd: int) -> None:
-        """Answer lane requests until *fd* (GDB's packets) has input."""
-        key = self._selector.register(fd, selectors.EVENT_READ)
-        try:
-            while True:
-                ready = [k.fileobj for k, _ in self._selector.select()]
-                for fileobj in ready:
-                    if fileobj is self._listener:
-                        self._selector.register(self._listener.accept()[0], selectors.EVENT_READ)
-                    elif isinstance(fileobj, socket.socket):
-                        self._answer(fileobj)
-                if key.fileobj in ready:
-                    return
-        finally:
-            self._selector.unregister(fd)
-
-    def _answer(self, conn: socket.socket) -> None:
-        try:
-            request = conn.recv(LANE_REQUEST.size, socket.MSG_WAITALL)
-            if len(request) < LANE_REQUEST.size:
-                raise ConnectionResetError
-            address, size = LANE_REQUEST.unpack(request)
-            try:
-                data = self.view.read(address, size)
-                reply = LANE_REPLY.pack(len(data), 0) + data
-            except FaultError as e:
-                reply = LANE_REPLY.pack(-1, e.address)
-            except Exception:  # a bad dump page must not end the session, as in RemoteServer.handle
-                reply = LANE_REPLY.pack(-1, address)
-            conn.sendall(reply)
-        except OSError:  # the reader went away
-            self._selector.unregister(conn)
-            conn.close()
-
-    def close(self) -> None:
-        for key in list(self._selector.get_map().values()):
-            if isinstance(key.fileobj, socket.socket):
-                key.fileobj.close()
-        self._selector.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-
-#: A lane request: address, size (little-endian ``u64``, ``u32``).
-LANE_REQUEST = struct.Struct("<QI")
-#: A lane reply's header: the byte count that follows (``-1``: a fault), the faulting address.
-LANE_REPLY = struct.Struct("<qQ")
-
-
-def lane_read(conn: socket.socket, address: int, size: int) -> bytes:
-    """Read *size* bytes at *address* on a :class:`MemoryLane` connection.
-
-    :raises FaultError: unreadable memory; :raises OSError: the lane is gone.
-    """
-    conn.sendall(LANE_REQUEST.pack(address, size))
-    header = conn.recv(LANE_REPLY.size, socket.MSG_WAITALL)
-    if len(header) < LANE_REPLY.size:
-        raise ConnectionResetError("crashcompat-gdbserver closed the memory lane")
-    count, fault = LANE_REPLY.unpack(header)
-    if count < 0:
-        raise FaultError(fault)
-    data = conn.recv(count, socket.MSG_WAITALL) if count else b""
-    if len(data) < count:
-        raise ConnectionResetError("crashcompat-gdbserver closed the memory lane")
-    return data
 
 
 def _hex(text: str) -> str:

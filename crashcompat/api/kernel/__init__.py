@@ -1,0 +1,60 @@
+"""The kernel model for plugins: crash's view of a Linux kernel as a package of helper modules, the way
+drgn offers ``drgn.helpers.linux``.
+
+Every helper takes the :class:`~crashcompat.api.Kernel` (``ctx.kernel``) first and returns data; none
+prints.  Import the modules you need::
+
+    from crashcompat.api.kernel import tasks, unwind
+
+    for task in tasks.for_each_task(ctx.kernel):
+        trace = unwind.backtrace(ctx.kernel, task.address)
+
+- :mod:`.layout` — the x86_64 address-space layout, ``THREAD_SIZE``, the ``struct pt_regs`` order,
+  crash's address-class checks
+- :mod:`.lists` — ``struct list_head`` / ``hlist`` walks, bounded against cycles and corruption
+- :mod:`.tasks` — tasks and crash's task table, runqueues, task specs (pid, ``0x`` task, command), states
+- :mod:`.modules` — ``struct module``: the module list, module kallsyms and section addresses
+- :mod:`.symbols` — addresses to names and back, crash's symbol letters, module debug info
+- :mod:`.printk` — the kernel log (the lockless printk ring buffer)
+- :mod:`.pagetable` — x86_64 page-table walks, virtual to physical, PTE bits
+- :mod:`.mm` — pages, zones, nodes, vm_stat and vm events, vmalloc areas, VMAs, memory blocks
+- :mod:`.slub` — SLUB caches, slabs and objects
+- :mod:`.stacks` — task, hard-IRQ and exception (IST) stacks and their bounds
+- :mod:`.unwind` — back traces: frames, exception frames, the ORC unwinder's events
+- :mod:`.orc` — the ORC unwind tables of the kernel and its modules
+- :mod:`.system` — utsname, uptime, date, load average, taint, CPUs, memory size, the panic message
+
+Each module holds the public names (``__all__``) of its namesake in ``crashcompat.core.kernel``.
+"""
+
+from crashcompat.api.kernel import (
+    layout,
+    lists,
+    mm,
+    modules,
+    orc,
+    pagetable,
+    printk,
+    slub,
+    stacks,
+    symbols,
+    system,
+    tasks,
+    unwind,
+)
+
+__all__ = [
+    "layout",
+    "lists",
+    "mm",
+    "modules",
+    "orc",
+    "pagetable",
+    "printk",
+    "slub",
+    "stacks",
+    "symbols",
+    "system",
+    "tasks",
+    "unwind",
+]
