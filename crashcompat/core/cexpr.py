@@ -18,7 +18,7 @@ from crashcompat.core.kernel import Kernel
 from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
 from crashcompat.core.typeinfo import CType, TypeKind, array_of, int_type, pointer_to, type_name
 
-__all__ = ["CValue", "ExpressionError", "evaluate"]
+__all__ = ["CValue", "ExpressionError", "evaluate", "parse_type"]
 
 
 class ExpressionError(ValueError):
@@ -452,6 +452,19 @@ def _divide(x: int, y: int) -> int:
         raise ExpressionError("Division by zero")
     q = abs(x) // abs(y)
     return q if (x >= 0) == (y >= 0) else -q
+
+
+def parse_type(kernel: Kernel, text: str) -> CType | None:
+    """The type *text* names as a whole (``struct list_head *``, ``pid_t``, ``unsigned long``,
+    ``char [16]``), or ``None`` when it is no type name (an expression, or nothing known)."""
+    try:
+        parser = _Parser(kernel, text)
+        if not parser.tokens or not parser.is_type_start(0):
+            return None
+        t = parser.type_name()
+        return t if parser.peek() is None else None
+    except (ExpressionError, TargetError):
+        return None
 
 
 def evaluate(kernel: Kernel, text: str) -> CValue:

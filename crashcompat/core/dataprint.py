@@ -11,10 +11,11 @@ GDB format (``p/x``); its methods return crash's text.  They raise the Target's 
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from crashcompat.core import crashdata
-from crashcompat.core.cexpr import evaluate
+from crashcompat.core.cexpr import evaluate, parse_type
 from crashcompat.core.kernel import Kernel
 from crashcompat.core.kernel.gdbsyms import gdb_symbol
 from crashcompat.core.target import SymbolNotFound, TypeNotFound
@@ -59,6 +60,29 @@ class DataPrinter:
         anonymous members), or ``None``."""
         found = t.member(member)
         return None if found is None else found[0] // 8
+
+    def member_offset(self, t: CType, path: str) -> int | None:
+        """The byte offset of member *path* (``tag``, ``node.next``, ``tasks[1].first``) in *t*, looking
+        into anonymous members; ``None`` if there is no such member."""
+        offset = 0
+        current = t
+        for step in re.findall(r"\.?([A-Za-z_]\w*)|\[(\d+)\]", path):
+            name, index = step
+            u = current.strip_typedefs()
+            if name:
+                found = u.member(name) if u.kind in (TypeKind.STRUCT, TypeKind.UNION) else None
+                if found is None:
+                    return None
+                offset += found[0] // 8
+                current = found[1].type
+            else:
+                if u.kind != TypeKind.ARRAY:
+                    return None
+                current = u.target
+                offset += int(index) * (current.strip_typedefs().size or 0)
+        if re.sub(r"\.?[A-Za-z_]\w*|\[\d+\]", "", path):
+            return None
+        return offset
 
     def declaration(
         self,
@@ -183,6 +207,14 @@ class DataPrinter:
                 prefix = "typedef " if t.kind == TypeKind.TYPEDEF else ""
                 return f"{prefix}enum{' ' + u.name if u.name else ''} = {e.value}\n"
         return None
+
+    def ptype(self, text: str) -> str:
+        """GDB's ``ptype``: ``type = `` and the type *text* names, or the type of expression *text*, with
+        a struct's or union's body expanded.  Raises ExpressionError."""
+        t = parse_type(self.kernel, text)
+        if t is None:
+            t = evaluate(self.kernel, text).type
+        return "type = " + type_body(t) + "\n"
 
     def whatis_expression(self, text: str) -> str:
         """GDB's ``whatis EXPRESSION`` (crash prints the type alone: ``pid_t``).  Raises ExpressionError."""

@@ -205,7 +205,14 @@ class Session:
             return
         if not argv:
             return
-        self.run_argv(argv[0], argv[1:], out)
+        name, rest = argv[0], argv[1:]
+        if self.lookup(name) is None:
+            if name.startswith("*") and len(name) > 1 and self.lookup("*") is not None:
+                name, rest = "*", [name[1:], *rest]  # crash reads "*name" as the "*" command
+            elif "/" in name and self.lookup(name.split("/", 1)[0]) is not None:
+                name, fmt = name.split("/", 1)  # GDB's print format: "p/x jiffies"
+                rest = [f"/{fmt}", *rest]
+        self.run_argv(name, rest, out)
 
     def _shell(self, command: str, stdin_text: str | None, echo: bool) -> str:
         try:
@@ -242,9 +249,11 @@ def split_line(line: str) -> tuple[str, str | None, str | None, str]:
     """Split crash's line syntax: ``(command, pipe, redirect_file, open_mode)``.
 
     The first unquoted ``|`` starts a shell pipeline (which may itself redirect); otherwise an unquoted
-    ``>`` or ``>>`` names the output file.
+    ``>`` or ``>>`` names the output file.  As in crash, neither counts inside parentheses, nor ``>`` in
+    C's ``->``.
     """
     quote = ""
+    depth = 0  # crash leaves | and > inside parentheses alone: "p (a > b)"
     for i, ch in enumerate(line):
         if quote:
             if ch == quote:
@@ -252,6 +261,12 @@ def split_line(line: str) -> tuple[str, str | None, str | None, str]:
             continue
         if ch in "'\"":
             quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth or (ch == ">" and line[i - 1 : i] == "-"):  # "->" is C's member operator
+            continue
         elif ch == "|":
             return line[:i].strip(), line[i + 1 :].strip(), None, "w"
         elif ch == ">":
