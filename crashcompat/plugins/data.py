@@ -186,6 +186,7 @@ def _datatype_arguments(what: str) -> list[Option | Argument]:
             "offset",
             help=f"the address given is that of a member (struct.member, or a byte offset) inside the {what}.",
         ),
+        *[Option(f"-{letter}", help="") for letter in "prfuv"],  # crash's, not implemented: refused
         Argument(
             "items",
             "name[.member[,member]] [address | symbol][:cpuspec] [count]",
@@ -412,6 +413,7 @@ def pointer(ctx: CommandContext) -> None:
 _P_ARGUMENTS: list[Option | Argument] = [
     Option("-x", aliases=("-h",), help="print integers in hexadecimal."),
     Option("-d", help="print integers in decimal."),
+    Option("-u", help=""),  # crash's user-space addresses: refused
     Argument(
         "expression",
         "expression | symbol[:cpuspec]",
@@ -531,7 +533,7 @@ def p(ctx: CommandContext) -> None:
     summary="print an expression with integers in hexadecimal",
     synopsis="px [expression | symbol[:cpuspec]]",
     description="Does what p -x does: evaluates the expression and prints its integers in hexadecimal.",
-    arguments=[_P_ARGUMENTS[2]],
+    arguments=[_P_ARGUMENTS[3]],
 )
 def px(ctx: CommandContext) -> None:
     _print(ctx, 16)
@@ -542,7 +544,7 @@ def px(ctx: CommandContext) -> None:
     summary="print an expression with integers in decimal",
     synopsis="pd [expression | symbol[:cpuspec]]",
     description="Does what p -d does: evaluates the expression and prints its integers in decimal.",
-    arguments=[_P_ARGUMENTS[2]],
+    arguments=[_P_ARGUMENTS[3]],
 )
 def pd(ctx: CommandContext) -> None:
     _print(ctx, 10)
@@ -563,6 +565,8 @@ def pd(ctx: CommandContext) -> None:
     """,
     arguments=[
         Option("-o", help="show each member's offset in a structure or union."),
+        Option("-m", "member", help=""),  # crash's type search: refused
+        Option("-r", "size", help=""),
         Argument(
             "names",
             "[struct | union | enum] name | symbol | expression",
