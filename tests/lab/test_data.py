@@ -187,6 +187,97 @@ def cases(kernel: Kernel, facts: dict[str, Any]) -> dict[str, Callable[[], str]]
     return out
 
 
+def command_lines(kernel: Kernel, facts: dict[str, Any]) -> list[str]:
+    """Data command lines compared with crash as they are (the crashme module's debug info loaded)."""
+    task = tasks.default_context(kernel)
+    objects = [int(o["address"], 16) for o in facts["test_module"]["list_objects"][:2]]
+    first = objects[0]
+    return [
+        "struct list_head",
+        "struct -o task_struct",
+        "struct -x -o crashme_obj",
+        "struct crashme_obj.tag",
+        "struct -o list_head.next,prev",
+        "struct list_head.next,prev",
+        "union rcu_special",
+        "union -o rcu_special",
+        "union list_head",
+        "struct pid_t",
+        "struct nosuch_struct",
+        "struct crashme_obj.nosuch",
+        f"struct crashme_obj {first:x}",
+        f"struct crashme_obj -x {first:x}",
+        f"struct -d crashme_obj {first:x}",
+        f"struct crashme_obj.index,tag {first:x}",
+        f"struct crashme_obj.node.next {first:x}",
+        f"struct crashme_obj {first:x} 2",
+        f"struct crashme_obj.index {first:x} 3",
+        f"struct crashme_obj -l crashme_obj.node {first + 32:x}",
+        f"struct crashme_obj -l 32 {first + 32:x}",
+        f"struct -o crashme_obj {first:x}",
+        f"struct crashme_obj.tag -o {first:x}",
+        f"*crashme_obj {first:x}",
+        f"struct task_struct.pid,comm,tasks {task:x}",
+        f"struct task_struct.se.avg {task:x}",
+        "struct list_head crashme_list",
+        "struct crashme_obj 12345",
+        "struct crashme_obj nosuchsym",
+        "struct -d -x list_head",
+        "struct irq_cpustat_t irq_stat:1",
+        "struct irq_cpustat_t.__nmi_count irq_stat:a",
+        "p jiffies",
+        "p -x jiffies",
+        "px jiffies",
+        "pd jiffies",
+        "p init_task.comm",
+        "p/x init_task.comm",
+        "p/x crashme_magic",
+        "p crashme_magic",
+        "p crashme_banner",
+        "p crashme_list",
+        "p crashme_cache",
+        "p schedule",
+        "p crashme_deref",
+        "p &init_task",
+        "p init_task.sched_class",
+        "p *init_task.sched_class",
+        "p init_uts_ns.name",
+        "p jiffies + 1",
+        "p crashme_list.next->next",
+        f"p ((struct crashme_obj *)0x{first:x})->tag",
+        "p *init_task.comm@3",
+        "p sizeof(struct task_struct)",
+        "p cpu_number",
+        "p cpu_number:a",
+        "p irq_stat:0",
+        "p current_task:1",
+        "p nosuchsym",
+        "p init_task.nosuch",
+        "p 1 - 2",
+        "p -x -d jiffies",
+        "whatis init_task",
+        "whatis schedule",
+        "whatis linux_banner",
+        "whatis jiffies",
+        "whatis crashme_deref",
+        "whatis pid_t",
+        "whatis atomic_t",
+        "whatis enum pid_type",
+        "whatis PIDTYPE_TGID",
+        "whatis list_head",
+        "whatis -o list_head",
+        "whatis list_head.next",
+        "whatis struct list_head",
+        "whatis init_task.pid",
+        "whatis nosuchthing",
+        "ptype pid_t",
+        "ptype struct list_head *",
+        "ptype init_task.tasks",
+        "ptype union rcu_special",
+        "ptype nosuch",
+    ]
+
+
 @pytest.fixture
 def session(lab_dump: Any, lab_manifest: Any, crash_session: Callable[[Any], Session]) -> Session:
     opened = crash_session(lab_dump)
@@ -207,3 +298,27 @@ def test_printer_matches_crash(session: Session, lab_dump: Any, lab_manifest: An
         if got != expected:
             failures.append(f"--- {line}\n--- crash:\n{expected[:3000]}\n--- ours:\n{got[:3000]}")
     assert not failures, "\n".join(failures)
+
+
+def test_commands_match_crash(session: Session, lab_dump: Any, lab_manifest: Any) -> None:
+    lines = command_lines(session.kernel, lab_dump.facts)
+    load = f"mod -s crashme {lab_manifest['test_module']['ko']}"
+    oracle = run_crash(lab_manifest.vmlinux, lab_dump.path, [load, *lines])
+    if not oracle:
+        pytest.skip("crash is not installed")
+    failures = compare(session, lines, oracle)
+    assert not failures, "\n".join(failures)
+
+
+def compare(session: Session, lines: list[str], oracle: dict[str, str]) -> list[str]:
+    """Run *lines* in *session*; the differences from crash's outputs (``$N`` aside)."""
+    failures = []
+    for line in lines:
+        echoed = "* " + line[1:] if line.startswith("*") else line  # crash echoes "*name" as "* name"
+        expected = HISTORY.sub("$N = ", oracle[echoed])
+        got = HISTORY.sub("$N = ", session.run(line, echo=False))
+        if line.startswith("union ") and " " in line[6:] and not got.endswith("\n"):
+            expected = expected.split("crash> ", 1)[0]  # crash ends a union without a newline
+        if got != expected:
+            failures.append(f"--- {line}\n--- crash:\n{expected[:3000]}\n--- ours:\n{got[:3000]}")
+    return failures

@@ -14,7 +14,7 @@ from crashcompat.gdb import command
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
 
 from crash_oracle import run_crash
-from test_data import HISTORY, cases
+from test_data import HISTORY, cases, command_lines, compare
 
 
 def test_printer_matches_crash() -> None:
@@ -32,4 +32,17 @@ def test_printer_matches_crash() -> None:
         got = HISTORY.sub("$N = ", render())
         if got != expected:
             failures.append(f"--- {line}\n--- crash:\n{expected[:3000]}\n--- ours:\n{got[:3000]}")
+    assert not failures, "\n".join(failures)
+
+
+def test_commands_match_crash() -> None:
+    session = command.session()
+    ctx = context()
+    dump = ctx["dump"]
+    load = f"mod -s crashme {dump['test_module_ko']}"
+    session.run(load, echo=False)
+    lines = command_lines(session.kernel, dump["facts"])
+    oracle = run_crash(ctx["vmlinux"], dump["path"], [load, *lines])
+    assert oracle, "crash did not run"
+    failures = compare(session, lines, oracle)
     assert not failures, "\n".join(failures)
