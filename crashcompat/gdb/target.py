@@ -641,6 +641,7 @@ class GdbTarget(Target):
         self._modules[name] = (path, table)
 
     def unload_module_debuginfo(self, name: str) -> None:
+        self._ctypes = GdbTypes()  # types converted from the module's objfile go with it
         loaded = self._modules.pop(name, None)
         if loaded is not None:
             with contextlib.suppress(gdb.error):
