@@ -9,6 +9,7 @@ read crash's arguments the way its getopt loops do and pick the display.
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 
 from crashcompat.api import (
@@ -27,6 +28,7 @@ from crashcompat.api import (
     Option,
     Symbol,
     SymbolNotFound,
+    TargetError,
     TypeKind,
     command,
     hookimpl,
@@ -157,6 +159,20 @@ def _is_number(text: str) -> bool:
     return bool(t) and all(c in "0123456789abcdef" for c in t)
 
 
+def _atoi(text: str) -> int:
+    """C's ``atoi``: an optional sign and the decimal digits that follow, 0 without any."""
+    digits = re.match(r"\s*([-+]?\d+)", text)
+    return int(digits.group(1)) if digits else 0
+
+
+def _is_kernel_address(kernel: Kernel, address: int) -> bool:
+    """crash's ``IS_KVADDR`` on x86_64: at or above ``PAGE_OFFSET``."""
+    try:
+        return address >= kernel.page_offset()
+    except TargetError:
+        return address >= 0xFFFF800000000000
+
+
 def _alternatives(ctx: CommandContext, name: str) -> None:
     """crash's reply to an unknown symbol: the symbols whose names contain it."""
     ctx.write(f"symbol not found: {name}\npossible alternatives:\n")
@@ -211,7 +227,7 @@ def _datatype(ctx: CommandContext, keyword: str | None, name_word: str) -> None:
         raise CommandError(f"invalid format: {spec}")
     radix = opts.radix(ctx.radix)
     count_text = opts.value("c")
-    count: int | None = int(count_text, 0) if count_text is not None else None
+    count: int | None = _atoi(count_text) if count_text is not None else None
     address: int | None = None
     cpuspec: str | None = None
     for word in items[1:]:
@@ -222,10 +238,10 @@ def _datatype(ctx: CommandContext, keyword: str | None, name_word: str) -> None:
         clean = word[:-1] if word[-1:] in (",", ":") and _is_number(word[:-1]) else word
         if _is_number(clean):
             if address is not None:
-                count = int(clean, 10)
+                count = int(clean, 16) if clean.lower().startswith("0x") else _atoi(clean)
                 continue
             address = int(clean, 16)
-            if cpuspec is None and address < kernel.page_offset():
+            if cpuspec is None and not _is_kernel_address(kernel, address):
                 raise CommandError(f"invalid kernel virtual address: {word}")
             continue
         sym = _symbol(kernel, clean)
