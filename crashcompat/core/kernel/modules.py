@@ -174,8 +174,10 @@ def _module_from_struct(kernel: Kernel, mod: Struct) -> Module:
     try:
         # Linux >= 6.4: struct module_memory mem[MOD_MEM_NUM_TYPES] (commit ac3b43283923).
         kinds = dict(kernel.target.enumerators("enum mod_mem_type"))
-        core_kinds = [v for k, v in kinds.items() if v < kinds["MOD_INIT_TEXT"]]
-        init_kinds = [v for k, v in kinds.items() if k.startswith("MOD_INIT_")]
+        # Only 0 <= value < MOD_MEM_NUM_TYPES index mem[]: the enum also holds MOD_INVALID (-1) on 6.12.
+        slots = {k: v for k, v in kinds.items() if 0 <= v < kinds["MOD_MEM_NUM_TYPES"]}
+        core_kinds = [v for v in slots.values() if v < kinds["MOD_INIT_TEXT"]]
+        init_kinds = [v for k, v in slots.items() if k.startswith("MOD_INIT_")]
         ranges = []
         size = 0
         for index in core_kinds:

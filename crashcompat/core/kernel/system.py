@@ -87,11 +87,17 @@ def date(kernel: Kernel) -> int:
 
 
 def hz(kernel: Kernel) -> int:
-    """The kernel's ``HZ``.  crash finds it through mq-deadline's ``write_expire`` (``5 * HZ``); the same
-    number is ``NSEC_PER_SEC / tick_nsec`` (kernel/time/ntp.c), which needs no compile-time constant from
-    the debug info.  Falls back on crash's x86_64 default of 1000."""
+    """The ``HZ`` crash works with (``machdep->hz``).
+
+    crash learns the real HZ only from mq-deadline's ``write_expire`` (``5 * HZ``), read in the scope of
+    its init function — so only when mq-deadline is built into vmlinux (``dd_init_sched``,
+    ``dd_init_queue`` or ``deadline_init_queue`` is a kernel symbol); with mq-deadline a module (Debian's
+    6.12 and later) it keeps the x86_64 default of 1000, and so do we, since uptimes and ``log -T``
+    dates follow from it.  The real HZ is ``NSEC_PER_SEC / tick_nsec`` (kernel/time/ntp.c)."""
 
     def compute() -> int:
+        if not any(kernel.has_symbol(name) for name in _DEADLINE_INIT):
+            return 1000
         try:
             tick_nsec = kernel.read_global_u64("tick_nsec")
         except (SymbolNotFound, FaultError):
@@ -99,6 +105,10 @@ def hz(kernel: Kernel) -> int:
         return round(1_000_000_000 / tick_nsec) if tick_nsec else 1000
 
     return kernel.memo("system:hz", compute)
+
+
+#: mq-deadline's init function across kernels: crash reads ``write_expire`` in its scope.
+_DEADLINE_INIT = ("dd_init_queue", "dd_init_sched", "deadline_init_queue")
 
 
 def uptime_jiffies(kernel: Kernel) -> int:
