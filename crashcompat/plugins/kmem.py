@@ -485,7 +485,7 @@ def _kmem_o(ctx: CommandContext) -> None:
     kernel = ctx.kernel
     lines = ["PER-CPU OFFSET VALUES:\n"]
     for cpu in range(tasks.cpu_count(kernel)):
-        lines.append(f"{'CPU ' + str(cpu):>7}: {kernel.per_cpu_offset(cpu):x}\n")
+        lines.append(f"{'CPU ' + str(cpu):>7}: {kernel.per_cpu_offset(cpu) & 0xFFFFFFFFFFFFFFFF:x}\n")
     ctx.write("".join(lines))
 
 
