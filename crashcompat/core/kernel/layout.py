@@ -56,12 +56,12 @@ __all__ = [
     "VSYSCALL_START",
     "Layout",
     "is_kernel_image",
-    "top_of_stack_padding",
     "kernel_image_size",
     "layout",
     "modules_range",
     "pt_regs_offsets",
     "thread_size",
+    "top_of_stack_padding",
 ]
 
 T = TypeVar("T")

@@ -8,6 +8,7 @@ SPARSEMEM_VMEMMAP gives the ``vmemmap`` address.  A task's VMAs come from the 6.
 
 from __future__ import annotations
 
+import contextlib
 import struct as _struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ __all__ = [
     "Node",
     "Page",
     "Section",
+    "SlabTest",
     "VmStat",
     "Vma",
     "VmapArea",
@@ -39,6 +41,7 @@ __all__ = [
     "nr_blockdev_pages",
     "page_flag_bits",
     "page_flag_names",
+    "page_is_slab",
     "page_struct_size",
     "page_to_pfn",
     "pages_summary",
@@ -46,6 +49,7 @@ __all__ = [
     "phys_to_page",
     "read_page",
     "read_pages",
+    "slab_test",
     "swap_totals",
     "valid_sections",
     "vm_events",
@@ -211,7 +215,10 @@ class _PageLayout:
         self.size = kernel.sizeof("struct page")
         self.flags = m("struct page", "flags")
         self.mapping = m("struct page", "mapping")
-        self.index = m("struct page", "index")
+        # Linux 6.16 renamed page->index to __folio_index (folio conversion; crash's memory.c follows).
+        self.index = m(
+            "struct page", "index" if kernel.has_member("struct page", "index") else "__folio_index"
+        )
         self.private = m("struct page", "private")
         self.refcount = m("struct page", "_refcount")
         self.mapcount = m("struct page", "_mapcount")
@@ -333,6 +340,86 @@ _BELOW_0X80 = bytes(b < 0x80 for b in range(256))
 _BIT_SET = [bytes(b >> bit & 1 for b in range(256)) for bit in range(8)]
 
 
+@dataclass(frozen=True)
+class SlabTest:
+    """How crash's ``page_slab()`` tells a slab page.
+
+    Up to Linux 6.9 a page flag: bit :attr:`flag_bit` of ``page->flags`` (``PG_slab``).  Since commit
+    46df8e73a4a3 "mm: free up PG_slab" (v6.10) a page type: ``(page->page_type & (base | flag)) == base``,
+    with ``base`` the ``PAGE_TYPE_BASE`` enumerator (else 0xf0000000) and ``flag`` the ``PG_slab``
+    enumerator (else crash's default bit number, 7) — which on 6.12's one-byte types (``PGTY_slab`` in the
+    top byte) is crash's test as it stands.  Neither: no page is a slab page.
+    """
+
+    flag_bit: int | None
+    type_offset: int | None
+    type_mask: int = 0
+    type_base: int = 0
+
+    def matches(self, flags: int, page_type: int) -> bool:
+        """Whether a page with these ``flags`` and ``page_type`` is a slab page."""
+        if self.flag_bit is not None:
+            return bool(flags >> self.flag_bit & 1)
+        return self.type_offset is not None and page_type & self.type_mask == self.type_base
+
+
+_PAGE_TYPE_BASE = 0xF0000000
+_PG_SLAB_DEFAULT = 7
+
+
+def slab_test(kernel: Kernel) -> SlabTest:
+    """The kernel's :class:`SlabTest` (memoised)."""
+
+    def compute() -> SlabTest:
+        bits = page_flag_bits(kernel)
+        if any(name.startswith("slab") for _, name in page_flag_names(kernel)):
+            return SlabTest(flag_bit=bits.get("PG_slab", _PG_SLAB_DEFAULT), type_offset=None)
+        if not kernel.has_member("struct page", "page_type"):
+            return SlabTest(flag_bit=None, type_offset=None)
+        base, flag = _PAGE_TYPE_BASE, _PG_SLAB_DEFAULT
+        with contextlib.suppress(SymbolNotFound, TypeNotFound):
+            base = kernel.target.enumerator("PAGE_TYPE_BASE")
+        with contextlib.suppress(SymbolNotFound, TypeNotFound):
+            flag = kernel.target.enumerator("PG_slab")
+        offset = kernel.offsetof("struct page", "page_type")
+        return SlabTest(
+            flag_bit=None, type_offset=offset, type_mask=(base | flag) & 0xFFFFFFFF, type_base=base
+        )
+
+    return kernel.memo("mm:slab_test", compute)
+
+
+def page_is_slab(kernel: Kernel, page: int) -> bool:
+    """crash's ``page_slab()`` for ``struct page *`` *page*.  Raises FaultError."""
+    test = slab_test(kernel)
+    flags = (
+        kernel.read_u64(page + kernel.offsetof("struct page", "flags")) if test.flag_bit is not None else 0
+    )
+    page_type = kernel.read_u32(page + test.type_offset) if test.type_offset is not None else 0
+    return test.matches(flags, page_type)
+
+
+def _count_slab_column(data: bytes, size: int, flags: int, test: SlabTest) -> int:
+    """Pages of *data* that *test* calls slab pages, counted by byte columns like
+    :func:`_count_page_columns`."""
+    if test.flag_bit is not None:
+        bit = test.flag_bit
+        return int.from_bytes(
+            data[flags + bit // 8 :: size].translate(_BIT_SET[bit % 8]), "little"
+        ).bit_count()
+    if test.type_offset is None:
+        return 0
+    n = len(data) // size
+    found = (1 << n) - 1
+    for i in range(4):
+        mask, base = test.type_mask >> 8 * i & 0xFF, test.type_base >> 8 * i & 0xFF
+        if not mask:
+            continue
+        table = bytes((b & mask) == base for b in range(256))
+        found &= int.from_bytes(data[test.type_offset + i :: size].translate(table), "little")
+    return found.bit_count()
+
+
 def _count_page_columns(
     data: bytes, size: int, flags: int, refcount: int, slab_bit: int, reserved_bit: int
 ) -> tuple[int, int]:
@@ -362,13 +449,16 @@ def pages_summary(kernel: Kernel) -> tuple[int, int]:
 
     def compute() -> tuple[int, int]:
         bits = page_flag_bits(kernel)
-        slab_bit = bits.get("PG_slab", 7)
+        test = slab_test(kernel)
+        slab_bit = test.flag_bit if test.flag_bit is not None else 7
         reserved_bit = bits.get("PG_reserved", 10)
         lay = _page_layout(kernel)
         slabs = shared = 0
         for section in valid_sections(kernel):
             for _, data in _page_struct_blocks(kernel, section.mem_map, section.pages, lay.size):
                 s, h = _count_page_columns(data, lay.size, lay.flags, lay.refcount, slab_bit, reserved_bit)
+                if test.flag_bit is None:
+                    s = _count_slab_column(data, lay.size, lay.flags, test)
                 slabs += s
                 shared += h
         return slabs, shared

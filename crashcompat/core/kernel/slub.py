@@ -481,11 +481,9 @@ def _compound_head(kernel: Kernel, page: int) -> int:
 
 def _slab_page_cache(kernel: Kernel, page: int) -> tuple[Cache, int] | None:
     try:
-        slab_bit = 1 << mm.page_flag_bits(kernel)["PG_slab"]
-        flags = kernel.read_u64(page + kernel.offsetof("struct page", "flags"))
-    except (KeyError, FaultError, TypeNotFound):
-        return None
-    if not flags & slab_bit:
+        if not mm.page_is_slab(kernel, page):
+            return None
+    except (FaultError, TypeNotFound):
         return None
     cache = cache_at(kernel, kernel.read_pointer(page + _layout(kernel).slab_cache))
     return (cache, page) if cache is not None else None

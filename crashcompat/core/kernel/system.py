@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from crashcompat.core.format import pages_to_size
 from crashcompat.core.kernel import Kernel, printk
 from crashcompat.core.kernel.tasks import cpu_count
-from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
+from crashcompat.core.target import FaultError, SymbolNotFound, TargetError
 
 __all__ = [
     "TaintFlag",
@@ -73,16 +73,25 @@ def cpus_online(kernel: Kernel) -> int:
 
 
 def date(kernel: Kernel) -> int:
-    """Wall-clock seconds at the stop: ``timekeeper.xtime_sec`` — crash reads the ``timekeeper`` global
-    when it exists, else ``shadow_timekeeper`` (3.17+, where the live one is inside ``tk_core``), else
-    ``xtime``."""
+    """Wall-clock seconds at the stop: ``timekeeper.xtime_sec``, found the way crash's ``get_xtime`` does.
+
+    Since Linux 6.13 the timekeepers live in a ``struct tk_data`` (member ``timekeeper``): the global
+    ``tk_core``, which 6.17 turned into ``timekeeper_data[]`` (entry 0 is the system timekeeper) — the
+    ``shadow_timekeeper`` global is gone.  Before, crash reads the ``timekeeper`` global when it exists,
+    else ``shadow_timekeeper`` (3.17+, where the live one is inside ``tk_core``), else ``xtime``."""
+    xtime_sec = (
+        kernel.offsetof("struct timekeeper", "xtime_sec")
+        if kernel.has_member("struct timekeeper", "xtime_sec")
+        else None
+    )
+    if xtime_sec is not None and kernel.has_member("struct tk_data", "timekeeper"):
+        inner = kernel.offsetof("struct tk_data", "timekeeper") + xtime_sec
+        for name in ("timekeeper_data", "tk_core"):
+            if kernel.has_symbol(name):
+                return kernel.target.read_s64(kernel.symbol(name) + inner)
     for name in ("timekeeper", "shadow_timekeeper"):
-        try:
-            return kernel.target.read_s64(
-                kernel.symbol(name) + kernel.offsetof("struct timekeeper", "xtime_sec")
-            )
-        except (SymbolNotFound, TypeNotFound):
-            continue
+        if xtime_sec is not None and kernel.has_symbol(name):
+            return kernel.target.read_s64(kernel.symbol(name) + xtime_sec)
     return kernel.target.read_s64(kernel.symbol("xtime"))
 
 
