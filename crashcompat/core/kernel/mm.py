@@ -853,16 +853,34 @@ class VmapArea:
         return self.end - self.start
 
 
+def _vmap_area_addresses(kernel: Kernel) -> list[int]:
+    """Every busy ``struct vmap_area *``.  Linux 6.9 (commit d093602919ad "mm: vmalloc: remove global
+    vmap_area_root rb-tree") spread them over ``vmap_nodes[nr_vmap_nodes]``, each with its own
+    ``busy.head`` list (crash then sorts them by ``va_start``); before, one ``vmap_area_list``."""
+    if not kernel.has_symbol("vmap_nodes"):
+        return list(list_for_each_entry(kernel, kernel.symbol("vmap_area_list"), "struct vmap_area", "list"))
+    nodes = kernel.read_pointer(kernel.symbol("vmap_nodes"))
+    count = kernel.target.read_u32(kernel.symbol("nr_vmap_nodes"))
+    size = kernel.sizeof("struct vmap_node")
+    head = kernel.offsetof("struct vmap_node", "busy.head")
+    out: list[int] = []
+    for i in range(min(count, 1 << 12)):
+        out += list_for_each_entry(kernel, nodes + i * size + head, "struct vmap_area", "list")
+    return out
+
+
 def vmap_areas(kernel: Kernel) -> list[VmapArea]:
     """``vmap_area_list`` entries with a ``vm`` (crash's ``dump_vmap_area()``), in list (address) order."""
 
     def compute() -> list[VmapArea]:
         out = []
-        for va in list_for_each_entry(kernel, kernel.symbol("vmap_area_list"), "struct vmap_area", "list"):
+        for va in _vmap_area_addresses(kernel):
             s = kernel.struct("struct vmap_area", va)
             vm = s.ptr("vm")
             if vm:
                 out.append(VmapArea(va, vm, s.ptr("va_start"), s.ptr("va_end")))
+        if kernel.has_symbol("vmap_nodes"):
+            out.sort(key=lambda a: a.start)
         return out
 
     return kernel.memo("mm:vmap_areas", compute)
@@ -1019,12 +1037,36 @@ class MemoryBlock:
     end: int | None
 
 
+def _memory_subsys_private(kernel: Kernel) -> int:
+    """The memory bus's ``struct subsys_private *``: ``memory_subsys.p`` until Linux 6.3 (commit d2bf38c088e0 "driver core:
+    remove private pointer from struct bus_type"); since, the kset of ``bus_kset`` whose kobject is named
+    ``memory`` (its ``subsys.kobj``), as crash's ``get_subsys_private()`` finds it.  0 if none."""
+    if kernel.has_member("struct bus_type", "p"):
+        return kernel.read_pointer(kernel.symbol("memory_subsys") + kernel.offsetof("struct bus_type", "p"))
+    if not kernel.has_symbol("bus_kset"):
+        return 0
+    kset = kernel.read_pointer(kernel.symbol("bus_kset"))
+    name_off = kernel.offsetof("struct kobject", "name")
+    for kobj in list_for_each_entry(
+        kernel, kset + kernel.offsetof("struct kset", "list"), "struct kobject", "entry"
+    ):
+        if kernel.read_cstring(kernel.read_pointer(kobj + name_off), 32) == "memory":
+            return (
+                kobj
+                - kernel.offsetof("struct kset", "kobj")
+                - kernel.offsetof("struct subsys_private", "subsys")
+            )
+    return 0
+
+
 def memory_blocks(kernel: Kernel) -> list[MemoryBlock]:
     """The memory blocks on ``memory_subsys``'s device klist, in list order (crash's
     ``dump_memory_blocks()``); empty without memory hotplug support."""
     if not kernel.has_symbol("memory_subsys") or not kernel.has_member("struct memory_block", "dev"):
         return []
-    private = kernel.read_pointer(kernel.symbol("memory_subsys") + kernel.offsetof("struct bus_type", "p"))
+    private = _memory_subsys_private(kernel)
+    if not private:
+        return []
     head = private + kernel.offsetof("struct subsys_private", "klist_devices.k_list")
     dev_off = kernel.offsetof("struct memory_block", "dev")
     name_off = kernel.offsetof("struct device", "kobj.name")
