@@ -469,11 +469,13 @@ def _kmem_z(ctx: CommandContext) -> None:
 def _kmem_V(ctx: CommandContext) -> None:
     kernel = ctx.kernel
     stats = mm.vm_stat(kernel)
-    width = max((len(n) for n, _ in stats.zone + stats.node), default=0)
+    width = max((len(n) for n, _ in stats.zone + stats.node + stats.numa), default=0)
     title = "VM_ZONE_STAT" if kernel.has_symbol("vm_zone_stat") else "VM_STAT"
     out = [f"  {title}:\n"] + [f"{n:>{width}}: {v}\n" for n, v in stats.zone]
     if stats.node:
         out += ["\n  VM_NODE_STAT:\n"] + [f"{n:>{width}}: {v}\n" for n, v in stats.node]
+    if stats.numa:
+        out += ["\n  VM_NUMA_STAT:\n"] + [f"{n:>{width}}: {v}\n" for n, v in stats.numa]
     events = mm.vm_events(kernel)
     if events:
         width = max(len(n) for n, _ in events)

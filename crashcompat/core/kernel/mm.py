@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import struct as _struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crashcompat.core.kernel import Kernel, layout
 from crashcompat.core.kernel.lists import list_for_each_entry
@@ -632,6 +632,9 @@ class VmStat:
 
     zone: list[tuple[str, int]]
     node: list[tuple[str, int]]
+    #: ``vm_numa_stat[]`` (``enum numa_stat_item``), Linux 4.14 to 5.13: commit f19298b9516c "mm/vmstat:
+    #: convert NUMA statistics to basic NUMA counters" (v5.14) folded them into per-node events.
+    numa: list[tuple[str, int]] = field(default_factory=list)
 
     def get(self, name: str) -> int | None:
         for key, value in self.zone + self.node:
@@ -652,7 +655,11 @@ def vm_stat(kernel: Kernel) -> VmStat:
 
         zone_symbol = "vm_zone_stat" if kernel.has_symbol("vm_zone_stat") else "vm_stat"
         node = read("vm_node_stat", node_names) if node_names and kernel.has_symbol("vm_node_stat") else []
-        return VmStat(read(zone_symbol, zone_names), node)
+        numa: list[tuple[str, int]] = []
+        if node and kernel.has_symbol("vm_numa_stat"):
+            numa_names = _enum_names(kernel, "enum numa_stat_item", "NR_VM_NUMA_STAT_ITEMS")
+            numa = read("vm_numa_stat", numa_names) if numa_names else []
+        return VmStat(read(zone_symbol, zone_names), node, numa)
 
     return kernel.memo("mm:vm_stat", compute)
 
