@@ -29,6 +29,7 @@ __all__ = [
     "Vma",
     "VmapArea",
     "Zone",
+    "compound_head",
     "decode_page_flags",
     "file_path",
     "find_vma",
@@ -222,7 +223,11 @@ class _PageLayout:
         self.private = m("struct page", "private")
         self.refcount = m("struct page", "_refcount")
         self.mapcount = m("struct page", "_mapcount")
-        self.compound_head = m("struct page", "compound_head")
+        # Linux 7.1 (commit d50569612c29): compound_head renamed compound_info (see compound_head()).
+        self.compound_head = m(
+            "struct page",
+            "compound_head" if kernel.has_member("struct page", "compound_head") else "compound_info",
+        )
 
 
 def _page_layout(kernel: Kernel) -> _PageLayout:
@@ -387,6 +392,28 @@ def slab_test(kernel: Kernel) -> SlabTest:
         )
 
     return kernel.memo("mm:slab_test", compute)
+
+
+def compound_head(kernel: Kernel, page: int) -> int:
+    """The head page of ``struct page *`` *page* (crash's ``compound_head()``).
+
+    ``page->compound_head`` holds head + 1 on tail pages.  Linux 7.1 (commit d50569612c29 "mm: rename the
+    'compound_head' field in the 'struct page' to 'compound_info'") may store a mask instead: with
+    power-of-two page structs and ``zone.vmemmap_tails`` (CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP), a tail's
+    value ANDed with its own address gives the head, as crash reads it.  Raises FaultError."""
+    lay = _page_layout(kernel)
+    value = kernel.read_pointer(page + lay.compound_head)
+    if kernel.has_member("struct page", "compound_info") and _compound_info_has_mask(kernel):
+        return page & (((value & 1) - 1) | value) & 0xFFFFFFFFFFFFFFFF
+    return value - 1 if value & 1 else page
+
+
+def _compound_info_has_mask(kernel: Kernel) -> bool:
+    def compute() -> bool:
+        size = kernel.sizeof("struct page")
+        return size & (size - 1) == 0 and kernel.has_member("struct zone", "vmemmap_tails")
+
+    return kernel.memo("mm:compound_info_mask", compute)
 
 
 def page_is_slab(kernel: Kernel, page: int) -> bool:

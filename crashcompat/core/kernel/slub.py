@@ -66,13 +66,15 @@ def _layout(kernel: Kernel) -> _Layout:
         slab = "struct slab" if kernel.has_member("struct slab", "slab_cache") else "struct page"
         lst = "slab_list" if kernel.has_member(slab, "slab_list") else "lru"
         cpu = "slab" if kernel.has_member("struct kmem_cache_cpu", "slab") else "page"
+        # No per-cpu partial chain once per-cpu slabs gave way to sheaves (Linux 7.0): no slab->next.
+        nxt = kernel.offsetof(slab, "next") if kernel.has_member(slab, "next") else -1
         return _Layout(
             slab,
             lst,
             cpu,
             kernel.offsetof(slab, "inuse"),
             kernel.offsetof(slab, "freelist"),
-            kernel.offsetof(slab, "next"),
+            nxt,
             kernel.offsetof(slab, "slab_cache"),
         )
 
@@ -116,7 +118,8 @@ _CACHE_MEMBERS = ("cpu_slab", "flags", "size", "object_size", "offset", "red_lef
 @dataclass(frozen=True)
 class _CacheLayout:
     oo: str  # the member path of the order/objects word
-    node: int  # offset of node[]
+    node: int  # offset of node[] (of per_node[].node since Linux 7.1)
+    stride: int  # bytes between two nodes' pointers
     nodes: int  # node[] entries read: up to the highest online node id
     length: int  # bytes read per cache: through the last member used and those node[] entries
 
@@ -126,10 +129,18 @@ def _cache_layout(kernel: Kernel) -> _CacheLayout:
         oo = "oo.x" if kernel.has_member("struct kmem_cache", "oo.x") else "oo"
         used = [kernel.member("struct kmem_cache", m) for m in (*_CACHE_MEMBERS, oo)
                 if kernel.has_member("struct kmem_cache", m)]  # fmt: skip
-        node = kernel.offsetof("struct kmem_cache", "node")
+        if kernel.has_member("struct kmem_cache", "per_node"):
+            # Linux 7.1: node[] became per_node[] of struct kmem_cache_per_node_ptrs {barn, node}
+            # (crash commit bb9a3fa).
+            node = kernel.offsetof("struct kmem_cache", "per_node") + kernel.offsetof(
+                "struct kmem_cache_per_node_ptrs", "node"
+            )
+            stride = kernel.sizeof("struct kmem_cache_per_node_ptrs")
+        else:
+            node, stride = kernel.offsetof("struct kmem_cache", "node"), 8
         nodes = max((n.id for n in mm.nodes(kernel)), default=0) + 1
-        length = max([node + 8 * nodes] + [m.offset + m.size for m in used])
-        return _CacheLayout(oo, node, nodes, length)
+        length = max([node + stride * (nodes - 1) + 8] + [m.offset + m.size for m in used])
+        return _CacheLayout(oo, node, stride, nodes, length)
 
     return kernel.memo("slub:cache_layout", compute)
 
@@ -155,8 +166,8 @@ def _read_cache(kernel: Kernel, address: int) -> Cache:
         flags=s.uint("flags"),
         red_left_pad=s.uint("red_left_pad") if s.has("red_left_pad") else 0,
         random=s.uint("random") if s.has("random") else None,
-        cpu_slab=s.ptr("cpu_slab"),
-        nodes=_struct.unpack(f"<{lay.nodes}Q", s.raw(lay.node, 8 * lay.nodes)),
+        cpu_slab=s.ptr("cpu_slab") if s.has("cpu_slab") else 0,
+        nodes=tuple(int.from_bytes(s.raw(lay.node + lay.stride * i, 8), "little") for i in range(lay.nodes)),
     )
 
 
@@ -167,7 +178,11 @@ def caches(kernel: Kernel) -> list[Cache]:
     """
 
     def compute() -> list[Cache]:
-        if not kernel.has_member("struct kmem_cache", "cpu_slab"):
+        # Linux 7.0 replaced the per-cpu slabs by per-cpu sheaves (cpu_sheaves): still SLUB.
+        if not (
+            kernel.has_member("struct kmem_cache", "cpu_slab")
+            or kernel.has_member("struct kmem_cache", "cpu_sheaves")
+        ):
             raise TargetError("kmem cache slab subsystem not available")
         head = kernel.symbol("slab_caches")
         return [
@@ -318,6 +333,8 @@ class CpuSlab:
 
 def cpu_slabs(kernel: Kernel, cache: Cache) -> list[CpuSlab]:
     """The ``kmem_cache_cpu`` of every CPU crash looks at (``0 .. kt->cpus-1``)."""
+    if not cache.cpu_slab:
+        return []  # per-cpu sheaves (Linux 7.0+): objects held there count as allocated, as in crash
     lay = _layout(kernel)
     out = []
     has_partial = kernel.has_member("struct kmem_cache_cpu", "partial")
@@ -475,8 +492,7 @@ def slab_of_address(kernel: Kernel, address: int) -> tuple[Cache, int] | None:
 
 
 def _compound_head(kernel: Kernel, page: int) -> int:
-    value = kernel.read_pointer(page + kernel.offsetof("struct page", "compound_head"))
-    return value - 1 if value & 1 else page
+    return mm.compound_head(kernel, page)
 
 
 def _slab_page_cache(kernel: Kernel, page: int) -> tuple[Cache, int] | None:
