@@ -401,9 +401,11 @@ def compound_head(kernel: Kernel, page: int) -> int:
     'compound_head' field in the 'struct page' to 'compound_info'") may store a mask instead: with
     power-of-two page structs and ``zone.vmemmap_tails`` (CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP), a tail's
     value ANDed with its own address gives the head, as crash reads it.  Raises FaultError."""
-    lay = _page_layout(kernel)
-    value = kernel.read_pointer(page + lay.compound_head)
-    if kernel.has_member("struct page", "compound_info") and _compound_info_has_mask(kernel):
+    info = kernel.has_member("struct page", "compound_info")
+    value = kernel.read_pointer(
+        page + kernel.offsetof("struct page", "compound_info" if info else "compound_head")
+    )
+    if info and _compound_info_has_mask(kernel):
         return page & (((value & 1) - 1) | value) & 0xFFFFFFFFFFFFFFFF
     return value - 1 if value & 1 else page
 
@@ -437,7 +439,7 @@ def _count_slab_column(data: bytes, size: int, flags: int, test: SlabTest) -> in
     if test.type_offset is None:
         return 0
     n = len(data) // size
-    found = (1 << n) - 1
+    found = int.from_bytes(b"\x01" * n, "little")  # one byte per page, as the columns are
     for i in range(4):
         mask, base = test.type_mask >> 8 * i & 0xFF, test.type_base >> 8 * i & 0xFF
         if not mask:
