@@ -74,7 +74,13 @@ __all__ = [
 _STRIP = (".isra.", ".part.", ".llvm.")
 
 #: crash's module marker symbols (``MODULE_PSEUDO_SYMBOL``).
-_PSEUDO = ("_MODULE_START_", "_MODULE_END_", "_MODULE_INIT_START_", "_MODULE_INIT_END_", "_MODULE_SECTION_")
+_PSEUDO: tuple[str, ...] = (
+    "_MODULE_START_",
+    "_MODULE_END_",
+    "_MODULE_INIT_START_",
+    "_MODULE_INIT_END_",
+    "_MODULE_SECTION_",
+)
 #: Linux >= 6.4 (commit ac3b43283923): one START/END pair per ``struct module_memory`` type.
 _MEM_TYPES = ("TEXT", "DATA", "RODATA", "RO_AFTER_INIT", "INIT_TEXT", "INIT_DATA", "INIT_RODATA")
 _PSEUDO += tuple(f"_MODULE_{t}_{edge}_" for t in _MEM_TYPES for edge in ("START", "END"))
