@@ -358,7 +358,7 @@ def _write_node_lists(ctx: CommandContext, cache: slub.Cache, n: int, node: int)
             if not i:
                 ctx.write("  " + SLAB_HDR)
             slab = slub.read_slab(kernel, address)
-            ctx.write(_slab_line(slab, slab.inuse))
+            ctx.write(_slab_line(slab, slub.slab_inuse(kernel, cache, slab)))
 
 
 def _kmem_slab_address(ctx: CommandContext, address: int, verbose: bool) -> None:

@@ -12,6 +12,7 @@ Since 5.17 (commit d122019bf061 "mm: Split slab into its own type") slabs are ``
 
 from __future__ import annotations
 
+import contextlib
 import struct as _struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ __all__ = [
     "full_slabs",
     "node_partial_slabs",
     "read_slab",
+    "sheaf_objects",
+    "slab_inuse",
     "slab_objects",
     "slab_of_address",
     "slab_page_cache",
@@ -105,6 +108,10 @@ class Cache:
     random: int | None
     cpu_slab: int
     nodes: tuple[int, ...]
+    #: ``struct slub_percpu_sheaves __percpu *`` (Linux 6.18+), else 0.
+    cpu_sheaves: int = 0
+    #: ``per_node[].barn`` (Linux 7.1+) by node id, else empty.
+    barns: tuple[int, ...] = ()
 
     @property
     def slab_size(self) -> int:
@@ -112,7 +119,17 @@ class Cache:
 
 
 #: The ``struct kmem_cache`` members :func:`_read_cache` uses (``oo.x`` before 6.1's plain ``oo``).
-_CACHE_MEMBERS = ("cpu_slab", "flags", "size", "object_size", "offset", "red_left_pad", "name", "random")
+_CACHE_MEMBERS = (
+    "cpu_slab",
+    "cpu_sheaves",
+    "flags",
+    "size",
+    "object_size",
+    "offset",
+    "red_left_pad",
+    "name",
+    "random",
+)
 
 
 @dataclass(frozen=True)
@@ -120,6 +137,7 @@ class _CacheLayout:
     oo: str  # the member path of the order/objects word
     node: int  # offset of node[] (of per_node[].node since Linux 7.1)
     stride: int  # bytes between two nodes' pointers
+    barn: int  # offset of per_node[].barn (Linux 7.1+), else -1
     nodes: int  # node[] entries read: up to the highest online node id
     length: int  # bytes read per cache: through the last member used and those node[] entries
 
@@ -136,11 +154,15 @@ def _cache_layout(kernel: Kernel) -> _CacheLayout:
                 "struct kmem_cache_per_node_ptrs", "node"
             )
             stride = kernel.sizeof("struct kmem_cache_per_node_ptrs")
+            barn = kernel.offsetof("struct kmem_cache", "per_node") + kernel.offsetof(
+                "struct kmem_cache_per_node_ptrs", "barn"
+            )
         else:
-            node, stride = kernel.offsetof("struct kmem_cache", "node"), 8
+            node, stride, barn = kernel.offsetof("struct kmem_cache", "node"), 8, -1
         nodes = max((n.id for n in mm.nodes(kernel)), default=0) + 1
         length = max([node + stride * (nodes - 1) + 8] + [m.offset + m.size for m in used])
-        return _CacheLayout(oo, node, stride, nodes, length)
+        length = max(length, barn + stride * (nodes - 1) + 8)
+        return _CacheLayout(oo, node, stride, barn, nodes, length)
 
     return kernel.memo("slub:cache_layout", compute)
 
@@ -168,6 +190,10 @@ def _read_cache(kernel: Kernel, address: int) -> Cache:
         random=s.uint("random") if s.has("random") else None,
         cpu_slab=s.ptr("cpu_slab") if s.has("cpu_slab") else 0,
         nodes=tuple(int.from_bytes(s.raw(lay.node + lay.stride * i, 8), "little") for i in range(lay.nodes)),
+        cpu_sheaves=s.ptr("cpu_sheaves") if s.has("cpu_sheaves") else 0,
+        barns=tuple(int.from_bytes(s.raw(lay.barn + lay.stride * i, 8), "little") for i in range(lay.nodes))
+        if lay.barn >= 0
+        else (),
     )
 
 
@@ -419,7 +445,55 @@ def _cache_stats(kernel: Kernel, cache: Cache) -> CacheStats:
             free += slab.objects - slab.inuse
         total_objects += s.sint("total_objects")
         slabs += nr_partial + (nr_slabs - per_cpu[n] - nr_partial)
+    free += len(sheaf_objects(kernel, cache))
     return CacheStats(cache, total_objects - free, total_objects, slabs)
+
+
+def slab_inuse(kernel: Kernel, cache: Cache, slab: Slab) -> int:
+    """*slab*'s ``inuse`` less its objects parked in sheaves (:func:`sheaf_objects`)."""
+    parked = sheaf_objects(kernel, cache)
+    if not parked:
+        return slab.inuse
+    end = slab.memory + slab.objects * cache.size
+    return slab.inuse - sum(1 for obj in parked if slab.memory <= obj < end)
+
+
+def sheaf_objects(kernel: Kernel, cache: Cache) -> frozenset[int]:
+    """Objects parked in sheaves: each CPU's ``main`` and ``spare`` sheaf and every node barn's full
+    sheaves (``slab_sheaf.objects[size]``).  Free for the allocator, yet counted in their slab's ``inuse``
+    — Linux 6.18 (commit 2d517aa09bbc "slab: add opt-in caching layer of percpu sheaves"; the only per-cpu
+    cache since 7.0).  crash 9.0.2 predates sheaves and counts them allocated; the guest and drgn do not,
+    and neither do we."""
+    if not cache.cpu_sheaves:
+        return frozenset()
+
+    def compute() -> frozenset[int]:
+        found: set[int] = set()
+        size_off = kernel.offsetof("struct slab_sheaf", "size")
+        objects_off = kernel.offsetof("struct slab_sheaf", "objects")
+
+        def add(sheaf: int) -> None:
+            count = kernel.target.read_u32(sheaf + size_off)
+            if 0 < count <= 1 << 12:
+                raw = kernel.read(sheaf + objects_off, 8 * count)
+                found.update(_struct.unpack(f"<{count}Q", raw))
+
+        with contextlib.suppress(FaultError, TargetError):
+            for cpu in range(cpu_count(kernel)):
+                pcs = cache.cpu_sheaves + kernel.per_cpu_offset(cpu)
+                for member in ("main", "spare"):
+                    sheaf = kernel.read_pointer(pcs + kernel.offsetof("struct slub_percpu_sheaves", member))
+                    if sheaf:
+                        add(sheaf)
+            for barn in cache.barns:
+                if barn:
+                    head = barn + kernel.offsetof("struct node_barn", "sheaves_full")
+                    for sheaf in list_for_each_entry(kernel, head, "struct slab_sheaf", "barn_list", _LIMIT):
+                        add(sheaf)
+        found.discard(0)
+        return frozenset(found)
+
+    return kernel.memo(f"slub:sheaves:{cache.address:x}", compute)
 
 
 def _cpu_partial_free(kernel: Kernel, first: int) -> int:
@@ -470,10 +544,13 @@ def slab_objects(kernel: Kernel, cache: Cache, address: int) -> SlabObjects:
             break
     free_set = set(freelist(kernel, cache, slab, slab.freelist)) | set(cpu_free)
     pad = cache.red_left_pad if cache.flags & _SLAB_RED_ZONE else 0
+    parked = sheaf_objects(kernel, cache)
     objects = []
     for i in range(slab.objects):
         obj = slab.memory + i * cache.size
-        objects.append((obj + pad, obj + pad in free_set))
+        in_sheaf = obj + pad in parked
+        inuse -= in_sheaf
+        objects.append((obj + pad, obj + pad in free_set or in_sheaf))
     return SlabObjects(slab, inuse, cpu, objects)
 
 
