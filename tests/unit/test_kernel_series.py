@@ -182,3 +182,50 @@ def test_module_marker_labels() -> None:
     assert ksymbols.pseudo_label(_marker("_MODULE_RO_AFTER_INIT_END_crashme")) == "MODULE RO AFTER INIT END"
     assert ksymbols.pseudo_label(_marker("_MODULE_INIT_RODATA_START_crashme")) == "MODULE INIT RODATA START"
     assert ksymbols.pseudo_label(_marker("crashme_open")) is None
+
+
+# ---- SLUB sheaves (Linux 6.18+) -----------------------------------------------------------------------------
+
+
+def test_sheaf_objects_count_as_free() -> None:
+    from crashcompat.core.kernel import slub
+
+    t = _percpu_target(0, 0)
+    ids, number = t.alloc(4), t.alloc(4)
+    t.write_u32(ids, 1)
+    t.add_symbol("nr_cpu_ids", ids, 4)
+    t.add_symbol("cpu_number", number, 4)  # CPU 0's area holds 0
+    t.add_struct("struct list_head", 16, {"next": (0, 8, "struct list_head *"), "prev": (8, 8, "void *")})
+    t.add_struct(
+        "struct slab_sheaf",
+        32,
+        {
+            "barn_list": (0, 16, "struct list_head"),
+            "size": (24, 4, "unsigned int"),
+            "objects": (32, 0, "void *[]"),
+        },
+    )
+    t.add_struct("struct slub_percpu_sheaves", 32, {"main": (8, 8, "void *"), "spare": (16, 8, "void *")})
+    t.add_struct("struct node_barn", 48, {"sheaves_full": (8, 16, "struct list_head")})
+    memory = 0xFFFF888003EC3000
+
+    def sheaf(*objects: int) -> int:
+        address = t.alloc(32 + 8 * len(objects))
+        t.write_u32(address + 24, len(objects))
+        t.write(address + 32, struct.pack(f"<{len(objects)}Q", *objects))
+        return address
+
+    pcs = t.alloc(32)
+    t.write_u64(pcs + 8, sheaf(memory, memory + 48))
+    barn = t.alloc(48)
+    full = sheaf(memory + 96)
+    t.write(barn + 8, struct.pack("<QQ", full, full))  # sheaves_full: the one full sheaf
+    t.write(full, struct.pack("<QQ", barn + 8, barn + 8))
+    cache = slub.Cache(
+        address=0xFFFF888001000000, name="c", objsize=48, size=48, objects=73, order=0, offset=24, flags=0,
+        red_left_pad=0, random=None, cpu_slab=0, nodes=(0,), cpu_sheaves=pcs, barns=(barn,),
+    )  # fmt: skip
+    k = Kernel(t)
+    assert slub.sheaf_objects(k, cache) == {memory, memory + 48, memory + 96}
+    slab = slub.Slab(address=0, memory=memory, node=0, inuse=60, objects=73, freelist=0, cache=cache.address)
+    assert slub.slab_inuse(k, cache, slab) == 57
