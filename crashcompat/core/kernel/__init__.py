@@ -321,12 +321,29 @@ class Kernel:
         return self.cpumask("__cpu_online_mask")
 
     def per_cpu_offset(self, cpu: int) -> int:
-        """``__per_cpu_offset[cpu]`` (arch/x86/kernel/setup_percpu.c), read once per stop."""
+        """``__per_cpu_offset[cpu]`` (arch/x86/kernel/setup_percpu.c), read once per stop, as the number
+        to add to a per-cpu symbol's address.
+
+        Up to Linux 6.14 x86_64's per-cpu section is zero-based (``__per_cpu_start`` is 0) and the offsets
+        are the areas' addresses.  Since Linux 6.15 (the "x86/percpu/64: Use relative percpu offsets"
+        series) per-cpu symbols are ordinary kernel addresses and the offset is ``area - __per_cpu_start``,
+        which the kernel adds modulo 2**64: it is returned signed so that ``symbol + offset`` is the
+        area's address.  Print it with ``& 0xFFFFFFFFFFFFFFFF``."""
         offsets: dict[int, int] = self.memo("per_cpu_offsets", dict)
         offset = offsets.get(cpu)
         if offset is None:
-            offset = offsets[cpu] = self.read_u64(self.symbol("__per_cpu_offset") + 8 * cpu)
+            offset = self.read_u64(self.symbol("__per_cpu_offset") + 8 * cpu)
+            if offset >= 1 << 63 and self._per_cpu_relative():
+                offset -= 1 << 64
+            offsets[cpu] = offset
         return offset
+
+    def _per_cpu_relative(self) -> bool:
+        """Whether per-cpu symbols are kernel addresses, not zero-based offsets (Linux >= 6.15)."""
+        try:
+            return self.symbol("__per_cpu_start") != 0
+        except SymbolNotFound:
+            return False
 
     def per_cpu_address(self, name: str, cpu: int) -> int:
         """``per_cpu_ptr(&name, cpu)`` for a per-cpu variable *name*."""

@@ -86,6 +86,10 @@ class Module:
     kallsyms_num: int = 0
     kallsyms_strtab: int = 0
     kallsyms_typetab: int = 0
+    #: Linux >= 6.4: ``(type, base, size)`` of each non-empty ``mem[]`` slot, ``type`` the
+    #: ``enum mod_mem_type`` name without ``MOD_`` (``"TEXT"``, ``"INIT_DATA"`` …); crash marks each with
+    #: ``_MODULE_<type>_START_<name>``/``_END_`` symbols.  Empty before 6.4.
+    regions: tuple[tuple[str, int, int], ...] = ()
 
     def contains(self, address: int) -> bool:
         """Whether *address* is in the module's core memory (crash ``IN_MODULE``)."""
@@ -174,10 +178,17 @@ def _module_from_struct(kernel: Kernel, mod: Struct) -> Module:
     try:
         # Linux >= 6.4: struct module_memory mem[MOD_MEM_NUM_TYPES] (commit ac3b43283923).
         kinds = dict(kernel.target.enumerators("enum mod_mem_type"))
-        core_kinds = [v for k, v in kinds.items() if v < kinds["MOD_INIT_TEXT"]]
-        init_kinds = [v for k, v in kinds.items() if k.startswith("MOD_INIT_")]
+        # Only 0 <= value < MOD_MEM_NUM_TYPES index mem[]: the enum also holds MOD_INVALID (-1) on 6.12.
+        slots = {k: v for k, v in kinds.items() if 0 <= v < kinds["MOD_MEM_NUM_TYPES"]}
+        core_kinds = [v for v in slots.values() if v < kinds["MOD_INIT_TEXT"]]
+        init_kinds = [v for k, v in slots.items() if k.startswith("MOD_INIT_")]
         ranges = []
         size = 0
+        regions = []
+        for kind, index in sorted(slots.items(), key=lambda kv: kv[1]):
+            length = mod.uint(f"mem[{index}].size")
+            if length:
+                regions.append((kind.removeprefix("MOD_"), mod.ptr(f"mem[{index}].base"), length))
         for index in core_kinds:
             start, length = mod.ptr(f"mem[{index}].base"), mod.uint(f"mem[{index}].size")
             size += length
@@ -195,6 +206,7 @@ def _module_from_struct(kernel: Kernel, mod: Struct) -> Module:
         init_base = mod.ptr("init_layout.base")
         init_size = mod.uint("init_layout.size")
         core = ((base, base + size),)
+        regions = []
     percpu = mod.ptr("percpu") if mod.has("percpu") else 0
     percpu_size = mod.uint("percpu_size") if mod.has("percpu_size") else 0
     kallsyms = "core_kallsyms" if mod.has("core_kallsyms.symtab") else ""
@@ -218,6 +230,7 @@ def _module_from_struct(kernel: Kernel, mod: Struct) -> Module:
         kallsyms_num=mod.uint(f"{kallsyms}.num_symtab") if kallsyms else 0,
         kallsyms_strtab=mod.ptr(f"{kallsyms}.strtab") if kallsyms else 0,
         kallsyms_typetab=mod.ptr(f"{kallsyms}.typetab") if mod.has(f"{kallsyms}.typetab") else 0,
+        regions=tuple(regions),
     )
 
 
