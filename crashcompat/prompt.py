@@ -171,7 +171,7 @@ def _terminal_lines() -> Iterator[str]:
         try:
             yield input(PROMPT)
         except KeyboardInterrupt:
-            sys.stdout.write("\n")
+            write_text(sys.stdout, "\n")
         except EOFError:
             sys.stdout.write("\n")
             return

@@ -80,7 +80,12 @@ class Session:
     # ---- registry -----------------------------------------------------------------------------------------
 
     def _register_commands(self) -> None:
-        for plugin_name, cmd in self.host.hooks.commands():
+        """Register every plugin's commands.  One rule settles a name two plugins provide: the plugin
+        loaded first keeps it (installed entry points, then ``CRASHCOMPAT_PLUGINS``, then plugins an
+        embedding program hands over), and the later one's command is skipped with a warning."""
+        order = {name: i for i, name in enumerate(self.host.records)}
+        provided = sorted(self.host.hooks.commands(), key=lambda item: order.get(item[0], len(order)))
+        for plugin_name, cmd in provided:
             if not isinstance(cmd, Command):
                 self.host.fail(plugin_name, f"crashcompat_commands returned {cmd!r}, not a Command")
                 continue
@@ -248,6 +253,8 @@ class Session:
             )
         except KeyboardInterrupt:
             self.interrupted = True
+            if echo:
+                self._emit("\n")
             return ""
         except (OSError, ValueError) as e:
             self._emit(f"crash: {e}\n")

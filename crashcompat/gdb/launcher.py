@@ -21,6 +21,7 @@ import signal
 import site
 import subprocess
 import sys
+import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ from crashcompat.core.opening import (
     mismatch,
     verify_version,
 )
+from crashcompat.core.session import debug_enabled
 from crashcompat.core.target import DumpFormat
 from crashcompat.gdb.kaslr import VmlinuxFacts
 
@@ -181,6 +183,12 @@ def run_in_gdb() -> None:
         command.save_layouts(session)
     except (TargetError, OpenError, gdb.error) as e:
         sys.stderr.write(f"{prompt.PROG}: {e}\n")
+    except KeyboardInterrupt:
+        sys.stdout.write("\n")
+    except Exception as e:  # never a silent end: one line, a traceback only with CRASHCOMPAT_DEBUG=1
+        if debug_enabled():
+            traceback.print_exc()
+        sys.stderr.write(f"{prompt.PROG}: internal error: {type(e).__name__}: {e}\n")
     finally:
         sys.stdout.flush()
         with _quiet():  # and "[Inferior 1 (Remote target) detached]" as it quits
