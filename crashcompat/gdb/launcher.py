@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from crashcompat import prompt
-from crashcompat.core.cache import cache_path
+from crashcompat.core.cache import trim
 from crashcompat.core.opening import (
     OpenError,
     check_readable,
@@ -39,7 +39,7 @@ from crashcompat.core.opening import (
 )
 from crashcompat.core.session import debug_enabled
 from crashcompat.core.target import DumpFormat
-from crashcompat.gdb.kaslr import VmlinuxFacts
+from crashcompat.gdb.kaslr import VmlinuxFacts, index_cache_dir
 
 if TYPE_CHECKING:
     from crashcompat.core.target import Target
@@ -49,11 +49,6 @@ if TYPE_CHECKING:
 LAUNCH_ENV = "CRASHCOMPAT_GDB_LAUNCH"
 #: Seconds GDB waits for a reply from the bridge (GDB's ``remotetimeout``; its default is 2).
 REMOTE_TIMEOUT = 30
-
-
-def index_cache_dir() -> str:
-    """GDB's index cache for crashcompat sessions: ``$XDG_CACHE_HOME/crashcompat/gdb-index``."""
-    return cache_path("gdb-index")
 
 
 def site_dirs() -> list[str]:
@@ -79,11 +74,11 @@ def gdb_command(gdb: str) -> list[str]:
 
     return [
         gdb, "-q", "-nx", "-batch",
-        "-iex", "set index-cache enabled on",
         # crashcompat-gdbserver opens the dump before it answers GDB's first packet: on a busy machine
         # that takes longer than GDB's default 2 s, and GDB then misreads the late reply.
         "-iex", f"set remotetimeout {REMOTE_TIMEOUT}",
-        "-iex", f"set index-cache directory {index_cache_dir()}",
+        "-iex", f"set index-cache directory {index_cache_dir()}",  # crashcompat's, never ~/.cache/gdb
+        "-iex", "set index-cache enabled on",
         "-ex", f"source {script_path()}",
         "-ex", "python import crashcompat.gdb.launcher as _launcher; _launcher.run_in_gdb()",
     ]  # fmt: skip
@@ -140,6 +135,7 @@ def main(argv: list[str]) -> int:
         "silent": args.silent,
         "input_file": args.input_file,
     }
+    trim()
     os.makedirs(index_cache_dir(), exist_ok=True)
     env = {**os.environ, LAUNCH_ENV: json.dumps(settings), "CRASHCOMPAT_SITE": os.pathsep.join(site_dirs())}
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is GDB's (it stops the command)
