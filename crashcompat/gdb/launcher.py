@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
         if args.live or args.qemu:
             raise prompt.UsageError(
                 "the gdb backend opens dump files; for a live kernel, start GDB on the vmlinux, "
-                '"target remote ..." the gdbstub or KGDB, and "source $(crashcompat gdb-script)"'
+                '"target remote ..." the gdbstub or KGDB, and source the script "crashcompat gdb-script" names'
             )
         vmlinux, vmcore = prompt.classify_files(args.files)
         if vmcore is None:
