@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import select
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -166,15 +167,49 @@ class EndOfInput(Exception):
 
 def _terminal_lines() -> Iterator[str]:
     """Lines typed at the ``crash>`` prompt; Ctrl-C clears the line, Ctrl-D ends the session."""
-    _setup_readline()
+    read = input if _real_stdout() else _read_line
+    if read is input:
+        _setup_readline()
     while True:
         try:
-            yield input(PROMPT)
+            yield read(PROMPT)
         except KeyboardInterrupt:
             write_text(sys.stdout, "\n")
         except EOFError:
             sys.stdout.write("\n")
             return
+
+
+def _real_stdout() -> bool:
+    """Whether ``sys.stdout`` is a file on a terminal, so ``input()`` edits the line with readline.
+
+    Inside GDB it is GDB's pager instead: ``input()`` then reads with a plain ``read(2)`` that GDB's
+    SIGINT handler restarts, and a Ctrl-C would only be noticed after the next line (and lose it)."""
+    try:
+        return os.isatty(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _read_line(prompt: str) -> str:
+    """``input()`` for a terminal that readline cannot drive (the kernel's line editing only): waits in
+    ``select(2)``, which a signal always interrupts, so Ctrl-C raises :class:`KeyboardInterrupt` at once.
+
+    :raises EOFError: Ctrl-D on an empty line.
+    """
+    write_text(sys.stdout, prompt)
+    data = b""
+    while not data.endswith(b"\n"):
+        ready, _, _ = select.select([sys.stdin.fileno()], [], [], 0.5)
+        if not ready:
+            continue
+        chunk = os.read(sys.stdin.fileno(), 4096)
+        if not chunk:
+            if data:
+                break
+            raise EOFError
+        data += chunk
+    return data.decode("utf-8", "surrogateescape").rstrip("\n")
 
 
 _completion_names: list[str] = []

@@ -203,6 +203,7 @@ def test_ctrl_c_at_the_terminal_ends_the_command_not_the_session(
     _interrupting(session, monkeypatch)
     typed = iter(["slow", "echo after", "q"])
     monkeypatch.setattr(prompt, "_setup_readline", lambda: None)
+    monkeypatch.setattr(prompt, "_real_stdout", lambda: True)
     monkeypatch.setattr("builtins.input", lambda _prompt="": next(typed))
     terminal = io.StringIO()
     monkeypatch.setattr(terminal, "isatty", lambda: True)
