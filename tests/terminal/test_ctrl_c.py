@@ -191,3 +191,51 @@ def test_cc_in_drgn(elf_dump: Any, lab_manifest: Any, terminal_env: dict[str, st
         term.send("exit()\r")
     finally:
         term.close()
+
+
+@pytest.mark.parametrize("backend", ["drgn", pytest.param("gdb", marks=pytest.mark.gdb)])
+def test_sigint_with_commands_from_a_pipe(
+    backend: str, elf_dump: Any, lab_manifest: Any, terminal_env: dict[str, str]
+) -> None:
+    """crash, its commands on a pipe, ends quietly on SIGINT with status 1: so does crashcompat."""
+    import subprocess
+
+    argv = [
+        sys.executable,
+        "-m",
+        "crashcompat",
+        "--backend",
+        backend,
+        "-s",
+        lab_manifest.vmlinux,
+        elf_dump["path"],
+    ]
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=terminal_env,
+        start_new_session=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(b"sys | grep NODENAME\nspin\n")
+    proc.stdin.flush()
+    deadline = time.monotonic() + 300
+    seen = b""
+    while b"spinning" not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 1)
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            seen += chunk
+    assert b"spinning" in seen, seen
+    os.killpg(proc.pid, signal.SIGINT)  # as the terminal's Ctrl-C reaches the whole process group
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1
+    assert b"Traceback" not in err and b"not interrupted" not in out, err
