@@ -69,7 +69,7 @@ class Session:
         self.settings: dict[str, str] = {"scroll": "off"}
         self.commands: dict[str, Command] = {}
         self.aliases: dict[str, str] = {}
-        self.warnings: list[str] = list(host.warnings)
+        self.warnings: list[str] = [*target.info.warnings, *host.warnings]
         self._register_commands()
         host.hooks.session_opened(self)
         self.warnings += [w for w in host.warnings if w not in self.warnings]

@@ -28,6 +28,7 @@ from crashcompat.core.opening import (
     dump_header,
     find_vmlinux,
     mismatch,
+    unreadable_banner,
     verify_version,
 )
 from crashcompat.core.target import DumpFormat, parse_vmcoreinfo
@@ -59,30 +60,39 @@ def open_dump_target(vmcore: str, vmlinux: str | None = None) -> DrgnTarget:
     kdump = header.format in (DumpFormat.KDUMP_COMPRESSED, DumpFormat.FLATTENED)
     prog = drgn.Program(drgn.host_platform) if kdump else drgn.Program()
     # libkdumpfile advises reassembling a flattened file; crash reads them silently, and so do we.
+    # drgn also warns when the module list cannot be read (a truncated dump): crashcompat's own warning
+    # names the cause, and ``mod`` reports what it cannot read.
     quiet = logging.getLogger("drgn")
-    advice = _DropMessage("flattened format")
+    advice = _DropMessage("flattened format", "can't find kernel modules")
     quiet.addFilter(advice)
     try:
-        prog.set_core_dump(vmcore)
-    except (OSError, ValueError, drgn.FaultError) as e:
-        raise OpenError(f"{vmcore}: not a supported file format ({e})") from None
+        try:
+            prog.set_core_dump(vmcore)
+        except Exception as e:  # drgn and libkdumpfile raise OSError, ValueError, FaultError …
+            raise OpenError(f"{vmcore}: not a supported file format ({_one_line(e)})") from None
+        release = _osrelease(prog)
+        if vmlinux is None:
+            vmlinux = find_vmlinux(release)
+        check_readable(vmlinux)
+        _load_vmlinux(prog, vmlinux, vmcore, release, truncated=header.truncated is not None)
     finally:
         quiet.removeFilter(advice)
-    release = _osrelease(prog)
-    if vmlinux is None:
-        vmlinux = find_vmlinux(release)
-    check_readable(vmlinux)
-    _load_vmlinux(prog, vmlinux, vmcore, release)
     return DrgnTarget.from_program(prog, path=vmcore, vmlinux=vmlinux, header=header)
 
 
+def _one_line(error: BaseException) -> str:
+    """*error*'s message on one line."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 class _DropMessage(logging.Filter):
-    def __init__(self, text: str) -> None:
+    def __init__(self, *texts: str) -> None:
         super().__init__()
-        self.text = text
+        self.texts = texts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in record.getMessage()
+        message = record.getMessage()
+        return not any(text in message for text in self.texts)
 
 
 def open_dump(vmcore: str, vmlinux: str | None = None, *, host: PluginHost | None = None) -> Session:
@@ -143,7 +153,9 @@ def _osrelease(prog: drgn.Program) -> str:
     return parse_vmcoreinfo(text).get("OSRELEASE", "")
 
 
-def _load_vmlinux(prog: drgn.Program, vmlinux: str, memory: str, release: str) -> None:
+def _load_vmlinux(
+    prog: drgn.Program, vmlinux: str, memory: str, release: str, *, truncated: bool = False
+) -> None:
     """Load *vmlinux*'s debug info and check that ``linux_banner`` in *memory* is where *vmlinux* says it
     is (:func:`crashcompat.core.opening.verify_version`); drgn itself ignores a vmlinux whose build ID
     differs."""
@@ -156,11 +168,15 @@ def _load_vmlinux(prog: drgn.Program, vmlinux: str, memory: str, release: str) -
     except Exception:  # not an ELF file, unreadable DWARF: drgn's own error types
         raise mismatch(vmlinux, memory) from None
     banner: bytes | None
+    address: int | None = None
     try:
         if prog.main_module().wants_debug_file():
             raise mismatch(vmlinux, memory)
-        banner = prog.read_c_string(prog.symbol("linux_banner").address, max_size=512)
-    except (LookupError, drgn.FaultError, ValueError):
+        address = prog.symbol("linux_banner").address
+        banner = prog.read_c_string(address, max_size=512)
+    except drgn.FaultError:
+        raise unreadable_banner(vmlinux, memory, address, truncated) from None
+    except (LookupError, ValueError, OverflowError):
         banner = None
     if not verify_version(banner, release=release):
         raise mismatch(vmlinux, memory)
