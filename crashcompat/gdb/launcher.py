@@ -21,8 +21,9 @@ import signal
 import site
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from crashcompat import prompt
 from crashcompat.core.cache import cache_path
@@ -159,6 +160,9 @@ def run_in_gdb() -> None:
 
     settings = json.loads(os.environ.pop(LAUNCH_ENV))
     status = 1
+    # The bridge's stderr: GDB's own goes to /dev/null while it connects (_quiet), so the bridge writes to
+    # this unlinked file (reopened through /proc: GDB closes inherited descriptors in the pipe's child).
+    bridge_errors = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as GDB
     try:
         for setting in ("confirm off", "pagination off", "width 0", "height 0", "print pretty off"):
             gdb.execute(f"set {setting}", to_string=True)
@@ -166,7 +170,11 @@ def run_in_gdb() -> None:
         load_vmlinux(vmlinux)
         with _quiet():  # GDB reports the first stop ("0x... in ?? ()") outside what to_string captures
             if settings["bridge"]:
-                gdb.execute(f"target remote | {settings['bridge']}", to_string=True)
+                errors = f"/proc/{os.getpid()}/fd/{bridge_errors.fileno()}"
+                try:
+                    gdb.execute(f"target remote | {settings['bridge']} 2>>{errors}", to_string=True)
+                except gdb.error as e:
+                    raise gdb.error(_last_line(bridge_errors) or str(e)) from None
             else:
                 gdb.execute(f"core-file {gdb_quote(os.path.abspath(settings['vmcore']))}", to_string=True)
         command.state.vmlinux = settings["vmlinux"]
@@ -183,8 +191,17 @@ def run_in_gdb() -> None:
         sys.stderr.write(f"{prompt.PROG}: {e}\n")
     finally:
         sys.stdout.flush()
+        bridge_errors.close()
         with _quiet():  # and "[Inferior 1 (Remote target) detached]" as it quits
             gdb.execute(f"quit {status}")
+
+
+def _last_line(file: IO[bytes]) -> str:
+    """The last line the bridge wrote to *file*, without its program name (crashcompat's own prefixes
+    the message)."""
+    file.seek(0)
+    lines = [line.strip() for line in file.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1].removeprefix("crashcompat-gdbserver: ") if lines else ""
 
 
 @contextlib.contextmanager
