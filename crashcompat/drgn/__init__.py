@@ -63,7 +63,7 @@ def open_dump_target(vmcore: str, vmlinux: str | None = None) -> DrgnTarget:
     # drgn also warns when the module list cannot be read (a truncated dump): crashcompat's own warning
     # names the cause, and ``mod`` reports what it cannot read.
     quiet = logging.getLogger("drgn")
-    advice = _DropMessage("flattened format", "can't find kernel modules")
+    advice = _DropMessage("flattened format", "kernel modules:")
     quiet.addFilter(advice)
     try:
         try:
