@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import damage
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import damage
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
 
@@ -68,7 +67,9 @@ def _dump(kind: str, build: Callable[[str, Path], Path]) -> Callable[[Path, dict
     return make
 
 
-def _files(vmlinux: Callable[[Path, dict[str, str]], str], vmcore: Callable[[Path, dict[str, str]], str]) -> Any:
+def _files(
+    vmlinux: Callable[[Path, dict[str, str]], str], vmcore: Callable[[Path, dict[str, str]], str]
+) -> Any:
     def make(tmp: Path, lab: dict[str, str]) -> tuple[str, str]:
         return vmlinux(tmp, lab), vmcore(tmp, lab)
 
@@ -100,7 +101,9 @@ def _physical(kind: str, where: str) -> Callable[[str, Path], Path]:
         if where == "task":
             return damage.elf_physical_patch(src, dest, facts["task_page"], b"\xaa" * 4096)
         if where == "cycle":  # pid 1's tasks.next points at its own tasks node
-            return damage.elf_physical_patch(src, dest, facts["tasks_phys"], struct.pack("<Q", facts["tasks"]))
+            return damage.elf_physical_patch(
+                src, dest, facts["tasks_phys"], struct.pack("<Q", facts["tasks"])
+            )
         return damage.elf_physical_patch(src, dest, facts["pmd_page"], b"\xff" * 4096)
 
     return build
@@ -131,40 +134,116 @@ def _directory(tmp: Path, lab: dict[str, str]) -> str:
 
 CASES = [
     # truncations
-    *(Case(f"zlib-cut-{p}", _dump("zlib", lambda s, d, p=p: damage.truncated(s, d, p)), TRUNCATED,
-           warns=r"may be truncated or incomplete", gdb=p != 10) for p in (10, 50, 99)),  # fmt: skip
-    *(Case(f"elf-cut-{p}", _dump("elf", lambda s, d, p=p: damage.truncated(s, d, p)), TRUNCATED,
-           warns=r"may be truncated or incomplete", gdb=p == 50) for p in (10, 50, 99)),  # fmt: skip
-    *(Case(f"flat-cut-{p}", _dump("flat", lambda s, d, p=p: damage.truncated(s, d, p)), TRUNCATED,
-           warns=r"truncated|incomplete", gdb=p == 50) for p in (10, 50, 99)),  # fmt: skip
-    Case("flat-bad-record", _dump("flat", _flat_bad_record), r"flattened|truncated|not a supported", gdb=True),
+    *(
+        Case(
+            f"zlib-cut-{p}",
+            _dump("zlib", lambda s, d, p=p: damage.truncated(s, d, p)),
+            TRUNCATED,
+            warns=r"may be truncated or incomplete",
+            gdb=p != 10,
+        )
+        for p in (10, 50, 99)
+    ),  # fmt: skip
+    *(
+        Case(
+            f"elf-cut-{p}",
+            _dump("elf", lambda s, d, p=p: damage.truncated(s, d, p)),
+            TRUNCATED,
+            warns=r"may be truncated or incomplete",
+            gdb=p == 50,
+        )
+        for p in (10, 50, 99)
+    ),  # fmt: skip
+    *(
+        Case(
+            f"flat-cut-{p}",
+            _dump("flat", lambda s, d, p=p: damage.truncated(s, d, p)),
+            TRUNCATED,
+            warns=r"truncated|incomplete",
+            gdb=p == 50,
+        )
+        for p in (10, 50, 99)
+    ),  # fmt: skip
+    Case(
+        "flat-bad-record", _dump("flat", _flat_bad_record), r"flattened|truncated|not a supported", gdb=True
+    ),
     # kdump-compressed header and sub-header fields
-    Case("kdump-header-version", _dump("zlib", _kd(damage.HEADER_VERSION, "<i", 0)), r"header_version", False),
-    *(Case(f"kdump-block-size-{v}", _dump("zlib", _kd(damage.BLOCK_SIZE, "<i", v)), r"block_size", False,
-           gdb=v == 0) for v in (0, 3000, 1 << 30, -4096)),  # fmt: skip
+    Case(
+        "kdump-header-version", _dump("zlib", _kd(damage.HEADER_VERSION, "<i", 0)), r"header_version", False
+    ),
+    *(
+        Case(
+            f"kdump-block-size-{v}",
+            _dump("zlib", _kd(damage.BLOCK_SIZE, "<i", v)),
+            r"block_size",
+            False,
+            gdb=v == 0,
+        )
+        for v in (0, 3000, 1 << 30, -4096)
+    ),  # fmt: skip
     Case("kdump-sub-hdr-size", _dump("zlib", _kd(damage.SUB_HDR_SIZE, "<i", -1)), r"sub_hdr_size", False),
     Case("kdump-bitmap-blocks-0", _dump("zlib", _kd(damage.BITMAP_BLOCKS, "<I", 0)), r"bitmap_blocks", False),
-    Case("kdump-bitmap-blocks-huge", _dump("zlib", _kd(damage.BITMAP_BLOCKS, "<I", 0xFFFFFF)), r"bitmap_blocks",
-         False, gdb=True),  # fmt: skip
-    Case("kdump-max-mapnr", _dump("zlib", _kd(damage.SUB_MAX_MAPNR_64, "<Q", 1 << 40, True)), r"max_mapnr", False),
-    Case("kdump-note-offset", _dump("zlib", _kd(damage.SUB_OFFSET_NOTE, "<q", 1 << 40, True)), r"note offset",
-         False, gdb=True),  # fmt: skip
-    Case("kdump-note-size", _dump("zlib", _kd(damage.SUB_SIZE_NOTE, "<Q", 1 << 40, True)), r"note offset", False),
-    Case("kdump-vmcoreinfo-offset", _dump("zlib", _kd(damage.SUB_OFFSET_VMCOREINFO, "<q", -8, True)),
-         r"vmcoreinfo offset", False),  # fmt: skip
+    Case(
+        "kdump-bitmap-blocks-huge",
+        _dump("zlib", _kd(damage.BITMAP_BLOCKS, "<I", 0xFFFFFF)),
+        r"bitmap_blocks",
+        False,
+        gdb=True,
+    ),  # fmt: skip
+    Case(
+        "kdump-max-mapnr",
+        _dump("zlib", _kd(damage.SUB_MAX_MAPNR_64, "<Q", 1 << 40, True)),
+        r"max_mapnr",
+        False,
+    ),
+    Case(
+        "kdump-note-offset",
+        _dump("zlib", _kd(damage.SUB_OFFSET_NOTE, "<q", 1 << 40, True)),
+        r"note offset",
+        False,
+        gdb=True,
+    ),  # fmt: skip
+    Case(
+        "kdump-note-size",
+        _dump("zlib", _kd(damage.SUB_SIZE_NOTE, "<Q", 1 << 40, True)),
+        r"note offset",
+        False,
+    ),
+    Case(
+        "kdump-vmcoreinfo-offset",
+        _dump("zlib", _kd(damage.SUB_OFFSET_VMCOREINFO, "<q", -8, True)),
+        r"vmcoreinfo offset",
+        False,
+    ),  # fmt: skip
     Case("kdump-signature", _dump("zlib", _kd(0, "<Q", 0x4B44554D)), r"not a supported file format", False),
     # notes and bitmaps
-    Case("kdump-vmcoreinfo-garbled", _dump("zlib", lambda s, d: damage.kdump_notes(s, d, "vmcoreinfo")), gdb=True),
+    Case(
+        "kdump-vmcoreinfo-garbled",
+        _dump("zlib", lambda s, d: damage.kdump_notes(s, d, "vmcoreinfo")),
+        gdb=True,
+    ),
     Case("kdump-prstatus-cut", _dump("zlib", lambda s, d: damage.kdump_notes(s, d, "prstatus"))),
     Case("kdump-bitmap-ones", _dump("zlib", lambda s, d: damage.kdump_bitmaps(s, d, b"\xff")), TRUNCATED),
     Case("kdump-bitmap-zeros", _dump("zlib", lambda s, d: damage.kdump_bitmaps(s, d, b"\0"))),
     # ELF header and program headers
-    Case("elf-phnum-huge", _dump("elf", _elf_header(damage.E_PHNUM, "<H", 0xFFFF)), r"e_phnum", False, gdb=True),
+    Case(
+        "elf-phnum-huge", _dump("elf", _elf_header(damage.E_PHNUM, "<H", 0xFFFF)), r"e_phnum", False, gdb=True
+    ),
     Case("elf-phnum-0", _dump("elf", _elf_header(damage.E_PHNUM, "<H", 0)), r"e_phnum", False),
     Case("elf-phoff", _dump("elf", _elf_header(damage.E_PHOFF, "<Q", 1 << 60)), r"e_phoff", False),
-    Case("elf-load-offset-huge", _dump("elf", _elf(damage.PT_LOAD, damage.P_OFFSET, 1 << 63)), r"PT_LOAD", False),
-    Case("elf-load-offset-past-end", _dump("elf", _elf(damage.PT_LOAD, damage.P_OFFSET, 1 << 32)), TRUNCATED,
-         warns=r"may be truncated or incomplete", gdb=True),  # fmt: skip
+    Case(
+        "elf-load-offset-huge",
+        _dump("elf", _elf(damage.PT_LOAD, damage.P_OFFSET, 1 << 63)),
+        r"PT_LOAD",
+        False,
+    ),
+    Case(
+        "elf-load-offset-past-end",
+        _dump("elf", _elf(damage.PT_LOAD, damage.P_OFFSET, 1 << 32)),
+        TRUNCATED,
+        warns=r"may be truncated or incomplete",
+        gdb=True,
+    ),  # fmt: skip
     Case("elf-load-filesz", _dump("elf", _elf(damage.PT_LOAD, damage.P_FILESZ, 1 << 40)), r"PT_LOAD", False),
     Case("elf-note-offset", _dump("elf", _elf(damage.PT_NOTE, damage.P_OFFSET, 1 << 40)), r"PT_NOTE", False),
     Case("elf-note-filesz", _dump("elf", _elf(damage.PT_NOTE, damage.P_FILESZ, 1 << 40)), r"PT_NOTE", False),
@@ -174,17 +253,39 @@ CASES = [
     Case("elf-page-table-page", _dump("elf", _physical("elf", "pmd")), opens=True, gdb=True),
     # foreign files
     Case("vmcore-is-ls", _files(_vmlinux, lambda t, lab: "/bin/ls"), r"/bin/ls", False),
-    Case("vmcore-empty", _files(_vmlinux, lambda t, lab: _text(t, "empty", b"")), r"not a supported", False,
-         gdb=True),  # fmt: skip
+    Case(
+        "vmcore-empty",
+        _files(_vmlinux, lambda t, lab: _text(t, "empty", b"")),
+        r"not a supported",
+        False,
+        gdb=True,
+    ),  # fmt: skip
     Case("vmcore-random", _files(_vmlinux, _random_bytes), r"not a supported file format", False),
     Case("vmcore-directory", _files(_vmlinux, _directory), r"not a supported file format", False),
     Case("vmcore-missing", _files(_vmlinux, lambda t, lab: str(t / "nothing")), r"No such file", False),
-    Case("vmcore-unreadable", _files(_vmlinux, lambda t, lab: _text(t, "secret", b"\0" * 4096, 0)),
-         r"Permission denied|not a supported", False),  # fmt: skip
-    Case("vmlinux-is-module", _files(lambda t, lab: lab["module"], lambda t, lab: lab["zlib"]), r"do not match",
-         False),  # fmt: skip
-    Case("vmlinux-is-random", _files(lambda t, lab: _random_bytes(t, lab), lambda t, lab: lab["zlib"]), opens=None),
-    Case("swapped-files", _files(lambda t, lab: lab["zlib"], lambda t, lab: lab["vmlinux"]), opens=True, gdb=True),
+    Case(
+        "vmcore-unreadable",
+        _files(_vmlinux, lambda t, lab: _text(t, "secret", b"\0" * 4096, 0)),
+        r"Permission denied|not a supported",
+        False,
+    ),  # fmt: skip
+    Case(
+        "vmlinux-is-module",
+        _files(lambda t, lab: lab["module"], lambda t, lab: lab["zlib"]),
+        r"do not match",
+        False,
+    ),  # fmt: skip
+    Case(
+        "vmlinux-is-random",
+        _files(lambda t, lab: _random_bytes(t, lab), lambda t, lab: lab["zlib"]),
+        opens=None,
+    ),
+    Case(
+        "swapped-files",
+        _files(lambda t, lab: lab["zlib"], lambda t, lab: lab["vmlinux"]),
+        opens=True,
+        gdb=True,
+    ),
 ]
 
 
@@ -262,15 +363,22 @@ def _generated_lines(commands: list[str], count: int, seed: int) -> list[str]:
         max_size=12,
     )
     argument = st.one_of(
-        st.sampled_from(["-a", "-s", "-t", "-l", "-m", "-p", "-u", "-k", "-c", "-x", "-d", "-r", "-i", "--", "-"]),
-        st.builds(lambda c: "-" + c, st.characters(min_codepoint=33, max_codepoint=126).filter(lambda c: c not in unsafe)),
+        st.sampled_from(
+            ["-a", "-s", "-t", "-l", "-m", "-p", "-u", "-k", "-c", "-x", "-d", "-r", "-i", "--", "-"]
+        ),
+        st.builds(
+            lambda c: "-" + c,
+            st.characters(min_codepoint=33, max_codepoint=126).filter(lambda c: c not in unsafe),
+        ),
         st.integers(min_value=-(1 << 70), max_value=1 << 70).map(str),
         st.integers(min_value=0, max_value=(1 << 64) - 1).map(hex),
         st.sampled_from(["schedule", "init_task", "jiffies", "crashme", "modules", "0", "ffffffffc0000000"]),
         st.builds(lambda p: "/tmp/" + p, word),
         word,
     )
-    line = st.tuples(st.sampled_from(commands), st.lists(argument, max_size=4)).map(lambda t: " ".join([t[0], *t[1]]))
+    line = st.tuples(st.sampled_from(commands), st.lists(argument, max_size=4)).map(
+        lambda t: " ".join([t[0], *t[1]])
+    )
     lines: list[str] = []
 
     @settings(max_examples=count, derandomize=True, database=None, deadline=None)
@@ -318,7 +426,9 @@ def corpus(lab_manifest: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[
         script = [x for line in lines for x in (line, "help")]  # the liveness check after each line
         jobs[("generated", backend)] = ((lab["vmlinux"], lab["zlib"]), script, tmp_path_factory.mktemp("gen"))
     with ThreadPoolExecutor(max_workers=3) as pool:
-        futures = {key: pool.submit(_session, files, lines, key[1], cwd) for key, (files, lines, cwd) in jobs.items()}
+        futures = {
+            key: pool.submit(_session, files, lines, key[1], cwd) for key, (files, lines, cwd) in jobs.items()
+        }
         runs = {key: future.result() for key, future in futures.items()}
     timings = sorted(((run.seconds, key) for key, run in runs.items()), reverse=True)
     sys.stderr.write("".join(f"\n{s:6.1f}s {k}" for s, k in timings[:12]) + "\n")
