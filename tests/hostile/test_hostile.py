@@ -143,7 +143,7 @@ CASES = [
             gdb=p != 10,
         )
         for p in (10, 50, 99)
-    ),  # fmt: skip
+    ),
     *(
         Case(
             f"elf-cut-{p}",
@@ -153,7 +153,7 @@ CASES = [
             gdb=p == 50,
         )
         for p in (10, 50, 99)
-    ),  # fmt: skip
+    ),
     *(
         Case(
             f"flat-cut-{p}",
@@ -163,7 +163,7 @@ CASES = [
             gdb=p == 50,
         )
         for p in (10, 50, 99)
-    ),  # fmt: skip
+    ),
     Case(
         "flat-bad-record", _dump("flat", _flat_bad_record), r"flattened|truncated|not a supported", gdb=True
     ),
@@ -180,7 +180,7 @@ CASES = [
             gdb=v == 0,
         )
         for v in (0, 3000, 1 << 30, -4096)
-    ),  # fmt: skip
+    ),
     Case("kdump-sub-hdr-size", _dump("zlib", _kd(damage.SUB_HDR_SIZE, "<i", -1)), r"sub_hdr_size", False),
     Case("kdump-bitmap-blocks-0", _dump("zlib", _kd(damage.BITMAP_BLOCKS, "<I", 0)), r"bitmap_blocks", False),
     Case(
@@ -189,7 +189,7 @@ CASES = [
         r"bitmap_blocks",
         False,
         gdb=True,
-    ),  # fmt: skip
+    ),
     Case(
         "kdump-max-mapnr",
         _dump("zlib", _kd(damage.SUB_MAX_MAPNR_64, "<Q", 1 << 40, True)),
@@ -202,7 +202,7 @@ CASES = [
         r"note offset",
         False,
         gdb=True,
-    ),  # fmt: skip
+    ),
     Case(
         "kdump-note-size",
         _dump("zlib", _kd(damage.SUB_SIZE_NOTE, "<Q", 1 << 40, True)),
@@ -214,7 +214,7 @@ CASES = [
         _dump("zlib", _kd(damage.SUB_OFFSET_VMCOREINFO, "<q", -8, True)),
         r"vmcoreinfo offset",
         False,
-    ),  # fmt: skip
+    ),
     Case("kdump-signature", _dump("zlib", _kd(0, "<Q", 0x4B44554D)), r"not a supported file format", False),
     # notes and bitmaps
     Case(
@@ -243,7 +243,7 @@ CASES = [
         TRUNCATED,
         warns=r"may be truncated or incomplete",
         gdb=True,
-    ),  # fmt: skip
+    ),
     Case("elf-load-filesz", _dump("elf", _elf(damage.PT_LOAD, damage.P_FILESZ, 1 << 40)), r"PT_LOAD", False),
     Case("elf-note-offset", _dump("elf", _elf(damage.PT_NOTE, damage.P_OFFSET, 1 << 40)), r"PT_NOTE", False),
     Case("elf-note-filesz", _dump("elf", _elf(damage.PT_NOTE, damage.P_FILESZ, 1 << 40)), r"PT_NOTE", False),
@@ -259,7 +259,7 @@ CASES = [
         r"not a supported",
         False,
         gdb=True,
-    ),  # fmt: skip
+    ),
     Case("vmcore-random", _files(_vmlinux, _random_bytes), r"not a supported file format", False),
     Case("vmcore-directory", _files(_vmlinux, _directory), r"not a supported file format", False),
     Case("vmcore-missing", _files(_vmlinux, lambda t, lab: str(t / "nothing")), r"No such file", False),
@@ -268,13 +268,13 @@ CASES = [
         _files(_vmlinux, lambda t, lab: _text(t, "secret", b"\0" * 4096, 0)),
         r"Permission denied|not a supported",
         False,
-    ),  # fmt: skip
+    ),
     Case(
         "vmlinux-is-module",
         _files(lambda t, lab: lab["module"], lambda t, lab: lab["zlib"]),
         r"do not match",
         False,
-    ),  # fmt: skip
+    ),
     Case(
         "vmlinux-is-random",
         _files(lambda t, lab: _random_bytes(t, lab), lambda t, lab: lab["zlib"]),
