@@ -114,6 +114,8 @@ class DumpFile:
         #: How the flattened stream ended: ``"end"`` (its end marker), ``"cut"`` (end of file without it),
         #: ``"bad"`` (a record header that makes no sense); ``None`` until scanned.
         self.stream_end: str | None = None
+        #: The file offset of the record header that ended the stream as ``"bad"``.
+        self.bad_record = 0
         self.file_size = os.fstat(f.fileno()).st_size
 
     def read(self, offset: int, size: int) -> bytes:
@@ -149,6 +151,7 @@ class DumpFile:
             if offset < 0 or size < 0 or size > _MAX_RECORD:
                 self._scan_done = True
                 self.stream_end = "bad"
+                self.bad_record = self._scan_pos
                 break
             if self._scan_pos + 16 + size > self.file_size:
                 self._scan_done = True
@@ -203,6 +206,8 @@ def read_header(path: str) -> DumpHeader:
             )
         elif fmt in (DumpFormat.KDUMP_COMPRESSED, DumpFormat.FLATTENED):
             _read_kdump_header(dump, header)
+            if header.damage is not None and dump.stream_end == "bad":
+                header.damage = f"invalid flattened record at file offset {dump.bad_record}: {header.damage}"
     return header
 
 
@@ -291,7 +296,7 @@ def _check_pages(
     if required > size or dump.stream_end == "cut":
         header.truncated = _truncated(required, size)
     elif dump.stream_end == "bad":
-        header.truncated = f"invalid flattened record after {size} bytes of data: the rest is lost"
+        header.truncated = f"invalid flattened record at file offset {dump.bad_record}: the rest is lost"
 
 
 def _truncated(required: int, size: int) -> str:
@@ -321,9 +326,14 @@ def _read_elf_header(dump: DumpFile, header: DumpHeader) -> None:
         header.damage = f"invalid ELF header: e_phoff {phoff:#x} and e_phnum {phnum} reach beyond the file"
         return
     table = dump.read(phoff, phentsize * phnum)
+    table_end = phoff + phentsize * phnum
     loads = 0
     for i in range(phnum):
         p_type, _, p_offset, _, _, p_filesz, p_memsz = struct.unpack_from("<IIQQQQQ", table, i * phentsize)
+        if p_type in (PT_LOAD, PT_NOTE) and p_filesz and phoff <= p_offset < table_end:
+            # The table runs into the data the segments it has read so far describe.
+            header.damage = f"invalid ELF header: e_phnum {phnum}: the program headers overlap segment data"
+            return
         if p_type == PT_NOTE:
             if p_filesz >= _MAX_NOTES or p_offset + p_filesz > size:
                 header.damage = f"invalid PT_NOTE: p_offset {p_offset:#x}, p_filesz {p_filesz:#x}"
