@@ -79,8 +79,8 @@ def gdb_command(gdb: str) -> list[str]:
     return [
         gdb, "-q", "-nx", "-batch",
         "-iex", "set index-cache enabled on",
-        # crashcompat-gdbserver opens the dump before it answers GDB's first packet: on a busy machine
-        # that takes longer than GDB's default 2 s, and GDB then misreads the late reply.
+        # crashcompat-gdbserver answers at once and keeps GDB waiting with keepalive bytes while it opens
+        # the dump (GDB's default 2 s is enough); 30 s is a margin for a badly overloaded machine.
         "-iex", f"set remotetimeout {REMOTE_TIMEOUT}",
         "-iex", f"set index-cache directory {index_cache_dir()}",
         "-ex", f"source {script_path()}",
