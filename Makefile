@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml contrib/crashcompat-panicinfo/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e . -e contrib/crashcompat-panicinfo drgn pytest pytest-timeout mypy ruff \
-	  types-tabulate types-gdb import-linter
+	  types-tabulate types-gdb import-linter hypothesis
 	touch $@
 
 venv: $(VENV)/.installed

@@ -2,9 +2,14 @@
 
 GDB 13 has no binary memory read (``m`` replies are hex) and takes about a microsecond per character it
 receives, so memory read through ``m`` packets costs ~2 µs per byte.  ``crashcompat-gdbserver``
-(:mod:`crashcompat.bridge.server`) therefore also listens on a Unix socket in a private ``mkdtemp``
-directory (:class:`MemoryLane`), names it in ``monitor crashcompat info``, and answers it between GDB's
-packets; :class:`crashcompat.gdb.target.GdbTarget` reads there with :func:`lane_read`.
+(:mod:`crashcompat.bridge.server`) therefore also listens on a Unix socket (:class:`MemoryLane`), names
+it in ``monitor crashcompat info``, and answers it between GDB's packets;
+:class:`crashcompat.gdb.target.GdbTarget` reads there with :func:`lane_read`.
+
+The socket is in Linux's abstract namespace (unix(7)): it has no file, so nothing is left behind however
+the bridge ends (even killed with SIGKILL), and the kernel drops the name with the last descriptor.  Its
+name is random, and the bridge serves only connections from its own user (``SO_PEERCRED``), as a
+private ``0700`` directory would.
 
 The protocol, both ends of it, is here and only here.  This module imports the standard library and
 core's :class:`~crashcompat.core.target.FaultError`, nothing else: GDB's side of crashcompat imports it,
@@ -14,11 +19,10 @@ and GDB's process must never load drgn.
 from __future__ import annotations
 
 import os
+import secrets
 import selectors
-import shutil
 import socket
 import struct
-import tempfile
 from typing import Protocol
 
 from crashcompat.core.target import FaultError
@@ -48,8 +52,8 @@ class MemoryLane:
 
     def __init__(self, view: MemoryReader) -> None:
         self.view = view
-        self._dir = tempfile.mkdtemp(prefix="crashcompat-gdbserver-")
-        self.path = os.path.join(self._dir, "memory")
+        #: The socket's address: ``"\0"`` then a random name (the abstract namespace, no file).
+        self.path = f"\0crashcompat-gdbserver-{os.getpid()}-{secrets.token_hex(8)}"
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(self.path)
         self._listener.listen()
@@ -64,13 +68,23 @@ class MemoryLane:
                 ready = [k.fileobj for k, _ in self._selector.select()]
                 for fileobj in ready:
                     if fileobj is self._listener:
-                        self._selector.register(self._listener.accept()[0], selectors.EVENT_READ)
+                        self._accept()
                     elif isinstance(fileobj, socket.socket):
                         self._answer(fileobj)
                 if key.fileobj in ready:
                     return
         finally:
             self._selector.unregister(fd)
+
+    def _accept(self) -> None:
+        """Take a connection, from this user only (the credentials of the peer process, unix(7))."""
+        conn = self._listener.accept()[0]
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _, uid, _ = struct.unpack("3i", creds)
+        if uid != os.geteuid():
+            conn.close()
+            return
+        self._selector.register(conn, selectors.EVENT_READ)
 
     def _answer(self, conn: socket.socket) -> None:
         try:
@@ -95,7 +109,6 @@ class MemoryLane:
             if isinstance(key.fileobj, socket.socket):
                 key.fileobj.close()
         self._selector.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def lane_read(conn: socket.socket, address: int, size: int) -> bytes:

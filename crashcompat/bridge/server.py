@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -105,6 +106,73 @@ class DumpView(ABC):
     @abstractmethod
     def facts(self) -> dict[str, Any]:
         """``monitor crashcompat info``: JSON-able facts (see :class:`crashcompat.gdb.target.GdbTarget`)."""
+
+
+class LazyView(DumpView):
+    """A :class:`DumpView` opened in a background thread, so that the server answers GDB's first packets
+    at once.  Whatever needs the dump waits for the opening (:meth:`wait`).
+
+    :param opener: opens the dump; its exception, if any, is kept in :attr:`error`.
+    """
+
+    def __init__(self, opener: Callable[[], DumpView]) -> None:
+        self._opener = opener
+        self._view: DumpView | None = None
+        #: Why the dump could not be opened (one line), once the opening failed.
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._open, name="crashcompat-open", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> None:
+        try:
+            self._view = self._opener()
+        except Exception as e:  # reported by the server, as one line, to GDB's user
+            self.error = " ".join(str(e).split()) or type(e).__name__
+
+    @property
+    def ready(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self, tick: Callable[[], None] | None = None, interval: float = 0.5) -> DumpView:
+        """The opened view, after waiting for it; *tick* is called every *interval* seconds meanwhile.
+
+        :raises OpenFailed: the dump could not be opened.
+        """
+        while self._thread.is_alive():
+            self._thread.join(interval)
+            if self._thread.is_alive() and tick is not None:
+                tick()
+        if self._view is None:
+            raise OpenFailed(self.error or "cannot open the dump")
+        return self._view
+
+    def threads(self) -> list[ThreadEntry]:
+        return self.wait().threads()
+
+    def registers(self, tid: int) -> Registers:
+        return self.wait().registers(tid)
+
+    def read(self, address: int, size: int) -> bytes:
+        return self.wait().read(address, size)
+
+    def stop_thread(self) -> int:
+        return self.wait().stop_thread()
+
+    def facts(self) -> dict[str, Any]:
+        return self.wait().facts()
+
+
+class OpenFailed(Exception):
+    """The bridge's dump could not be opened (the message says why)."""
+
+
+#: Packets answered without the dump (GDB's connection set-up): their replies do not wait for it.
+_WITHOUT_DUMP = ("qSupported", "QStartNoAckMode", "vMustReplyEmpty", "qTStatus", "qTfV", "qTfP", "!")
+
+#: What the server sends while GDB waits for a reply that needs the dump being opened: GDB's packet reader
+#: skips any byte before a packet's ``$`` and restarts its ``remotetimeout`` clock with each one
+#: (gdb/remote.c ``getpkt``), so its default 2 s timeout holds however long drgn takes.
+KEEPALIVE = b" "
 
 
 # ---- packet framing ----------------------------------------------------------------------------------------
@@ -269,6 +337,9 @@ class RemoteServer:
     def handle(self, packet: bytes) -> bytes | str:
         """The reply to one packet (``""`` for an unsupported one, as the protocol asks)."""
         text = packet.decode("latin-1")
+        if isinstance(self.view, LazyView) and not self.view.ready and not text.startswith(_WITHOUT_DUMP):
+            with contextlib.suppress(OpenFailed):  # each use of the view raises it again: see below
+                self.view.wait(lambda: self._send_raw(KEEPALIVE))
         try:
             if text.startswith(("q", "Q", "v")):
                 return self._query(text)
@@ -276,6 +347,11 @@ class RemoteServer:
             return handler(text[1:]) if handler is not None else ""
         except FaultError:
             return "E0e"
+        except OpenFailed as e:
+            # Said once on the bridge's stderr (the launcher shows it); GDB then sees the connection close.
+            print(f"crashcompat-gdbserver: {e}", file=sys.stderr, flush=True)
+            self.running = False
+            raise
         except Exception as e:  # a bad dump page must not hang or kill the session
             self._trace("!!", repr(e).encode())
             return "E01"
@@ -475,16 +551,19 @@ class DrgnDumpView(DumpView):
                 running[cpu_curr(self.prog, cpu).value_()] = cpu
                 task = idle_task(self.prog, cpu)
                 idle.append(ThreadEntry(IDLE_TID_BASE + cpu, 0, _comm(task), task.value_(), None))
-            except drgn.FaultError:
+            except (drgn.FaultError, LookupError, ValueError):
                 continue
         tasks: list[ThreadEntry] = []
-        for task in for_each_task(self.prog):
-            try:
-                pid = task.pid.value_()
-                if pid:
-                    tasks.append(ThreadEntry(pid, pid, _comm(task), task.value_(), None))
-            except drgn.FaultError:
-                continue
+        # A task list that cannot be read to its end (a truncated dump) gives the tasks read so far: GDB
+        # needs threads to connect, and crashcompat's own commands report what they cannot read.
+        with contextlib.suppress(drgn.FaultError):
+            for task in for_each_task(self.prog):
+                try:
+                    pid = task.pid.value_()
+                    if pid:
+                        tasks.append(ThreadEntry(pid, pid, _comm(task), task.value_(), None))
+                except drgn.FaultError:
+                    continue
         tasks.sort(key=lambda e: e.pid)
         return [replace(e, cpu=running.get(e.task)) for e in idle + tasks if e.task]
 
@@ -565,6 +644,7 @@ def dump_facts(target: Target) -> dict[str, Any]:
         "vmcoreinfo": dict(target.vmcoreinfo),
         "crashed_cpu": target.crashed_cpu(),
         "cpu_registers": cpus,
+        "warnings": list(info.warnings),
     }
 
 
@@ -587,18 +667,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     logging.getLogger("drgn").setLevel(logging.ERROR)
-    try:
-        view = open_view(args.vmlinux, args.vmcore)
-    except Exception as e:
-        print(f"crashcompat-gdbserver: cannot open {args.vmcore}: {e}", file=sys.stderr)
-        return 1
+    # GDB's first packets are answered while drgn opens the dump (LazyView, KEEPALIVE).
+    view = LazyView(lambda: open_view(args.vmlinux, args.vmcore))
     log = open(args.log, "w", encoding="utf-8") if args.log else None  # noqa: SIM115 - lives as long as serving
     lane = None
     with contextlib.suppress(OSError):  # no lane: GdbTarget reads through GDB
         lane = MemoryLane(view)
+    status = 0
     try:
         vmlinux = os.path.abspath(args.vmlinux)
         RemoteServer(view, sys.stdin.fileno(), sys.stdout.fileno(), log, vmlinux, lane).serve()
+    except OpenFailed:
+        status = 1
     except (BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         pass
     finally:
@@ -606,7 +686,7 @@ def main(argv: list[str] | None = None) -> int:
             log.close()
         if lane is not None:
             lane.close()
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ Nothing here writes to a dump.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -29,7 +30,10 @@ DISKDUMP_SIGNATURE = b"DISKDUMP"
 FLAT_SIGNATURE = b"makedumpfile"
 FLAT_HEADER_SIZE = 4096
 
+PT_LOAD = 1
 PT_NOTE = 4
+#: ``sizeof(Elf64_Phdr)``.
+_PHDR_SIZE = 56
 NT_PRSTATUS = 1
 #: crash's ``NT_DISKDUMP`` (netdump.h): a non-zero first word marks a partial ELF dump.
 NT_DISKDUMP = 0x70000001
@@ -43,7 +47,17 @@ _STATUS = 424
 _BLOCK_SIZE = 428
 _SUB_DUMP_LEVEL = 8
 _SUB_NOTE = 48
+_SUB_HDR_SIZE = 432
+_BITMAP_BLOCKS = 436
+_MAX_MAPNR = 440
+_SUB_MAX_MAPNR_64 = 96  # header_version >= 6
 DUMP_DH_COMPRESSED_INCOMPLETE = 0x8
+#: ``struct page_desc`` (diskdump_mod.h): offset (i64), size (u32), flags (u32), page_flags (u64).
+PAGE_DESC = struct.Struct("<qIIQ")
+#: Bounds that no real dump exceeds: a flattened record's size, notes, a block.
+_MAX_RECORD = 1 << 31
+_MAX_NOTES = 1 << 24
+_MAX_BLOCK = 1 << 20
 
 #: ``struct elf_prstatus`` on x86_64: ``pr_pid`` at 32, ``pr_reg`` (``struct user_regs_struct``) at 112.
 PRSTATUS_PID = 32
@@ -76,6 +90,12 @@ class DumpHeader:
     partial: bool = False
     incomplete: bool = False
     notes: list[Note] = field(default_factory=list)
+    #: What makes the file unusable (a damaged header): :func:`crashcompat.core.opening.dump_header` refuses
+    #: it with this message.
+    damage: str | None = None
+    #: Why pages are missing (a truncated file, makedumpfile's ``DUMP_DH_COMPRESSED_INCOMPLETE``): the
+    #: dump opens with a warning, and reads of the missing pages fail.
+    truncated: str | None = None
 
 
 class DumpFile:
@@ -91,6 +111,12 @@ class DumpFile:
         self._scan_pos = FLAT_HEADER_SIZE
         self._scan_end = 0  # the furthest unflattened offset the scanned records reach
         self._scan_done = False
+        #: How the flattened stream ended: ``"end"`` (its end marker), ``"cut"`` (end of file without it),
+        #: ``"bad"`` (a record header that makes no sense); ``None`` until scanned.
+        self.stream_end: str | None = None
+        #: The file offset of the record header that ended the stream as ``"bad"``.
+        self.bad_record = 0
+        self.file_size = os.fstat(f.fileno()).st_size
 
     def read(self, offset: int, size: int) -> bytes:
         """*size* bytes at *offset* (fewer at the end of the data)."""
@@ -115,10 +141,21 @@ class DumpFile:
             head = self.f.read(16)
             if len(head) < 16:
                 self._scan_done = True
+                self.stream_end = "cut"
                 break
             offset, size = struct.unpack(">qq", head)
-            if offset < 0 or size < 0:
+            if offset == -1 and size == -1:  # makedumpfile's END_FLAG_FLAT_HEADER
                 self._scan_done = True
+                self.stream_end = "end"
+                break
+            if offset < 0 or size < 0 or size > _MAX_RECORD:
+                self._scan_done = True
+                self.stream_end = "bad"
+                self.bad_record = self._scan_pos
+                break
+            if self._scan_pos + 16 + size > self.file_size:
+                self._scan_done = True
+                self.stream_end = "cut"
                 break
             self._records.append((offset, self._scan_pos + 16, size))
             self._scan_pos += 16 + size
@@ -153,53 +190,164 @@ def is_elf_executable(path: str) -> bool:
 
 
 def read_header(path: str) -> DumpHeader:
-    """Parse *path*'s header and notes (raises OSError).  Unknown or truncated headers give what was read."""
+    """Parse *path*'s header and notes, and check them against the file (raises OSError).
+
+    A header that cannot describe a dump sets :attr:`DumpHeader.damage`; pages that the header promises
+    but the file lacks set :attr:`DumpHeader.truncated`.  Unknown formats give what was read.
+    """
     fmt = detect_format(path)
     header = DumpHeader(fmt)
     with open(path, "rb") as f:
         dump = DumpFile(f)
         if fmt is DumpFormat.ELF:
-            header.notes = _elf_notes(dump)
+            _read_elf_header(dump, header)
             header.partial = any(
                 n.type == NT_DISKDUMP and n.desc[:4] != b"\0\0\0\0" for n in header.notes if len(n.desc) >= 4
             )
         elif fmt in (DumpFormat.KDUMP_COMPRESSED, DumpFormat.FLATTENED):
             _read_kdump_header(dump, header)
+            if header.damage is not None and dump.stream_end == "bad":
+                header.damage = f"invalid flattened record at file offset {dump.bad_record}: {header.damage}"
     return header
 
 
+def _data_size(dump: DumpFile) -> int:
+    """How many bytes of the (unflattened) dump the file holds."""
+    if not dump.flattened:
+        return dump.file_size
+    dump._records_until(1 << 62)
+    return dump._scan_end
+
+
 def _read_kdump_header(dump: DumpFile, header: DumpHeader) -> None:
-    head = dump.read(0, _BLOCK_SIZE + 4)
-    if len(head) < _BLOCK_SIZE + 4 or head[:8] != KDUMP_SIGNATURE:
+    """``struct disk_dump_header`` and ``struct kdump_sub_header`` (makedumpfile's diskdump_mod.h), checked
+    as crash's diskdump.c reads them, then the page descriptors against the file's size."""
+    head = dump.read(0, _MAX_MAPNR + 4)
+    if len(head) < _MAX_MAPNR + 4:
+        header.damage = "truncated kdump header"
+        return
+    if head[:8] != KDUMP_SIGNATURE:
         return  # DISKDUMP keeps dump_level in the kernel's own ``dump_level`` variable; not read here
     version = struct.unpack_from("<i", head, _HEADER_VERSION)[0]
-    status, block_size = struct.unpack_from("<Ii", head, _STATUS)
+    status, block_size, sub_hdr_size, bitmap_blocks, max_mapnr = struct.unpack_from("<IiiIi", head, _STATUS)
     header.incomplete = bool(status & DUMP_DH_COMPRESSED_INCOMPLETE)
-    if version < 1 or block_size <= 0:
+    if not 0 < version < 64:
+        header.damage = f"invalid kdump header: header_version {version}"
         return
-    sub = dump.read(block_size, _SUB_NOTE + 16)
-    if len(sub) >= _SUB_DUMP_LEVEL + 4:
-        header.dump_level = struct.unpack_from("<i", sub, _SUB_DUMP_LEVEL)[0]
-        header.partial = header.dump_level > 0
-    if version >= 4 and len(sub) >= _SUB_NOTE + 16:
-        offset, size = struct.unpack_from("<qQ", sub, _SUB_NOTE)
-        if 0 < size < 1 << 24:
-            header.notes = parse_notes(dump.read(offset, size))
+    if not 512 <= block_size <= _MAX_BLOCK or block_size & (block_size - 1):
+        header.damage = f"invalid kdump header: block_size {block_size}"
+        return
+    if not 0 < sub_hdr_size < 1 << 16:
+        header.damage = f"invalid kdump header: sub_hdr_size {sub_hdr_size}"
+        return
+    size = _data_size(dump)
+    bitmap_at = block_size * (1 + sub_hdr_size)
+    bitmap_len = bitmap_blocks * block_size
+    if bitmap_blocks == 0 or bitmap_at + bitmap_len > size:
+        header.damage = (
+            f"invalid kdump header: bitmap_blocks {bitmap_blocks} (the bitmaps end beyond the file)"
+        )
+        return
+    sub = dump.read(block_size, _SUB_MAX_MAPNR_64 + 8)
+    if len(sub) < _SUB_DUMP_LEVEL + 4:
+        header.damage = "truncated kdump sub-header"
+        return
+    header.dump_level = struct.unpack_from("<i", sub, _SUB_DUMP_LEVEL)[0]
+    header.partial = header.dump_level > 0
+    if version >= 6 and len(sub) >= _SUB_MAX_MAPNR_64 + 8:
+        max_mapnr = struct.unpack_from("<Q", sub, _SUB_MAX_MAPNR_64)[0]
+    if not 0 < max_mapnr <= bitmap_len * 4:  # two bitmaps of one bit per page frame
+        header.damage = f"invalid kdump header: max_mapnr {max_mapnr} (bitmap_blocks {bitmap_blocks})"
+        return
+    for what, at, since in (("vmcoreinfo", _SUB_NOTE - 16, 3), ("note", _SUB_NOTE, 4)):
+        if version < since or len(sub) < at + 16:
+            continue
+        offset, length = struct.unpack_from("<qQ", sub, at)
+        if length == 0:
+            continue
+        if not (offset > 0 and length < _MAX_NOTES and offset + length <= max(size, bitmap_at)):
+            header.damage = f"invalid kdump sub-header: {what} offset {offset:#x}, size {length:#x}"
+            return
+        if what == "note":
+            header.notes = parse_notes(dump.read(offset, length))
+    _check_pages(dump, header, bitmap_at, bitmap_len, max_mapnr, size)
+    if header.incomplete and header.truncated is None:
+        header.truncated = "incomplete dump (makedumpfile marked it DUMP_DH_COMPRESSED_INCOMPLETE)"
 
 
-def _elf_notes(dump: DumpFile) -> list[Note]:
+def _check_pages(
+    dump: DumpFile, header: DumpHeader, bitmap_at: int, bitmap_len: int, max_mapnr: int, size: int
+) -> None:
+    """Whether the file holds every page its second bitmap says was dumped (crash reads a page's
+    ``struct page_desc`` and then its data: a short read is a read error)."""
+    half = bitmap_len // 2
+    bitmap = dump.read(bitmap_at + half, min(half, (max_mapnr + 7) // 8))
+    if len(bitmap) < min(half, (max_mapnr + 7) // 8):
+        header.truncated = _truncated(bitmap_at + bitmap_len, size)
+        return
+    dumped = (int.from_bytes(bitmap, "little") & ((1 << max_mapnr) - 1)).bit_count()
+    table_at = bitmap_at + bitmap_len
+    required = table_at + dumped * PAGE_DESC.size
+    table = dump.read(table_at, dumped * PAGE_DESC.size)
+    usable = len(table) // PAGE_DESC.size * PAGE_DESC.size
+    for offset, length, _, _ in PAGE_DESC.iter_unpack(table[:usable]):
+        if offset > 0:
+            required = max(required, offset + length)
+    if required > size or dump.stream_end == "cut":
+        header.truncated = _truncated(required, size)
+    elif dump.stream_end == "bad":
+        header.truncated = f"invalid flattened record at file offset {dump.bad_record}: the rest is lost"
+
+
+def _truncated(required: int, size: int) -> str:
+    return f"may be truncated or incomplete (bytes required: {required}, dumpfile size: {size})"
+
+
+def _read_elf_header(dump: DumpFile, header: DumpHeader) -> None:
+    """The ELF header and program headers of an ELF dump, checked as crash's netdump.c does (its
+    ``check_dumpfile_size()`` for ``PT_LOAD`` segments beyond the end of the file), and its notes."""
     ehdr = dump.read(0, 64)
-    if len(ehdr) < 64 or ehdr[4] != 2 or ehdr[5] != 1:  # ELFCLASS64, ELFDATA2LSB only (x86_64)
-        return []
+    if len(ehdr) < 64:
+        header.damage = "truncated ELF header"
+        return
+    if ehdr[4] != 2 or ehdr[5] != 1:  # ELFCLASS64, ELFDATA2LSB only (x86_64)
+        return
+    e_type, = struct.unpack_from("<H", ehdr, 16)  # fmt: skip
+    if e_type != ET_CORE:
+        header.damage = f"not an ELF core file (e_type {e_type})"
+        return
     phoff, = struct.unpack_from("<Q", ehdr, 32)  # fmt: skip
     phentsize, phnum = struct.unpack_from("<HH", ehdr, 54)
-    notes: list[Note] = []
+    size = dump.file_size
+    if phnum == 0 or phentsize != _PHDR_SIZE:
+        header.damage = f"invalid ELF header: e_phnum {phnum}, e_phentsize {phentsize}"
+        return
+    if phoff + phentsize * phnum > size:
+        header.damage = f"invalid ELF header: e_phoff {phoff:#x} and e_phnum {phnum} reach beyond the file"
+        return
     table = dump.read(phoff, phentsize * phnum)
-    for i in range(min(phnum, len(table) // max(phentsize, 1))):
-        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", table, i * phentsize)
-        if p_type == PT_NOTE and 0 < p_filesz < 1 << 24:
-            notes += parse_notes(dump.read(p_offset, p_filesz))
-    return notes
+    table_end = phoff + phentsize * phnum
+    loads = 0
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz, p_memsz = struct.unpack_from("<IIQQQQQ", table, i * phentsize)
+        if p_type in (PT_LOAD, PT_NOTE) and p_filesz and phoff <= p_offset < table_end:
+            # The table runs into the data the segments it has read so far describe.
+            header.damage = f"invalid ELF header: e_phnum {phnum}: the program headers overlap segment data"
+            return
+        if p_type == PT_NOTE:
+            if p_filesz >= _MAX_NOTES or p_offset + p_filesz > size:
+                header.damage = f"invalid PT_NOTE: p_offset {p_offset:#x}, p_filesz {p_filesz:#x}"
+                return
+            header.notes += parse_notes(dump.read(p_offset, p_filesz))
+        elif p_type == PT_LOAD:
+            loads += 1
+            if p_filesz > p_memsz or p_offset >= 1 << 62:
+                header.damage = f"invalid PT_LOAD: p_offset {p_offset:#x}, p_filesz {p_filesz:#x}"
+                return
+            if header.truncated is None and p_offset + p_filesz > size:
+                header.truncated = _truncated(p_offset + p_filesz, size)
+    if loads == 0:
+        header.damage = "invalid ELF dump: no PT_LOAD segment"
 
 
 def parse_notes(data: bytes) -> list[Note]:

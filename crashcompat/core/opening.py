@@ -42,9 +42,11 @@ __all__ = [
     "crash_note",
     "dump_header",
     "dump_vmcoreinfo",
+    "dump_warnings",
     "find_vmlinux",
     "kaslr_offset",
     "mismatch",
+    "unreadable_banner",
     "verify_version",
     "vmlinux_banner",
     "vmlinux_candidates",
@@ -92,7 +94,26 @@ def dump_header(path: str) -> DumpHeader:
         raise OpenError(f"{path}: {e.strerror or e}") from None
     if header.format is DumpFormat.UNKNOWN:
         raise OpenError(f"{path}: not a supported file format")
+    if header.damage is not None:
+        raise OpenError(f"{path}: {header.damage}")
     return header
+
+
+def dump_warnings(path: str, header: DumpHeader | None) -> tuple[str, ...]:
+    """What crash warns of when it opens *path*: a file shorter than its headers promise (netdump.c
+    ``check_dumpfile_size()``) or a dump makedumpfile marked incomplete (main.c, ``INCOMPLETE_DUMP``).
+    Reads of the missing pages then fail (:class:`~crashcompat.core.target.FaultError`)."""
+    if header is None or header.truncated is None:
+        return ()
+    return (f"WARNING: {path}: {header.truncated}",)
+
+
+def unreadable_banner(vmlinux: str, memory: str, address: int | None, truncated: bool) -> OpenError:
+    """The refusal when ``linux_banner`` cannot be read from *memory* at all: a read error (crash's
+    words for it), not a mismatch — the vmlinux may well be the right one."""
+    where = f"kernel virtual address: {address:x}  " if address is not None else ""
+    why = " (the dump is truncated or incomplete)" if truncated else ""
+    return OpenError(f'{memory}: read error: {where}type: "linux_banner"{why}')
 
 
 def dump_vmcoreinfo(notes: Iterable[Note]) -> dict[str, str]:

@@ -70,7 +70,7 @@ class Session:
         self.settings: dict[str, str] = {"scroll": "off"}
         self.commands: dict[str, Command] = {}
         self.aliases: dict[str, str] = {}
-        self.warnings: list[str] = list(host.warnings)
+        self.warnings: list[str] = [*target.info.warnings, *host.warnings]
         #: Whether Ctrl-C ended the last line :meth:`run` ran.
         self.interrupted = False
         self._register_commands()

@@ -154,6 +154,8 @@ class TargetInfo:
     partial: bool = False
     stub: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    #: What crash warns of as it opens the dump (a truncated or incomplete file), one line each.
+    warnings: tuple[str, ...] = ()
 
 
 #: A CPU's or task's registers by lower-case x86_64 name (``rip``, ``rsp``, ``eflags``, ``cs`` …).

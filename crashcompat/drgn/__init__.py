@@ -18,9 +18,10 @@ first use).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from crashcompat.core.opening import (
@@ -30,6 +31,7 @@ from crashcompat.core.opening import (
     dump_vmcoreinfo,
     find_vmlinux,
     mismatch,
+    unreadable_banner,
     verify_version,
 )
 from crashcompat.core.target import DumpFormat, parse_vmcoreinfo
@@ -58,18 +60,36 @@ def open_dump_target(vmcore: str, vmlinux: str | None = None) -> DrgnTarget:
 
     :param vmcore: an ELF, kdump-compressed or flattened dump.
     :param vmlinux: the matching debug kernel; default: found from the dump's ``OSRELEASE``.
-    :raises OpenError: with crash's message for a missing, unsupported or mismatched file.
+    :raises OpenError: with crash's message for a missing, unsupported, damaged or mismatched file.
     """
     from crashcompat.drgn.target import DrgnTarget
 
     header = dump_header(vmcore)
-    prog = _core_program(vmcore, header)
-    release = _osrelease(prog)
-    if vmlinux is None:
-        vmlinux = find_vmlinux(release)
-    check_readable(vmlinux)
-    _load_vmlinux(prog, vmlinux, vmcore, release)
+    with _quiet_drgn():
+        prog = _core_program(vmcore, header)
+        release = _osrelease(prog)
+        if vmlinux is None:
+            vmlinux = find_vmlinux(release)
+        check_readable(vmlinux)
+        _load_vmlinux(prog, vmlinux, vmcore, release, truncated=header.truncated is not None)
     return DrgnTarget.from_program(prog, path=vmcore, vmlinux=vmlinux, header=header)
+
+
+@contextlib.contextmanager
+def _quiet_drgn() -> Iterator[None]:
+    """drgn's log lines crash has no counterpart for, dropped while a dump opens.
+
+    libkdumpfile advises reassembling a flattened file (crash reads them silently, and so do we), and drgn
+    warns when the module list cannot be read (a truncated dump: crashcompat's own start-up warning names
+    the cause, and ``mod`` reports what it cannot read).
+    """
+    quiet = logging.getLogger("drgn")
+    advice = _DropMessage("flattened format", "kernel modules:")
+    quiet.addFilter(advice)
+    try:
+        yield
+    finally:
+        quiet.removeFilter(advice)
 
 
 def _core_program(vmcore: str, header: DumpHeader) -> drgn.Program:
@@ -80,16 +100,10 @@ def _core_program(vmcore: str, header: DumpHeader) -> drgn.Program:
     # files QEMU writes: drgn needs the platform given (crash lab recipe, pitfall 5).
     kdump = header.format in (DumpFormat.KDUMP_COMPRESSED, DumpFormat.FLATTENED)
     prog = drgn.Program(drgn.host_platform) if kdump else drgn.Program()
-    # libkdumpfile advises reassembling a flattened file; crash reads them silently, and so do we.
-    quiet = logging.getLogger("drgn")
-    advice = _DropMessage("flattened format")
-    quiet.addFilter(advice)
     try:
         prog.set_core_dump(vmcore)
-    except (OSError, ValueError, drgn.FaultError) as e:
-        raise OpenError(f"{vmcore}: not a supported file format ({e})") from None
-    finally:
-        quiet.removeFilter(advice)
+    except Exception as e:  # drgn and libkdumpfile raise OSError, ValueError, FaultError …
+        raise OpenError(f"{vmcore}: not a supported file format ({_one_line(e)})") from None
     return prog
 
 
@@ -104,7 +118,8 @@ def dump_memory(vmcore: str) -> tuple[dict[str, str], Callable[[int, int], bytes
     from crashcompat.core.target import FaultError
 
     header = dump_header(vmcore)
-    prog = _core_program(vmcore, header)
+    with _quiet_drgn():
+        prog = _core_program(vmcore, header)
 
     def read(address: int, size: int) -> bytes:
         try:
@@ -116,13 +131,19 @@ def dump_memory(vmcore: str) -> tuple[dict[str, str], Callable[[int, int], bytes
     return dump_vmcoreinfo(header.notes), read
 
 
+def _one_line(error: BaseException) -> str:
+    """*error*'s message on one line."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 class _DropMessage(logging.Filter):
-    def __init__(self, text: str) -> None:
+    def __init__(self, *texts: str) -> None:
         super().__init__()
-        self.text = text
+        self.texts = texts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in record.getMessage()
+        message = record.getMessage()
+        return not any(text in message for text in self.texts)
 
 
 def open_dump(vmcore: str, vmlinux: str | None = None, *, host: PluginHost | None = None) -> Session:
@@ -183,7 +204,9 @@ def _osrelease(prog: drgn.Program) -> str:
     return parse_vmcoreinfo(text).get("OSRELEASE", "")
 
 
-def _load_vmlinux(prog: drgn.Program, vmlinux: str, memory: str, release: str) -> None:
+def _load_vmlinux(
+    prog: drgn.Program, vmlinux: str, memory: str, release: str, *, truncated: bool = False
+) -> None:
     """Load *vmlinux*'s debug info and check that ``linux_banner`` in *memory* is where *vmlinux* says it
     is (:func:`crashcompat.core.opening.verify_version`); drgn itself ignores a vmlinux whose build ID
     differs."""
@@ -196,11 +219,15 @@ def _load_vmlinux(prog: drgn.Program, vmlinux: str, memory: str, release: str) -
     except Exception:  # not an ELF file, unreadable DWARF: drgn's own error types
         raise mismatch(vmlinux, memory) from None
     banner: bytes | None
+    address: int | None = None
     try:
         if prog.main_module().wants_debug_file():
             raise mismatch(vmlinux, memory)
-        banner = prog.read_c_string(prog.symbol("linux_banner").address, max_size=512)
-    except (LookupError, drgn.FaultError, ValueError):
+        address = prog.symbol("linux_banner").address
+        banner = prog.read_c_string(address, max_size=512)
+    except drgn.FaultError:
+        raise unreadable_banner(vmlinux, memory, address, truncated) from None
+    except (LookupError, ValueError, OverflowError):
         banner = None
     if not verify_version(banner, release=release):
         raise mismatch(vmlinux, memory)

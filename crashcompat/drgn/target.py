@@ -26,7 +26,7 @@ from drgn.helpers.linux.sched import cpu_curr, task_cpu
 from crashcompat.core.cache import cache_path, write_atomically
 from crashcompat.core.dumpfile import DumpHeader, read_header
 from crashcompat.core.kernel import Kernel, layout
-from crashcompat.core.opening import cpu_note_registers
+from crashcompat.core.opening import cpu_note_registers, dump_warnings
 from crashcompat.core.target import (
     DumpFormat,
     FaultError,
@@ -127,6 +127,7 @@ class DrgnTarget(Target):
             partial=bool(header and header.partial),
             stub=("kcore" if prog.core_dump_path == "/proc/kcore" else "qmp") if live else None,
             extra={"dump_level": str(header.dump_level)} if header and header.dump_level is not None else {},
+            warnings=() if live or path is None else dump_warnings(path, header),
         )
         return cls(prog, info, header)
 

@@ -21,9 +21,10 @@ import signal
 import site
 import subprocess
 import sys
+import tempfile
 import traceback
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from crashcompat import prompt
 from crashcompat.core.cache import trim
@@ -74,8 +75,8 @@ def gdb_command(gdb: str) -> list[str]:
 
     return [
         gdb, "-q", "-nx", "-batch",
-        # crashcompat-gdbserver opens the dump before it answers GDB's first packet: on a busy machine
-        # that takes longer than GDB's default 2 s, and GDB then misreads the late reply.
+        # crashcompat-gdbserver answers at once and keeps GDB waiting with keepalive bytes while it opens
+        # the dump (GDB's default 2 s is enough); 30 s is a margin for a badly overloaded machine.
         "-iex", f"set remotetimeout {REMOTE_TIMEOUT}",
         "-iex", f"set index-cache directory {index_cache_dir()}",  # crashcompat's, never ~/.cache/gdb
         "-iex", "set index-cache enabled on",
@@ -157,6 +158,9 @@ def run_in_gdb() -> None:
 
     settings = json.loads(os.environ.pop(LAUNCH_ENV))
     status = 1
+    # The bridge's stderr: GDB's own goes to /dev/null while it connects (_quiet), so the bridge writes to
+    # this unlinked file (reopened through /proc: GDB closes inherited descriptors in the pipe's child).
+    bridge_errors = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as GDB
     try:
         for setting in ("confirm off", "pagination off", "width 0", "height 0", "print pretty off"):
             gdb.execute(f"set {setting}", to_string=True)
@@ -164,7 +168,11 @@ def run_in_gdb() -> None:
         load_vmlinux(vmlinux)
         with _quiet():  # GDB reports the first stop ("0x... in ?? ()") outside what to_string captures
             if settings["bridge"]:
-                gdb.execute(f"target remote | {settings['bridge']}", to_string=True)
+                errors = f"/proc/{os.getpid()}/fd/{bridge_errors.fileno()}"
+                try:
+                    gdb.execute(f"target remote | {settings['bridge']} 2>>{errors}", to_string=True)
+                except gdb.error as e:
+                    raise gdb.error(_last_line(bridge_errors) or str(e)) from None
             else:
                 gdb.execute(f"core-file {gdb_quote(os.path.abspath(settings['vmcore']))}", to_string=True)
         command.state.vmlinux = settings["vmlinux"]
@@ -187,8 +195,17 @@ def run_in_gdb() -> None:
         sys.stderr.write(f"{prompt.PROG}: internal error: {type(e).__name__}: {e}\n")
     finally:
         sys.stdout.flush()
+        bridge_errors.close()
         with _quiet():  # and "[Inferior 1 (Remote target) detached]" as it quits
             gdb.execute(f"quit {status}")
+
+
+def _last_line(file: IO[bytes]) -> str:
+    """The last line the bridge wrote to *file*, without its program name (crashcompat's own prefixes
+    the message)."""
+    file.seek(0)
+    lines = [line.strip() for line in file.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1].removeprefix("crashcompat-gdbserver: ") if lines else ""
 
 
 @contextlib.contextmanager

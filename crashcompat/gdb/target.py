@@ -42,7 +42,7 @@ from crashcompat.core.dumpfile import DumpHeader, read_header
 from crashcompat.core.elf import ElfFile
 from crashcompat.core.kernel import Kernel, layout, pagetable
 from crashcompat.core.kernel.layout import PT_REGS_ORDER
-from crashcompat.core.opening import cpu_note_registers, dump_vmcoreinfo, kaslr_offset
+from crashcompat.core.opening import cpu_note_registers, dump_vmcoreinfo, dump_warnings, kaslr_offset
 from crashcompat.core.target import (
     DumpFormat,
     FaultError,
@@ -322,13 +322,20 @@ class GdbTarget(Target):
                 self.stats.bytes += len(data)
                 return data
             except OSError:
-                self._lane = None  # gone: through GDB from now on
+                self._lane = None  # gone: through GDB from now on, if GDB still has the bridge
+        if self.kind == "bridge" and gdb.selected_inferior().connection is None:
+            # Without its remote target GDB would read the vmlinux file's own sections: never that.
+            raise TargetError(BRIDGE_GONE)
         try:
             data = bytes(gdb.selected_inferior().read_memory(address, size))
         except gdb.MemoryError:
             if self.core is None:
                 raise FaultError(address) from None
             data = self._read_translated(address, size)
+        except gdb.error as e:  # "Remote communication error.  Target disconnected." …
+            if self.kind == "bridge" and gdb.selected_inferior().connection is None:
+                raise TargetError(BRIDGE_GONE) from None
+            raise TargetError(" ".join(str(e).split())) from None
         self.stats.bytes += len(data)
         return data
 
@@ -713,6 +720,10 @@ def core_file_path() -> str | None:
     return found.group(1) if found else None
 
 
+#: The error of every read once the bridge has exited (killed, or its dump could not be read).
+BRIDGE_GONE = "crashcompat-gdbserver has exited: the dump is closed (start crashcompat again)"
+
+
 def _connect_lane(path: Any) -> socket.socket | None:
     """A connection to the bridge's memory lane at *path*, or ``None`` (then memory goes through GDB)."""
     if not isinstance(path, str):
@@ -823,6 +834,7 @@ def attach(vmlinux_path: str | None = None, dump_path: str | None = None) -> Gdb
             live=False,
             partial=header.partial,
             extra={"dump_level": str(header.dump_level)} if header.dump_level is not None else {},
+            warnings=dump_warnings(dump_path or path, header),
         )
     elif connection.type in ("remote", "extended-remote"):
         found = bridge_facts()
@@ -836,6 +848,7 @@ def attach(vmlinux_path: str | None = None, dump_path: str | None = None) -> Gdb
                 live=False,
                 partial=bool(facts.get("partial")),
                 extra=dict(facts.get("extra", {})),
+                warnings=tuple(str(w) for w in facts.get("warnings", ())),
             )
         else:
             kind = stub_kind()

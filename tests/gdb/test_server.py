@@ -17,7 +17,10 @@ from crashcompat.bridge.lane import MemoryLane, lane_read
 from crashcompat.bridge.server import (
     G_PACKET_LAYOUT,
     IDLE_TID_BASE,
+    KEEPALIVE,
     DumpView,
+    LazyView,
+    OpenFailed,
     RemoteServer,
     ThreadEntry,
     checksum,
@@ -25,6 +28,7 @@ from crashcompat.bridge.server import (
     hex_registers,
     unescape_binary,
 )
+from crashcompat.core.opening import OpenError
 from crashcompat.core.target import FaultError, Registers
 
 MEMORY_BASE = 0xFFFF888000000000
@@ -246,3 +250,76 @@ def test_memory_lane_serves_binary_reads_between_packets() -> None:
             os.close(fd)
     assert not thread.is_alive()
     assert not os.path.exists(lane.path)
+
+
+def _reply_after_keepalives(fd: int) -> tuple[int, bytes]:
+    """(how many keepalive bytes came first, the payload of the packet that followed)."""
+    spaces, data = 0, b""
+    while True:
+        byte = os.read(fd, 1)
+        assert byte, "server closed the pipe"
+        if not data and byte in (KEEPALIVE, b"+"):
+            spaces += byte == KEEPALIVE
+            continue
+        data += byte
+        if len(data) >= 3 and data[-3:-2] == b"#":
+            return spaces, data[1:-3]
+
+
+def test_lazy_view_answers_at_once_and_keeps_gdb_waiting() -> None:
+    """The bridge answers GDB's set-up packets while the dump is still opening, and keeps GDB's
+    remotetimeout from expiring with keepalive bytes until a reply that needs the dump is ready."""
+    gate = threading.Event()
+
+    def opener() -> DumpView:
+        gate.wait(10)
+        return FakeView()
+
+    view = LazyView(opener)
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    thread = threading.Thread(target=RemoteServer(view, r1, w2).serve, daemon=True)
+    thread.start()
+    try:
+        client = Client(r2, w1)
+        client.send("qSupported:xmlRegisters=i386")
+        assert b"PacketSize" in client.receive()
+        assert not view.ready
+        client.send("?")
+        threading.Timer(1.2, gate.set).start()
+        spaces, reply = _reply_after_keepalives(r2)
+        assert spaces >= 1
+        assert reply.startswith(b"T05thread:")
+    finally:
+        gate.set()
+        os.close(w1)
+        thread.join(10)
+        for fd in (r1, r2, w2):
+            os.close(fd)
+
+
+def test_lazy_view_failure_is_one_line_and_ends_the_server(capsys: pytest.CaptureFixture[str]) -> None:
+    def opener() -> DumpView:
+        raise OpenError("vmcore: invalid kdump header:\n block_size 0")
+
+    view = LazyView(opener)
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    server = RemoteServer(view, r1, w2)
+    try:
+        os.write(w1, b"$?#" + f"{checksum(b'?'):02x}".encode())
+        with pytest.raises(OpenFailed):
+            server.serve()
+    finally:
+        for fd in (r1, w1, r2, w2):
+            os.close(fd)
+    assert capsys.readouterr().err == "crashcompat-gdbserver: vmcore: invalid kdump header: block_size 0\n"
+
+
+def test_memory_lane_has_no_file() -> None:
+    """The lane's socket is abstract: nothing on disk can be left behind, even if the bridge is killed."""
+    lane = MemoryLane(FakeView())
+    try:
+        assert lane.path.startswith("\0")
+    finally:
+        lane.close()

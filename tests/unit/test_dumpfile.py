@@ -48,15 +48,16 @@ NOTES = note("CORE", NT_PRSTATUS, prstatus(1, REGS)) + note("VMCOREINFO", 0, b"O
 
 def kdump(dump_level: int, notes: bytes = NOTES) -> bytes:
     """A kdump-compressed file: ``struct disk_dump_header`` (version 6), ``struct kdump_sub_header`` one
-    block later, then the notes."""
+    block later, the notes in the sub-header's second block, then one block of bitmaps (no page dumped)."""
     header = bytearray(BLOCK)
     header[:8] = b"KDUMP   "
     struct.pack_into("<i", header, 8, 6)
-    struct.pack_into("<Ii", header, 424, 0, BLOCK)
+    struct.pack_into("<IiiIi", header, 424, 0, BLOCK, 2, 1, 64)
     sub = bytearray(BLOCK)
     struct.pack_into("<Qi", sub, 0, 0x1000000, dump_level)
     struct.pack_into("<qQ", sub, 48, 2 * BLOCK, len(notes))
-    return bytes(header + sub) + notes
+    struct.pack_into("<Q", sub, 96, 64)
+    return bytes(header + sub) + notes.ljust(BLOCK, b"\0") + bytes(BLOCK)
 
 
 def flatten(data: bytes, chunk: int) -> bytes:
@@ -69,13 +70,14 @@ def flatten(data: bytes, chunk: int) -> bytes:
 
 
 def elf_core(notes: bytes) -> bytes:
-    """An ELF64 core with one PT_NOTE segment."""
+    """An ELF64 core with one PT_NOTE segment and an empty PT_LOAD."""
     ehdr = bytearray(64)
     ehdr[:7] = b"\x7fELF\x02\x01\x01"
     struct.pack_into("<HHI", ehdr, 16, 4, 62, 1)
     struct.pack_into("<QQQ", ehdr, 24, 0, 64, 0)
-    struct.pack_into("<HHHHHH", ehdr, 52, 64, 56, 1, 0, 0, 0)
-    phdr = struct.pack("<IIQQQQQQ", 4, 0, 64 + 56, 0, 0, len(notes), 0, 4)
+    struct.pack_into("<HHHHHH", ehdr, 52, 64, 56, 2, 0, 0, 0)
+    phdr = struct.pack("<IIQQQQQQ", 4, 0, 64 + 2 * 56, 0, 0, len(notes), 0, 4)
+    phdr += struct.pack("<IIQQQQQQ", 1, 0, 64 + 2 * 56 + len(notes), 0, 0, 0, 0x1000, 0x1000)
     return bytes(ehdr) + phdr + notes
 
 

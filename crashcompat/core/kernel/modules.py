@@ -154,18 +154,14 @@ def _read_modules(kernel: Kernel) -> list[Module]:
     list_off = kernel.offsetof("struct module", "list")
     out: list[Module] = []
     seen: set[int] = set()
-    try:
-        node = kernel.read_pointer(head)
-    except FaultError:
-        return []
+    # A module that cannot be read is an error (FaultError), as in crash: stopping there would present a
+    # truncated dump's partial list as the whole one.
+    node = kernel.read_pointer(head)
     while node != head and node not in seen and len(out) < MAX_MODULES:
         seen.add(node)
-        try:
-            mod = kernel.struct("struct module", node - list_off)
-            out.append(_module_from_struct(kernel, mod))
-            node = mod.ptr("list.next")
-        except FaultError:
-            break
+        mod = kernel.struct("struct module", node - list_off)
+        out.append(_module_from_struct(kernel, mod))
+        node = mod.ptr("list.next")
     out.sort(key=lambda m: m.base)
     return out
 
