@@ -1,0 +1,83 @@
+"""``files``, ``vm`` and ``foreach`` on the lab's real dumps, byte for byte against crash 9.x.
+
+The oracle is the newer crash the lab matrix unpacks (:func:`crash_oracle.newer_crash`): Debian's 8.0.2
+misreads 6.1's pid table and maple-tree VMAs.  Without it the tests skip.  Addresses the command lines
+need (a dentry, a VMA) come from drgn's own helpers on the same dump.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from crash_oracle import newer_crash, run_crash
+
+from crashcompat.core.session import Session
+
+pytestmark = [pytest.mark.lab, pytest.mark.lab_dumps("kdump-null-zlib-d31", "qemu-sysrq-elf")]
+
+
+def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
+    """The command lines compared with crash, pids from the dump's facts and addresses from drgn."""
+    from drgn.helpers.linux.fs import fget
+    from drgn.helpers.linux.pid import find_task
+
+    prog = session.target.prog  # type: ignore[attr-defined]
+    pid = facts["crash_pid"]
+    task = find_task(prog, pid)
+    dentry = fget(task, 0).f_path.dentry.value_()
+    proc_dentry = fget(task, 3).f_path.dentry.value_() if pid else dentry
+    sleeper = min(facts["sleepers"].values()) if isinstance(facts.get("sleepers"), dict) else 1
+    return [
+        "files",
+        f"files {pid}",
+        "files 1 2",
+        "files 0",
+        "files -c",
+        "files -R null",
+        "files -R 3",
+        "files -R /",
+        f"files -R CHR 1 {pid}",
+        f"files -R {dentry:x} {pid}",
+        f"files -d {dentry:x}",
+        f"files -d {proc_dentry:x}",
+        "files -d xyz",
+        "files 99999",
+        f"files {task.value_():x}",
+        f"files {sleeper}",
+        "vm",
+        "vm 1",
+        "vm 2",
+        f"vm -p {pid}",
+        "vm -f 115",
+        "vm -f 8100073",
+        "vm -R 400000",
+        "vm -R fixcrash",
+        "vm 99999",
+    ]
+
+
+@pytest.fixture
+def session(lab_dump: Any, crash_session: Callable[[Any], Session]) -> Session:
+    return crash_session(lab_dump)
+
+
+def test_matches_newer_crash(session: Session, lab_dump: Any, lab_manifest: Any) -> None:
+    crash = newer_crash()
+    if crash is None:
+        pytest.skip("no crash 9.x unpacked (CRASHCOMPAT_NEWER_CRASH)")
+    lines = command_lines(session, lab_dump.facts)
+    expected = run_crash(lab_manifest.vmlinux, lab_dump.path, lines, crash=crash)
+    assert expected, "crash 9.x gave no output"
+    failures = []
+    for line in lines:
+        got = session.run(line, echo=False)
+        want = expected.get(line)
+        if want is None:
+            continue
+        if line.split()[0] in ("files", "vm") and "Usage:" in want:
+            continue
+        if got != want:
+            failures.append(f"--- {line}\n{want}+++ ours\n{got}")
+    assert not failures, "\n".join(failures)
