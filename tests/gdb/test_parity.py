@@ -32,6 +32,13 @@ EXTRA = [
     "set",
     "set {crash_pid}",
     "set -p",
+    "files",
+    "files -c 1",
+    "files -R null {crash_pid}",
+    "vm",
+    "vm -p 1",
+    "vm -R 400000 {crash_pid}",
+    "vm -f 8100073",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}
