@@ -39,6 +39,9 @@ EXTRA = [
     "vm -p 1",
     "vm -R 400000 {crash_pid}",
     "vm -f 8100073",
+    "foreach bt",
+    "foreach user files",
+    "foreach 'fix.*' vm",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}
