@@ -42,6 +42,9 @@ EXTRA = [
     "foreach bt",
     "foreach user files",
     "foreach 'fix.*' vm",
+    "runq",
+    "runq -g",
+    "runq -d",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}

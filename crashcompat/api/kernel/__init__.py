@@ -19,6 +19,7 @@ prints.  Import the modules you need::
 - :mod:`.printk` — the kernel log (the lockless printk ring buffer)
 - :mod:`.pagetable` — x86_64 page-table walks, virtual to physical, PTE bits
 - :mod:`.mm` — pages, zones, nodes, vm_stat and vm events, vmalloc areas, VMAs, memory blocks
+- :mod:`.sched` — run queues: RT and CFS queues, task groups, run-queue clocks
 - :mod:`.slub` — SLUB caches, slabs and objects
 - :mod:`.stacks` — task, hard-IRQ and exception (IST) stacks and their bounds
 - :mod:`.unwind` — back traces: frames, exception frames, the ORC unwinder's events
@@ -37,6 +38,7 @@ from crashcompat.api.kernel import (
     orc,
     pagetable,
     printk,
+    sched,
     slub,
     stacks,
     symbols,
@@ -54,6 +56,7 @@ __all__ = [
     "orc",
     "pagetable",
     "printk",
+    "sched",
     "slub",
     "stacks",
     "symbols",
