@@ -229,6 +229,107 @@ def files(ctx: CommandContext) -> None:
                 ctx.write(files_text(kernel, t.address, nrpages=args.c, ref=ref, subsequent=i > 0) + "\n")
 
 
+# ---- mount ----------------------------------------------------------------------------------------------
+
+_DEVLEN = len("DEVNAME") + 2
+MOUNT_HEADER = (
+    f"{mkstring('MOUNT', VADDR_PRLEN, 'c')} {mkstring('SUPERBLK', VADDR_PRLEN, 'c')} "
+    f"{mkstring('TYPE', len('rootfs'))} {mkstring('DEVNAME', _DEVLEN)} DIRNAME\n"
+)
+
+
+def mount_line(info: fs.MountInfo) -> str:
+    """One line of crash's ``show_mounts()``: type and device squeezed as crash squeezes them."""
+    kind = f"{info.fstype:<6} " if info.fstype is not None else "unknown "
+    middle = kind + mkstring(info.devname if info.devname is not None else "(unknown)", _DEVLEN) + " "
+    while len(middle) > 17 and middle[-2] == " ":
+        middle = middle[:-1]
+    return f"{info.mount:>{VADDR_PRLEN}x} {info.superblock:>{VADDR_PRLEN}x} {middle}{info.dirname:<10}\n"
+
+
+def _pathcmp_key(text: str) -> str:
+    """crash's ``pathcmp()`` equality: repeated slashes count once, a trailing slash not at all."""
+    while "//" in text:
+        text = text.replace("//", "/")
+    return text.rstrip("/") if text != "/" else text
+
+
+def mount_lines(ctx: CommandContext, namespace_task: int) -> list[str]:
+    kernel = ctx.kernel
+    out = []
+    for mount in fs.mount_list(kernel, namespace_task):
+        info = fs.mount_info(kernel, mount)
+        if info is None:
+            continue
+        if not info.superblock:
+            ctx.warning(f"cannot get super_block from vfsmnt: 0x{mount:x}")
+            continue
+        out.append(mount_line(info))
+    return out
+
+
+@command(
+    "mount",
+    summary="list the mounted file systems",
+    synopsis="mount [-n pid|task] [mount | superblock | devname | dirname | inode]",
+    description="""
+    Lists the mounts of a task's mount namespace (pid 1's unless -n names another task): the
+    struct mount and super_block addresses, the file system type, the device name and the
+    directory it is mounted on.  With arguments, only the mounts a word of whose line matches one.
+    """,
+    arguments=[
+        Option(
+            "-n", "task", dest="namespace", help="use the mount namespace of this pid or task_struct address."
+        ),
+        Option("-f", help="(open files per super block: not kept by Linux 3.13 and later)."),
+        Option("-i", help="(dirty inodes per super block: not kept by Linux 3.6 and later)."),
+        Argument(
+            "specs", "address | name", nargs="*", help="mounts to show: an address, device or directory."
+        ),
+    ],
+)
+def mount(ctx: CommandContext) -> None:
+    args = ctx.args
+    kernel = ctx.kernel
+    if args.f:
+        ctx.write("mount: the super_block.s_files linked list does not exist in this kernel\n")
+        ctx.error("-f option not supported or applicable on this architecture or kernel")
+    if args.i:
+        ctx.write("mount: the super_block.s_dirty linked list does not exist in this kernel\n")
+        ctx.error("-i option not supported or applicable on this architecture or kernel")
+    namespace = next(
+        (t.address for t in tasks.for_each_task(kernel) if t.pid >= 1), kernel.symbol("init_task")
+    )
+    if args.namespace is not None:
+        parsed = tasks.parse_task_spec(kernel, args.namespace)
+        if parsed is None:
+            ctx.error(f"invalid task or pid value: {args.namespace}")
+        found = tasks.find_task(kernel, args.namespace)
+        if found is not None:
+            namespace = found
+    lines = mount_lines(ctx, namespace)
+    if not args.specs:
+        ctx.write(MOUNT_HEADER + "".join(lines))
+        return
+    # crash searches its own listing and prints the line it saved after the header, which is the first
+    # mount's: every match prints that line.
+    header_printed = False
+    offset = kernel.offsetof("struct mount", "mnt")
+    for spec in args.specs:
+        text = spec[2:] if spec.startswith("0x") and hexadecimal(spec) is not None else spec
+        for line in lines:
+            words = line.split()
+            found = any(_pathcmp_key(w) == _pathcmp_key(text) for w in words)
+            value = hexadecimal(text)
+            if len(words) == 5 and value is not None and hexadecimal(words[0]) is not None:
+                found = found or value == (hexadecimal(words[0]) or 0) + offset
+            if found:
+                if not header_printed:
+                    ctx.write(MOUNT_HEADER)
+                    header_printed = True
+                ctx.write(lines[0])
+
+
 @hookimpl
 def crashcompat_commands() -> list[Command]:
-    return [files]
+    return [files, mount]

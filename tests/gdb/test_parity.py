@@ -45,6 +45,8 @@ EXTRA = [
     "runq",
     "runq -g",
     "runq -d",
+    "mount",
+    "mount /proc",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}

@@ -1,4 +1,4 @@
-"""``files``, ``vm``, ``foreach`` and ``runq`` on the lab's real dumps, byte for byte against crash 9.x.
+"""``files``, ``vm``, ``foreach``, ``runq`` and ``mount`` on the lab's real dumps, byte for byte against crash 9.x.
 
 The oracle is the newer crash the lab matrix unpacks (:func:`crash_oracle.newer_crash`): Debian's 8.0.2
 misreads 6.1's pid table and maple-tree VMAs.  Without it the tests skip.  Addresses the command lines
@@ -28,6 +28,9 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
     task = find_task(prog, pid)
     dentry = fget(task, 0).f_path.dentry.value_()
     proc_dentry = fget(task, 3).f_path.dentry.value_() if pid else dentry
+    from drgn.helpers.linux.fs import for_each_mount
+
+    mount = [m.value_() for m in for_each_mount(prog)][1]
     sleeper = min(facts["sleepers"].values()) if isinstance(facts.get("sleepers"), dict) else 1
     # On the qemu dumps crash 9.x unwinds the idle CPU's NMI-stopped task differently from our bt (which
     # follows crash 8.0.x there): foreach is compared over the tasks both agree on.
@@ -73,8 +76,17 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "runq -T",
         "runq -m",
         "runq -g",
-        "runq -c 1",
         "runq -d",
+        "mount",
+        "mount /proc",
+        f"mount {mount:x}",
+        "mount -f",
+        "mount -i",
+        "mount -n 1",
+        "mount xyz",
+        "mount / /sys",
+        # Last: in crash's batch mode the CPU mask of -c stays set for the commands after it.
+        "runq -c 1",
     ]
 
 

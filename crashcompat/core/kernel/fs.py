@@ -26,11 +26,13 @@ from crashcompat.core.target import FaultError, SymbolNotFound
 
 __all__ = [
     "DentryInfo",
+    "MountInfo",
     "OpenFile",
     "TaskFiles",
     "dentry_info",
     "file_path_crash",
     "inode_type",
+    "mount_info",
     "mount_list",
     "open_file",
     "pathname",
@@ -331,3 +333,44 @@ def dentry_info(kernel: Kernel, dentry: int, namespace_task: int) -> DentryInfo:
     if inode:
         kind, path = inode_type(kernel, inode, path)
     return DentryInfo(dentry, inode, superblock, kind, path)
+
+
+#: ``MNT_CURSOR`` (5.8 - 6.7): a ``/proc/mounts`` reader's place holder in the namespace list (commit
+#: 9f6c61f96f2d "proc/mounts: add cursor"), which has no super block.
+_MNT_CURSOR = 0x10000000
+
+
+@dataclass(frozen=True)
+class MountInfo:
+    """One mount as crash's ``mount`` shows it: :param mount: ``struct mount *``; :param superblock:
+    ``struct super_block *``; :param fstype: ``sb->s_type->name`` (``None``: unreadable); :param devname:
+    ``mnt_devname`` (``None``: unreadable); :param dirname: the mountpoint's path."""
+
+    mount: int
+    superblock: int
+    fstype: str | None
+    devname: str | None
+    dirname: str
+
+
+def mount_info(kernel: Kernel, mount: int) -> MountInfo | None:
+    """The :class:`MountInfo` of a ``struct mount *`` (``None`` for a cursor entry).  Raises FaultError."""
+    m = kernel.struct("struct mount", mount)
+    superblock = m.ptr("mnt.mnt_sb")
+    if not superblock and m.uint("mnt.mnt_flags") == _MNT_CURSOR:
+        return None
+    fstype: str | None
+    try:
+        fs_type = kernel.read_pointer(superblock + kernel.offsetof("struct super_block", "s_type"))
+        name = kernel.read_pointer(fs_type + kernel.offsetof("struct file_system_type", "name"))
+        fstype = kernel.read_cstring(name, 255) or None
+    except FaultError:
+        fstype = None
+    devname: str | None
+    try:
+        devname = kernel.read_cstring(m.ptr("mnt_devname"), _BUFSIZE - 1) or None
+    except FaultError:
+        devname = None
+    parent = m.ptr("mnt_parent")
+    dirname = pathname(kernel, m.ptr("mnt_mountpoint"), parent + kernel.offsetof("struct mount", "mnt"))
+    return MountInfo(mount, superblock, fstype, devname, dirname)
