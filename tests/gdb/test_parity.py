@@ -47,6 +47,9 @@ EXTRA = [
     "runq -d",
     "mount",
     "mount /proc",
+    "sig",
+    "sig -g 1",
+    "sig -l",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}

@@ -1,4 +1,4 @@
-"""``files``, ``vm``, ``foreach``, ``runq`` and ``mount`` on the lab's real dumps, byte for byte against crash 9.x.
+"""The task and system commands (``files``, ``vm``, ``foreach``, ``runq``, ``mount``, ``sig`` …) on the lab's real dumps, byte for byte against crash 9.x.
 
 The oracle is the newer crash the lab matrix unpacks (:func:`crash_oracle.newer_crash`): Debian's 8.0.2
 misreads 6.1's pid table and maple-tree VMAs.  Without it the tests skip.  Addresses the command lines
@@ -85,6 +85,13 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "mount -n 1",
         "mount xyz",
         "mount / /sys",
+        "sig",
+        "sig -l",
+        "sig 1",
+        "sig -s 0",
+        "sig -s 8000000000000001",
+        f"sig -g {pid}",
+        "sig 99999",
         # Last: in crash's batch mode the CPU mask of -c stays set for the commands after it.
         "runq -c 1",
     ]

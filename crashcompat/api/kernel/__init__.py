@@ -20,6 +20,7 @@ prints.  Import the modules you need::
 - :mod:`.pagetable` — x86_64 page-table walks, virtual to physical, PTE bits
 - :mod:`.mm` — pages, zones, nodes, vm_stat and vm events, vmalloc areas, VMAs, memory blocks
 - :mod:`.sched` — run queues: RT and CFS queues, task groups, run-queue clocks
+- :mod:`.signals` — signal handlers, blocked and pending sets, queued signals
 - :mod:`.slub` — SLUB caches, slabs and objects
 - :mod:`.stacks` — task, hard-IRQ and exception (IST) stacks and their bounds
 - :mod:`.unwind` — back traces: frames, exception frames, the ORC unwinder's events
@@ -39,6 +40,7 @@ from crashcompat.api.kernel import (
     pagetable,
     printk,
     sched,
+    signals,
     slub,
     stacks,
     symbols,
@@ -57,6 +59,7 @@ __all__ = [
     "pagetable",
     "printk",
     "sched",
+    "signals",
     "slub",
     "stacks",
     "symbols",
