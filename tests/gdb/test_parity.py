@@ -50,6 +50,7 @@ EXTRA = [
     "sig",
     "sig -g 1",
     "sig -l",
+    "swap",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}

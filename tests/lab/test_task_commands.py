@@ -92,6 +92,7 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "sig -s 8000000000000001",
         f"sig -g {pid}",
         "sig 99999",
+        "swap",
         # Last: in crash's batch mode the CPU mask of -c stays set for the commands after it.
         "runq -c 1",
     ]

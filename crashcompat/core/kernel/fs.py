@@ -32,6 +32,7 @@ __all__ = [
     "dentry_info",
     "file_path_crash",
     "inode_type",
+    "mount_devname",
     "mount_info",
     "mount_list",
     "open_file",
@@ -138,7 +139,7 @@ def inode_type(kernel: Kernel, inode: int, path: str) -> tuple[str, str]:
     return kind, path
 
 
-def _devname(kernel: Kernel, vfsmnt: int) -> str:
+def mount_devname(kernel: Kernel, vfsmnt: int) -> str:
     """crash's ``vfsmount_devname()``: the ``mnt_devname`` of the ``struct mount`` around a
     ``struct vfsmount *`` ("" when unreadable)."""
     try:
@@ -152,7 +153,7 @@ def _devname(kernel: Kernel, vfsmnt: int) -> str:
 def _root_vfsmount(kernel: Kernel, vfsmnt: int) -> int:
     """crash's ``get_root_vfsmount()``: a file on a ``udev``/``devtmpfs`` mount whose parent mount has the
     same device name is named from that parent (crash hands the parent's ``struct mount *`` on as it is)."""
-    name = _devname(kernel, vfsmnt)
+    name = mount_devname(kernel, vfsmnt)
     if name not in ("udev", "devtmpfs"):
         return vfsmnt
     try:
@@ -161,7 +162,7 @@ def _root_vfsmount(kernel: Kernel, vfsmnt: int) -> int:
         )
     except FaultError:
         return vfsmnt
-    return parent if _devname(kernel, parent) == name else vfsmnt
+    return parent if mount_devname(kernel, parent) == name else vfsmnt
 
 
 def file_path_crash(kernel: Kernel, dentry: int, vfsmnt: int) -> str:
@@ -172,7 +173,7 @@ def file_path_crash(kernel: Kernel, dentry: int, vfsmnt: int) -> str:
     """
     vfsmnt = _root_vfsmount(kernel, vfsmnt)
     path = pathname(kernel, dentry, vfsmnt)
-    if path.startswith("/pts/") and _devname(kernel, vfsmnt) == "devpts":
+    if path.startswith("/pts/") and mount_devname(kernel, vfsmnt) == "devpts":
         path = "/dev" + path
     return path
 
