@@ -51,6 +51,10 @@ EXTRA = [
     "sig -g 1",
     "sig -l",
     "swap",
+    "irq",
+    "irq -s",
+    "irq -a",
+    "irq -b",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}

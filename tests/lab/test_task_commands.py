@@ -93,6 +93,14 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         f"sig -g {pid}",
         "sig 99999",
         "swap",
+        "irq",
+        "irq -s",
+        "irq -a",
+        "irq -b",
+        "irq -u",
+        "irq 1 4",
+        "irq 99999",
+        "irq -s -c 1",
         # Last: in crash's batch mode the CPU mask of -c stays set for the commands after it.
         "runq -c 1",
     ]

@@ -12,6 +12,7 @@ prints.  Import the modules you need::
 - :mod:`.layout` — the x86_64 address-space layout, ``THREAD_SIZE``, the ``struct pt_regs`` order,
   crash's address-class checks
 - :mod:`.fs` — a task's root, working directory and open files, dentry paths as crash builds them
+- :mod:`.irq` — interrupt descriptors, their actions, counts and affinity, softirq vectors
 - :mod:`.lists` — ``struct list_head`` / ``hlist`` walks, bounded against cycles and corruption
 - :mod:`.tasks` — tasks and crash's task table, runqueues, task specs (pid, ``0x`` task, command), states
 - :mod:`.modules` — ``struct module``: the module list, module kallsyms and section addresses
@@ -32,6 +33,7 @@ Each module holds the public names (``__all__``) of its namesake in ``crashcompa
 
 from crashcompat.api.kernel import (
     fs,
+    irq,
     layout,
     lists,
     mm,
@@ -51,6 +53,7 @@ from crashcompat.api.kernel import (
 
 __all__ = [
     "fs",
+    "irq",
     "layout",
     "lists",
     "mm",

@@ -34,6 +34,7 @@ __all__ = [
     "find_vma",
     "for_each_vma",
     "hugetlb_pages",
+    "maple_tree_entries",
     "meminfo",
     "memory_blocks",
     "node_of_pfn",
@@ -892,6 +893,11 @@ def _maple_entries(kernel: Kernel, tree: int) -> Iterator[int]:
             low = high + 1
 
     yield from walk(root, 0, (1 << 64) - 1, 0)
+
+
+def maple_tree_entries(kernel: Kernel, tree: int) -> Iterator[int]:
+    """The non-NULL entries of a ``struct maple_tree *`` in index order."""
+    return _maple_entries(kernel, tree)
 
 
 def for_each_vma(kernel: Kernel, mm: int) -> Iterator[Vma]:
