@@ -55,6 +55,8 @@ EXTRA = [
     "irq -s",
     "irq -a",
     "irq -b",
+    "timer",
+    "timer -r",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}

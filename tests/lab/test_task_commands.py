@@ -101,6 +101,10 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "irq 1 4",
         "irq 99999",
         "irq -s -c 1",
+        "timer",
+        "timer -r",
+        "timer -C 1",
+        "timer -r -C 0",
         # Last: in crash's batch mode the CPU mask of -c stays set for the commands after it.
         "runq -c 1",
     ]

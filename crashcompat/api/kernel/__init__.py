@@ -24,6 +24,7 @@ prints.  Import the modules you need::
 - :mod:`.signals` — signal handlers, blocked and pending sets, queued signals
 - :mod:`.slub` — SLUB caches, slabs and objects
 - :mod:`.stacks` — task, hard-IRQ and exception (IST) stacks and their bounds
+- :mod:`.timers` — the timer wheel and the high-resolution timers
 - :mod:`.unwind` — back traces: frames, exception frames, the ORC unwinder's events
 - :mod:`.orc` — the ORC unwind tables of the kernel and its modules
 - :mod:`.system` — utsname, uptime, date, load average, taint, CPUs, memory size, the panic message
@@ -48,6 +49,7 @@ from crashcompat.api.kernel import (
     symbols,
     system,
     tasks,
+    timers,
     unwind,
 )
 
@@ -68,5 +70,6 @@ __all__ = [
     "symbols",
     "system",
     "tasks",
+    "timers",
     "unwind",
 ]
