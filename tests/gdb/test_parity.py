@@ -57,6 +57,8 @@ EXTRA = [
     "irq -b",
     "timer",
     "timer -r",
+    "tree vmap_area_root",
+    "tree -t xarray -p irq_desc_tree",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}

@@ -31,6 +31,7 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
     from drgn.helpers.linux.fs import for_each_mount
 
     mount = [m.value_() for m in for_each_mount(prog)][1]
+    init_mm = find_task(prog, 1).mm.value_()
     sleeper = min(facts["sleepers"].values()) if isinstance(facts.get("sleepers"), dict) else 1
     # On the qemu dumps crash 9.x unwinds the idle CPU's NMI-stopped task differently from our bt (which
     # follows crash 8.0.x there): foreach is compared over the tasks both agree on.
@@ -105,6 +106,18 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "timer -r",
         "timer -C 1",
         "timer -r -C 0",
+        "tree vmap_area_root",
+        "tree -t rbtree -l vmap_area_root",
+        "tree -p -o vmap_area.rb_node vmap_area_root",
+        "tree -t xarray irq_desc_tree",
+        "tree -t xarray -p irq_desc_tree",
+        "tree -t radix -p irq_desc_tree",
+        f"tree -t maple -r mm_struct.mm_mt {init_mm:x}",
+        f"tree -t maple -x -r mm_struct.mm_mt {init_mm:x}",
+        "tree -t foo vmap_area_root",
+        "tree -l -t xarray irq_desc_tree",
+        "tree bogus_symbol",
+        "tree -t xarray -o 8 irq_desc_tree",
         # Last: in crash's batch mode the CPU mask of -c stays set for the commands after it.
         "runq -c 1",
     ]

@@ -25,6 +25,7 @@ prints.  Import the modules you need::
 - :mod:`.slub` — SLUB caches, slabs and objects
 - :mod:`.stacks` — task, hard-IRQ and exception (IST) stacks and their bounds
 - :mod:`.timers` — the timer wheel and the high-resolution timers
+- :mod:`.trees` — red-black tree, xarray and maple tree walks as crash's ``tree`` does them
 - :mod:`.unwind` — back traces: frames, exception frames, the ORC unwinder's events
 - :mod:`.orc` — the ORC unwind tables of the kernel and its modules
 - :mod:`.system` — utsname, uptime, date, load average, taint, CPUs, memory size, the panic message
@@ -50,6 +51,7 @@ from crashcompat.api.kernel import (
     system,
     tasks,
     timers,
+    trees,
     unwind,
 )
 
@@ -71,5 +73,6 @@ __all__ = [
     "system",
     "tasks",
     "timers",
+    "trees",
     "unwind",
 ]
