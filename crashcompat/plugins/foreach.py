@@ -9,11 +9,11 @@ from __future__ import annotations
 import io
 import re
 
-from crashcompat.api import Argument, Command, CommandContext, command, hookimpl
+from crashcompat.api import Argument, Command, CommandContext, command, hookimpl, task_header
 from crashcompat.api.kernel import tasks
 
 #: The commands foreach runs here, in crash's keyword spelling.
-KEYWORDS = ("bt", "ps", "files", "vm")
+KEYWORDS = ("bt", "ps", "files", "vm", "sig")
 STATES = ("RU", "IN", "UN", "ST", "TR", "ZO", "DE", "PA", "WA", "ID", "NE", "SW")
 
 
@@ -27,7 +27,7 @@ def _is_number(text: str) -> bool:
     synopsis="foreach [pid | task | name | 'regex' | kernel | user | gleader | active | state] ... "
     "command [option ...]",
     description="""
-    Runs bt, ps, files or vm once for each task selected, in the order of the task table.  Tasks are
+    Runs bt, ps, files, vm or sig once for each task selected, in the order of the task table.  Tasks are
     selected by pid, task_struct address, command name, a regular expression over the command name in
     single quotes, "kernel" (kernel threads), "user" (the others), "gleader" (user thread-group
     leaders), "active" (the task running on each CPU) or a state (RU, IN, UN, ID, ZO, ST, TR, DE,
@@ -47,15 +47,21 @@ def foreach(ctx: CommandContext) -> None:
     flags: set[str] = set()
     state: str | None = None
     specified = False
+    takes_value = False
     for word in ctx.argv:
-        if keys:
+        if takes_value:
             options.append(word)
+            takes_value = False
             continue
+        if word.startswith("-") and len(word) > 1:
+            # crash's getopt: -R and -y take a value, the other letters are switches for the command.
+            options.append(word)
+            takes_value = word in ("-R", "-y")
+            continue
+        if keys:
+            continue  # after the keyword, crash keeps other words as arguments only vtop uses
         if word in KEYWORDS:
             keys.append(word)
-            continue
-        if word.startswith("-"):
-            options.append(word)
             continue
         if _is_number(word):
             parsed = tasks.parse_task_spec(kernel, word)
@@ -108,7 +114,9 @@ def foreach(ctx: CommandContext) -> None:
         return
     specified = specified or bool(regexes)
     active = set(tasks.active_tasks(kernel).values())
-    subsequent = 0
+    subsequent = ps_rows = 0
+    idle_shown = False
+    print_header = "ps" not in keys and not ("sig" in keys and "-g" in options)
     reference = "-R" in options or any(o.startswith("-R") and len(o) > 2 for o in options)
     for task in tasks.for_each_task(kernel):
         if "active" in flags and not tasks.is_active(kernel, task.address) and task.address not in active:
@@ -128,20 +136,26 @@ def foreach(ctx: CommandContext) -> None:
             or any(r.search(task.comm) for r in regexes)
         ):
             continue
-        for i, key in enumerate(keys):
+        sig_group = "sig" in keys and "-g" in options
+        if sig_group and (task.pid != task.tgid or (task.pid == 0 and idle_shown)):
+            continue
+        if reference:
+            pass
+        elif print_header:
+            ctx.write(task_header(task.pid, task.address, task.cpu, task.comm, newline=subsequent > 0))
+            subsequent += 1
+        for key in keys:
             text = _run(ctx, key, [*options, f"{task.address:x}"])
             if key == "ps":
-                if subsequent and "\n" in text:
+                if ps_rows and "\n" in text:
                     text = text.split("\n", 1)[1]
-                subsequent += 1
-                ctx.write(text)
-                continue
-            if i and text.startswith("PID: "):
+                ps_rows += 1
+            elif key == "sig" and sig_group:
+                idle_shown = idle_shown or task.pid == 0
+            elif not reference and text.startswith("PID: "):
                 text = text.split("\n", 1)[1]
-            elif subsequent and text.startswith("PID: ") and not (reference and key != "bt"):
-                text = "\n" + text
-            if not reference or key == "bt" or text:
-                subsequent += 1 if i == 0 and text.lstrip("\n").startswith("PID: ") else 0
+                if key == "sig" and text.endswith("\n\n"):
+                    text = text[:-1]
             ctx.write(text)
 
 

@@ -42,6 +42,7 @@ EXTRA = [
     "foreach bt",
     "foreach user files",
     "foreach 'fix.*' vm",
+    "foreach sig -g",
     "runq",
     "runq -g",
     "runq -d",
