@@ -60,6 +60,8 @@ EXTRA = [
     "timer -r",
     "tree vmap_area_root",
     "tree -t xarray -p irq_desc_tree",
+    "net",
+    "net -N 16777343",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}

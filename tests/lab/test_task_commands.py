@@ -123,6 +123,12 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "tree -l -t xarray irq_desc_tree",
         "tree bogus_symbol",
         "tree -t xarray -o 8 irq_desc_tree",
+        "net",
+        "net -N 16777343",
+        "net -N 0x0100007f",
+        "net -n",
+        "net -n 1",
+        "net -n 99999",
         # Last: in crash's batch mode the CPU mask of -c stays set for the commands after it.
         "runq -c 1",
     ]

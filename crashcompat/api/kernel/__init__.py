@@ -17,6 +17,7 @@ prints.  Import the modules you need::
 - :mod:`.tasks` — tasks and crash's task table, runqueues, task specs (pid, ``0x`` task, command), states
 - :mod:`.modules` — ``struct module``: the module list, module kallsyms and section addresses
 - :mod:`.symbols` — addresses to names and back, crash's symbol letters, module debug info
+- :mod:`.net` — network devices and their IPv4 and IPv6 addresses
 - :mod:`.printk` — the kernel log (the lockless printk ring buffer)
 - :mod:`.pagetable` — x86_64 page-table walks, virtual to physical, PTE bits
 - :mod:`.mm` — pages, zones, nodes, vm_stat and vm events, vmalloc areas, VMAs, memory blocks
@@ -40,6 +41,7 @@ from crashcompat.api.kernel import (
     lists,
     mm,
     modules,
+    net,
     orc,
     pagetable,
     printk,
@@ -62,6 +64,7 @@ __all__ = [
     "lists",
     "mm",
     "modules",
+    "net",
     "orc",
     "pagetable",
     "printk",
