@@ -62,6 +62,7 @@ EXTRA = [
     "tree -t xarray -p irq_desc_tree",
     "net",
     "net -N 16777343",
+    "waitq log_wait",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}

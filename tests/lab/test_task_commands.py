@@ -32,6 +32,7 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
 
     mount = [m.value_() for m in for_each_mount(prog)][1]
     init_mm = find_task(prog, 1).mm.value_()
+    node = prog["node_data"][0].value_()
     sleeper = min(facts["sleepers"].values()) if isinstance(facts.get("sleepers"), dict) else 1
     # On the qemu dumps crash 9.x unwinds the idle CPU's NMI-stopped task differently from our bt (which
     # follows crash 8.0.x there): foreach is compared over the tasks both agree on.
@@ -129,6 +130,12 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "net -n",
         "net -n 1",
         "net -n 99999",
+        f"waitq pglist_data.kswapd_wait {node:x}",
+        f"waitq pglist_data.kcompactd_wait {node:x}",
+        "waitq log_wait",
+        f"waitq pglist_data.bogus {node:x}",
+        "waitq pglist_data.kswapd_wait",
+        "waitq nosuchsymbol",
         # Last: in crash's batch mode the CPU mask of -c stays set for the commands after it.
         "runq -c 1",
     ]
