@@ -63,6 +63,7 @@ EXTRA = [
     "net",
     "net -N 16777343",
     "waitq log_wait",
+    "dev",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}

@@ -136,6 +136,7 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         f"waitq pglist_data.bogus {node:x}",
         "waitq pglist_data.kswapd_wait",
         "waitq nosuchsymbol",
+        "dev",
         # Last: in crash's batch mode the CPU mask of -c stays set for the commands after it.
         "runq -c 1",
     ]

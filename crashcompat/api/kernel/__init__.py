@@ -11,6 +11,7 @@ prints.  Import the modules you need::
 
 - :mod:`.layout` — the x86_64 address-space layout, ``THREAD_SIZE``, the ``struct pt_regs`` order,
   crash's address-class checks
+- :mod:`.devices` — character and block device majors
 - :mod:`.fs` — a task's root, working directory and open files, dentry paths as crash builds them
 - :mod:`.irq` — interrupt descriptors, their actions, counts and affinity, softirq vectors
 - :mod:`.lists` — ``struct list_head`` / ``hlist`` walks, bounded against cycles and corruption
@@ -35,6 +36,7 @@ Each module holds the public names (``__all__``) of its namesake in ``crashcompa
 """
 
 from crashcompat.api.kernel import (
+    devices,
     fs,
     irq,
     layout,
@@ -58,6 +60,7 @@ from crashcompat.api.kernel import (
 )
 
 __all__ = [
+    "devices",
     "fs",
     "irq",
     "layout",
