@@ -135,26 +135,45 @@ def gdb_script_main() -> int:
     return 0
 
 
+DMESG_USAGE = f"""\
+usage: {PROG} dmesg VMCORE [VMLINUX]
+
+Print the kernel log held in a dump, as "makedumpfile --dump-dmesg" writes it.
+Without VMLINUX the log is found from the dump's VMCOREINFO alone (kernels 5.10
+and later: the printk ring's layout is in VMCOREINFO); with it, from the
+kernel's debug info.  The files may come in either order.
+
+  -h, --help  print this help and exit
+"""
+
+
 def dmesg_main(argv: list[str]) -> int:
-    """``crashcompat dmesg VMCORE [VMLINUX]``: the kernel log as ``makedumpfile --dump-dmesg`` writes it."""
-    if not 1 <= len(argv) <= 2:
-        sys.stderr.write(f"usage: {PROG} dmesg VMCORE [VMLINUX]\n")
+    """``crashcompat dmesg VMCORE [VMLINUX]``: the kernel log as ``makedumpfile --dump-dmesg`` writes it —
+    from VMCOREINFO alone without a vmlinux (as makedumpfile does), else through the vmlinux's types."""
+    if any(arg in ("-h", "--help") for arg in argv):
+        sys.stdout.write(DMESG_USAGE)
+        return 0
+    if not 1 <= len(argv) <= 2 or any(arg.startswith("-") for arg in argv):
+        sys.stderr.write(DMESG_USAGE.split("\n\n", 1)[0] + "\n")
         return 1
-    from crashcompat.core.kernel import Kernel
-    from crashcompat.drgn import OpenError, open_dump_target
+    from crashcompat.core.kernel import Kernel, printk
+    from crashcompat.core.target import TargetError
+    from crashcompat.drgn import OpenError, dump_memory, open_dump_target
 
     try:
         vmlinux, vmcore = classify_files(argv)
         if vmcore is None:
             raise UsageError("dmesg: no dump file given")
-        target = open_dump_target(vmcore, vmlinux)
+        if vmlinux is None:
+            info, read = dump_memory(vmcore)
+            if "SYMBOL(prb)" in info:
+                text = printk.dmesg_from_vmcoreinfo(info, read)
+                sys.stdout.write(text)
+                return 0
+        target = open_dump_target(vmcore, vmlinux)  # an older kernel: its log layout is in the vmlinux
+        text = printk.render_dmesg(Kernel(target))
     except (UsageError, OpenError) as e:
         return _usage_error(str(e))
-    from crashcompat.core.kernel import printk
-    from crashcompat.core.target import TargetError
-
-    try:
-        text = printk.render_dmesg(Kernel(target))
     except (printk.LogError, TargetError) as e:
         sys.stderr.write(f"{PROG}: dmesg: {e}\n")
         return 1

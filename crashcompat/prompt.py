@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import select
 import sys
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, NoReturn
 
 from crashcompat import __version__
-from crashcompat.core.session import Session, SessionExit
+from crashcompat.core.session import Session, SessionExit, debug_enabled, write_text
 
 __all__ = [
     "HISTORY_FILE",
@@ -31,6 +33,7 @@ __all__ = [
     "build_parser",
     "classify_files",
     "command_lines",
+    "report_internal_error",
     "run",
 ]
 
@@ -133,23 +136,26 @@ def banner(session: Session, engine: str) -> str:
 
 def command_lines(args: argparse.Namespace, stdin: IO[str]) -> Iterator[str]:
     """The lines to run: ``-i FILE`` first (echoed after the prompt unless ``-s``, as crash does), then
-    stdin (read with the prompt and history on a terminal)."""
+    stdin (read with the prompt and history on a terminal).  Bytes that are not UTF-8 come as surrogate
+    escapes (:pep:`383`), so they reach a shell escape or a file name unchanged."""
     if args.input_file:
-        with open(args.input_file, encoding="utf-8", errors="replace") as f:
+        with open(args.input_file, encoding="utf-8", errors="surrogateescape") as f:
             for line in f:
                 line = line.strip()
                 if line and not line.startswith("#"):
                     if not args.silent:
-                        sys.stdout.write(f"{PROMPT}{line}\n")
+                        write_text(sys.stdout, f"{PROMPT}{line}\n")
                     yield line
     if stdin.isatty():
         yield from _terminal_lines()
         return
+    buffer: IO[bytes] | None = getattr(stdin, "buffer", None)
     while True:
         if not args.silent:
-            sys.stdout.write(PROMPT)
-            sys.stdout.flush()
-        line = stdin.readline()
+            write_text(sys.stdout, PROMPT)
+        line = (
+            buffer.readline().decode("utf-8", "surrogateescape") if buffer is not None else stdin.readline()
+        )
         if not line:
             raise EndOfInput
         yield line
@@ -161,15 +167,49 @@ class EndOfInput(Exception):
 
 def _terminal_lines() -> Iterator[str]:
     """Lines typed at the ``crash>`` prompt; Ctrl-C clears the line, Ctrl-D ends the session."""
-    _setup_readline()
+    read = input if _real_stdout() else _read_line
+    if read is input:
+        _setup_readline()
     while True:
         try:
-            yield input(PROMPT)
+            yield read(PROMPT)
         except KeyboardInterrupt:
-            sys.stdout.write("\n")
+            write_text(sys.stdout, "\n")
         except EOFError:
             sys.stdout.write("\n")
             return
+
+
+def _real_stdout() -> bool:
+    """Whether ``sys.stdout`` is a file on a terminal, so ``input()`` edits the line with readline.
+
+    Inside GDB it is GDB's pager instead: ``input()`` then reads with a plain ``read(2)`` that GDB's
+    SIGINT handler restarts, and a Ctrl-C would only be noticed after the next line (and lose it)."""
+    try:
+        return os.isatty(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _read_line(prompt: str) -> str:
+    """``input()`` for a terminal that readline cannot drive (the kernel's line editing only): waits in
+    ``select(2)``, which a signal always interrupts, so Ctrl-C raises :class:`KeyboardInterrupt` at once.
+
+    :raises EOFError: Ctrl-D on an empty line.
+    """
+    write_text(sys.stdout, prompt)
+    data = b""
+    while not data.endswith(b"\n"):
+        ready, _, _ = select.select([sys.stdin.fileno()], [], [], 0.5)
+        if not ready:
+            continue
+        chunk = os.read(sys.stdin.fileno(), 4096)
+        if not chunk:
+            if data:
+                break
+            raise EOFError
+        data += chunk
+    return data.decode("utf-8", "surrogateescape").rstrip("\n")
 
 
 _completion_names: list[str] = []
@@ -205,19 +245,53 @@ def _save_history(write: Callable[[str], None], path: str) -> None:
 
 def run(session: Session, args: argparse.Namespace, stdin: IO[str] | None = None) -> int:
     """Run the session's command loop; returns the exit status (0 after ``q``, 1 at the end of a
-    non-terminal stdin, as crash)."""
+    non-terminal stdin, as crash).
+
+    Ctrl-C ends the running command and the prompt comes back; while commands come from a pipe or a
+    file, it ends the session quietly with status 1 (crash's behaviour).  An unexpected error in one line
+    is one ``crash: internal error: ...`` line (a traceback with ``CRASHCOMPAT_DEBUG=1``) and the session
+    goes on.
+    """
     _completion_names[:] = sorted({*session.commands, *session.aliases})
+    stdin = stdin or sys.stdin
+    interactive = stdin.isatty()
     try:
-        for line in command_lines(args, stdin or sys.stdin):
+        for line in command_lines(args, stdin):
             try:
                 session.run(line)
+                if session.interrupted and not interactive:
+                    return 1
             except KeyboardInterrupt:
-                sys.stdout.write("\n")
+                if not interactive:
+                    return 1
+                write_text(sys.stdout, "\n")
+            except SessionExit:
+                raise
+            except Exception as e:
+                report_internal_error(e)
         return 0
     except SessionExit:
         return 0
-    except EndOfInput:
+    except (EndOfInput, KeyboardInterrupt):
         return 1
     finally:
-        sys.stdout.flush()
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:  # whoever read our output went away: say nothing more
+            _silence_stdout()
         session.close()
+
+
+def report_internal_error(e: BaseException) -> None:
+    """One crash-style line for an error no command handled (a traceback with ``CRASHCOMPAT_DEBUG=1``)."""
+    if debug_enabled():
+        traceback.print_exc()
+    write_text(sys.stdout, f"crash: internal error: {type(e).__name__}: {e}\n")
+
+
+def _silence_stdout() -> None:
+    """Point file descriptor 1 at /dev/null, so the interpreter's last flush has nowhere to fail."""
+    with contextlib.suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)

@@ -38,13 +38,19 @@ What is here:
 - crash's text primitives: :func:`mkstring`, :func:`hexadecimal`, :func:`pages_to_size`,
   :data:`VADDR_PRLEN`, the task header of ``bt`` and ``set`` (:func:`task_header`), and crash's CPU lists
   (:func:`parse_cpu_spec`, :class:`CpuSpecError`, ``bt -c 0,2-3``);
-- ELF files on disk (a module's ``.ko``): :class:`ElfFile`, :class:`ElfError`.
+- ELF files on disk (a module's ``.ko``): :class:`ElfFile`, :class:`ElfError`;
+- C types and values, printed the way crash shows them (``struct``, ``p``, ``whatis``): the type model
+  (:class:`CType`, :class:`CMember`, :class:`TypeKind`, :func:`type_name`; ``ctx.kernel.type_info(name)``
+  and ``ctx.kernel.variable_type(name)``), C expressions (:func:`evaluate`, :class:`CValue`,
+  :class:`ExpressionError`), GDB's value printer (:class:`ValuePrinter`, :class:`PrintOptions`) and crash's
+  displays built on them (:class:`DataPrinter`, :class:`MemberReferenceError`).
 """
 
 from __future__ import annotations
 
 from crashcompat import __version__, hookimpl
 from crashcompat.api import kernel
+from crashcompat.core.cexpr import CValue, ExpressionError, evaluate
 from crashcompat.core.command import (
     Argument,
     Command,
@@ -60,6 +66,7 @@ from crashcompat.core.command import (
     parse_int,
 )
 from crashcompat.core.cpuspec import CpuSpecError, parse_cpu_spec
+from crashcompat.core.dataprint import DataPrinter, MemberReferenceError
 from crashcompat.core.elf import ElfError, ElfFile
 from crashcompat.core.format import (
     NR_CPUS,
@@ -82,24 +89,33 @@ from crashcompat.core.target import (
     TargetError,
     TypeNotFound,
 )
+from crashcompat.core.typeinfo import CMember, CType, TypeKind, type_name
+from crashcompat.core.values import PrintOptions, ValuePrinter
 
 __all__ = [
     "NR_CPUS",
     "VADDR_PRLEN",
     "Argument",
+    "CMember",
+    "CType",
+    "CValue",
     "Command",
     "CommandArgumentError",
     "CommandContext",
     "CommandError",
     "CpuSpecError",
     "CrashArgumentParser",
+    "DataPrinter",
     "ElfError",
     "ElfFile",
+    "ExpressionError",
     "FaultError",
     "GetoptError",
     "Handler",
     "Kernel",
+    "MemberReferenceError",
     "Option",
+    "PrintOptions",
     "Session",
     "SessionExit",
     "Struct",
@@ -109,9 +125,12 @@ __all__ = [
     "SymbolNotFound",
     "Target",
     "TargetError",
+    "TypeKind",
     "TypeNotFound",
+    "ValuePrinter",
     "__version__",
     "command",
+    "evaluate",
     "hexadecimal",
     "hookimpl",
     "kernel",
@@ -122,4 +141,5 @@ __all__ = [
     "parse_int",
     "task_header",
     "translate_nanoseconds",
+    "type_name",
 ]

@@ -13,6 +13,7 @@ Errors are crash-style lines (``kmem: invalid address: …``); a Python tracebac
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shlex
@@ -70,6 +71,8 @@ class Session:
         self.commands: dict[str, Command] = {}
         self.aliases: dict[str, str] = {}
         self.warnings: list[str] = list(host.warnings)
+        #: Whether Ctrl-C ended the last line :meth:`run` ran.
+        self.interrupted = False
         self._register_commands()
         host.hooks.session_opened(self)
         self.warnings += [w for w in host.warnings if w not in self.warnings]
@@ -77,7 +80,12 @@ class Session:
     # ---- registry -----------------------------------------------------------------------------------------
 
     def _register_commands(self) -> None:
-        for plugin_name, cmd in self.host.hooks.commands():
+        """Register every plugin's commands.  One rule settles a name two plugins provide: the plugin
+        loaded first keeps it (installed entry points, then ``CRASHCOMPAT_PLUGINS``, then plugins an
+        embedding program hands over), and the later one's command is skipped with a warning."""
+        order = {name: i for i, name in enumerate(self.host.records)}
+        provided = sorted(self.host.hooks.commands(), key=lambda item: order.get(item[0], len(order)))
+        for plugin_name, cmd in provided:
             if not isinstance(cmd, Command):
                 self.host.fail(plugin_name, f"crashcompat_commands returned {cmd!r}, not a Command")
                 continue
@@ -135,8 +143,10 @@ class Session:
         """Run one crash command line; return the text the command produced.
 
         With *echo* (the default) the text is also written to :attr:`out` unless the line redirects or
-        pipes it.  Raises :class:`SessionExit` for ``q``/``exit``.
+        pipes it.  Raises :class:`SessionExit` for ``q``/``exit``.  Bytes that are not UTF-8 travel as
+        the surrogate escapes of :pep:`383` (``errors="surrogateescape"``) and leave as the same bytes.
         """
+        self.interrupted = False
         line = line.strip()
         if not line or line.startswith("#"):
             return ""
@@ -149,16 +159,32 @@ class Session:
         if pipe is not None:
             return self._shell(pipe, text, echo)
         if redirect is not None:
-            try:
-                with open(os.path.expanduser(redirect), mode, encoding="utf-8") as f:
-                    f.write(text)
-            except OSError as e:
-                self.out.write(f"crash: cannot open {redirect}: {e.strerror}\n")
+            self._redirect(text, redirect, mode)
             return text
         if echo and text:
-            self.out.write(text)
-            self.out.flush()
+            self._emit(text)
         return text
+
+    def _redirect(self, text: str, name: str, mode: str) -> None:
+        """Write *text* to the file *name* (``>``: *mode* ``"w"``; ``>>``: ``"a"``); a failure is one line."""
+        if "\0" in name:
+            self._emit("crash: NUL character in file name\n")
+            return
+        path = os.path.expanduser(name)
+        try:
+            f = open(path, mode, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115 (two errors)
+        except OSError as e:
+            self._emit(f"crash: cannot open {name}: {e.strerror}\n")
+            return
+        try:
+            with f:
+                f.write(text)
+        except OSError as e:
+            self._emit(f"crash: write error: {name}: {e.strerror}\n")
+
+    def _emit(self, text: str) -> None:
+        """Write *text* to :attr:`out` and flush; see :func:`write_text`."""
+        write_text(self.out, text)
 
     def run_argv(self, name: str, argv: list[str], out: IO[str]) -> None:
         """Run command *name* with already-split *argv*, writing to *out* (errors included)."""
@@ -172,7 +198,8 @@ class Session:
             if not self.target.live and "dump" not in cmd.targets:
                 raise CommandError("only supported on a live target")
             args = cmd.parse(argv)
-            cmd.handler(CommandContext(self, cmd.name, argv, args, out))
+            with contextlib.redirect_stdout(out):  # a plugin's print() follows the line's | and >
+                cmd.handler(CommandContext(self, cmd.name, argv, args, out))
         except SessionExit:
             raise
         except GetoptError as e:  # like getopt(3): the complaint on stderr, the usage on stdout
@@ -189,7 +216,10 @@ class Session:
         except TargetError as e:
             out.write(f"{cmd.name}: {e}\n")
         except KeyboardInterrupt:
+            self.interrupted = True
             out.write("\n")
+        except SystemExit as e:  # sys.exit() in a command ends the command, never the session
+            out.write(f"{cmd.name}: internal error: SystemExit: {e.code}\n")
         except Exception as e:
             if debug_enabled():
                 traceback.print_exc(file=out)
@@ -205,28 +235,75 @@ class Session:
             return
         if not argv:
             return
-        self.run_argv(argv[0], argv[1:], out)
+        name, rest = argv[0], argv[1:]
+        if self.lookup(name) is None:
+            if name.startswith("*") and len(name) > 1 and self.lookup("*") is not None:
+                name, rest = "*", [name[1:], *rest]  # crash reads "*name" as the "*" command
+            elif "/" in name and self.lookup(name.split("/", 1)[0]) is not None:
+                name, fmt = name.split("/", 1)  # GDB's print format: "p/x jiffies"
+                rest = [f"/{fmt}", *rest]
+        self.run_argv(name, rest, out)
 
     def _shell(self, command: str, stdin_text: str | None, echo: bool) -> str:
+        """Run *command* with ``/bin/sh -c`` (fed *stdin_text*, the output of a piped command); its
+        output and errors, byte for byte, are the text returned (and written with *echo*)."""
+        if "\0" in command:
+            self._emit("crash: NUL character in shell command\n")
+            return ""
         try:
             proc = subprocess.run(
                 ["/bin/sh", "-c", command],
-                input=stdin_text if stdin_text is not None else None,
+                input=stdin_text.encode("utf-8", "surrogateescape") if stdin_text is not None else None,
                 stdin=None if stdin_text is not None else subprocess.DEVNULL,
                 capture_output=True,
-                text=True,
                 check=False,
             )
         except KeyboardInterrupt:
+            self.interrupted = True
+            if echo:
+                self._emit("\n")
             return ""
-        except OSError as e:
-            self.out.write(f"crash: {e}\n")
+        except (OSError, ValueError) as e:
+            self._emit(f"crash: {e}\n")
             return ""
-        text = proc.stdout + proc.stderr
+        text = (proc.stdout + proc.stderr).decode("utf-8", "surrogateescape")
         if echo and text:
-            self.out.write(text)
-            self.out.flush()
+            self._emit(text)
         return text
+
+
+def write_text(stream: IO[str], text: str) -> None:
+    """Write *text* to *stream* and flush it.
+
+    Surrogate escapes (bytes that were not UTF-8 on the way in) go out as the original bytes: through the
+    stream's binary buffer when it has one, else with each such byte shown as ``\\xNN``.  A reader that
+    went away (a closed pipe) ends the writing quietly.
+    """
+    try:
+        buffer = getattr(stream, "buffer", None)
+        if buffer is not None and _has_surrogates(text):
+            stream.flush()
+            buffer.write(text.encode(getattr(stream, "encoding", None) or "utf-8", "surrogateescape"))
+            buffer.flush()
+        else:
+            try:
+                stream.write(text)
+            except UnicodeEncodeError:
+                stream.write(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+        stream.flush()
+    except BrokenPipeError:
+        pass
+
+
+def _has_surrogates(text: str) -> bool:
+    """Whether *text* holds surrogate escapes (bytes that were not UTF-8)."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def split_arguments(text: str) -> list[str]:
@@ -242,9 +319,11 @@ def split_line(line: str) -> tuple[str, str | None, str | None, str]:
     """Split crash's line syntax: ``(command, pipe, redirect_file, open_mode)``.
 
     The first unquoted ``|`` starts a shell pipeline (which may itself redirect); otherwise an unquoted
-    ``>`` or ``>>`` names the output file.
+    ``>`` or ``>>`` names the output file.  As in crash, neither counts inside parentheses, nor ``>`` in
+    C's ``->``.
     """
     quote = ""
+    depth = 0  # crash leaves | and > inside parentheses alone: "p (a > b)"
     for i, ch in enumerate(line):
         if quote:
             if ch == quote:
@@ -252,6 +331,12 @@ def split_line(line: str) -> tuple[str, str | None, str | None, str]:
             continue
         if ch in "'\"":
             quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth or (ch == ">" and line[i - 1 : i] == "-"):  # "->" is C's member operator
+            continue
         elif ch == "|":
             return line[:i].strip(), line[i + 1 :].strip(), None, "w"
         elif ch == ">":

@@ -20,6 +20,8 @@ from enum import Enum
 from functools import cached_property
 from typing import Literal
 
+from crashcompat.core.typeinfo import CType
+
 
 class TargetError(Exception):
     """Base class of every error a Target raises."""
@@ -240,6 +242,19 @@ class Target(ABC):
     def enumerators(self, type_name: str) -> list[tuple[str, int]]:
         """All (name, value) pairs of ``enum`` *type_name*, in declaration order.  Raises TypeNotFound."""
         raise TypeNotFound(type_name)
+
+    def type_info(self, type_name: str) -> CType:
+        """The whole C type named as in C (``"struct task_struct"``, ``"pid_t"``, ``"unsigned long"``,
+        ``"struct list_head *"``, ``"char [16]"``): a :class:`~crashcompat.core.typeinfo.CType` whose
+        members, targets and parameters are resolved on first use.  Raises :class:`TypeNotFound`."""
+        raise TypeNotFound(type_name)
+
+    def variable_type(self, name: str) -> CType:
+        """The declared type of global variable or function *name* in the debug info of vmlinux or of a
+        module whose debug info is loaded (``jiffies`` → ``volatile unsigned long``, ``schedule`` →
+        ``void (void)``); for an enumeration constant (``PIDTYPE_TGID``), its enum type.
+        Raises :class:`SymbolNotFound`."""
+        raise SymbolNotFound(name)
 
     # ---- registers -------------------------------------------------------------------------------------
 

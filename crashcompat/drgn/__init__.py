@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from crashcompat.core.opening import (
     OpenError,
     check_readable,
     dump_header,
+    dump_vmcoreinfo,
     find_vmlinux,
     mismatch,
     verify_version,
@@ -35,11 +37,20 @@ from crashcompat.core.target import DumpFormat, parse_vmcoreinfo
 if TYPE_CHECKING:
     import drgn
 
+    from crashcompat.core.dumpfile import DumpHeader
     from crashcompat.core.plugins import PluginHost
     from crashcompat.core.session import Session
     from crashcompat.drgn.target import DrgnTarget
 
-__all__ = ["OpenError", "find_vmlinux", "open_dump", "open_dump_target", "open_live", "open_qemu"]
+__all__ = [
+    "OpenError",
+    "dump_memory",
+    "find_vmlinux",
+    "open_dump",
+    "open_dump_target",
+    "open_live",
+    "open_qemu",
+]
 
 
 def open_dump_target(vmcore: str, vmlinux: str | None = None) -> DrgnTarget:
@@ -49,11 +60,22 @@ def open_dump_target(vmcore: str, vmlinux: str | None = None) -> DrgnTarget:
     :param vmlinux: the matching debug kernel; default: found from the dump's ``OSRELEASE``.
     :raises OpenError: with crash's message for a missing, unsupported or mismatched file.
     """
-    import drgn
-
     from crashcompat.drgn.target import DrgnTarget
 
     header = dump_header(vmcore)
+    prog = _core_program(vmcore, header)
+    release = _osrelease(prog)
+    if vmlinux is None:
+        vmlinux = find_vmlinux(release)
+    check_readable(vmlinux)
+    _load_vmlinux(prog, vmlinux, vmcore, release)
+    return DrgnTarget.from_program(prog, path=vmcore, vmlinux=vmlinux, header=header)
+
+
+def _core_program(vmcore: str, header: DumpHeader) -> drgn.Program:
+    """A drgn program on the dump *vmcore* (its memory only, no debug info)."""
+    import drgn
+
     # drgn reads kdump-compressed files through libkdumpfile, which cannot tell the architecture of the
     # files QEMU writes: drgn needs the platform given (crash lab recipe, pitfall 5).
     kdump = header.format in (DumpFormat.KDUMP_COMPRESSED, DumpFormat.FLATTENED)
@@ -68,12 +90,30 @@ def open_dump_target(vmcore: str, vmlinux: str | None = None) -> DrgnTarget:
         raise OpenError(f"{vmcore}: not a supported file format ({e})") from None
     finally:
         quiet.removeFilter(advice)
-    release = _osrelease(prog)
-    if vmlinux is None:
-        vmlinux = find_vmlinux(release)
-    check_readable(vmlinux)
-    _load_vmlinux(prog, vmlinux, vmcore, release)
-    return DrgnTarget.from_program(prog, path=vmcore, vmlinux=vmlinux, header=header)
+    return prog
+
+
+def dump_memory(vmcore: str) -> tuple[dict[str, str], Callable[[int, int], bytes]]:
+    """The dump's VMCOREINFO and a reader of its kernel virtual memory, without any vmlinux (drgn
+    translates addresses with the page tables VMCOREINFO names), for ``crashcompat dmesg VMCORE``.
+
+    :raises OpenError: as :func:`open_dump_target`.
+    """
+    import drgn
+
+    from crashcompat.core.target import FaultError
+
+    header = dump_header(vmcore)
+    prog = _core_program(vmcore, header)
+
+    def read(address: int, size: int) -> bytes:
+        try:
+            data: bytes = prog.read(address, size)
+        except drgn.FaultError as e:
+            raise FaultError(address, reason=str(e)) from None
+        return data
+
+    return dump_vmcoreinfo(header.notes), read
 
 
 class _DropMessage(logging.Filter):

@@ -44,7 +44,9 @@ from crashcompat.core.target import (
     member_path,
     parse_vmcoreinfo,
 )
+from crashcompat.core.typeinfo import CType
 from crashcompat.drgn.dwarf import debug_file
+from crashcompat.drgn.types import DrgnTypes
 
 _BINDINGS = {
     drgn.SymbolBinding.GLOBAL: SymbolBinding.GLOBAL,
@@ -83,6 +85,8 @@ class DrgnTarget(Target):
         self._by_name: dict[str, Symbol | None] = {}
         self._by_address: dict[int, Symbol | None] = {}
         self._ambiguous: frozenset[str] | None = None
+        #: Types converted for :meth:`type_info` / :meth:`variable_type`.
+        self._types = DrgnTypes()
         self._modules_area: tuple[int, int] | None = None
         #: The kernel model on this target, for what the Target answers from kernel memory (register notes).
         self._kernel: Kernel | None = None
@@ -373,6 +377,26 @@ class DrgnTarget(Target):
         if bit_size is not None:
             return Member(member, bits // 8, size, current.type_name(), bits % 8, bit_size)
         return Member(member, bits // 8, size, current.type_name())
+
+    def type_info(self, type_name: str) -> CType:
+        return self._types.convert(self._type(type_name))
+
+    def variable_type(self, name: str) -> CType:
+        """The type drgn's DWARF index gives variable, function or enumeration constant *name* (module
+        ones only while their debug info is loaded and not hidden)."""
+        flags = drgn.FindObjectFlags.VARIABLE | drgn.FindObjectFlags.FUNCTION | drgn.FindObjectFlags.CONSTANT
+        try:
+            obj = self.prog.object(name, flags)
+        except (LookupError, ValueError, SyntaxError):
+            raise SymbolNotFound(name) from None
+        if self._hidden_modules and obj.address_ is not None:
+            try:
+                owner = self.prog.module(obj.address_)
+            except LookupError:
+                owner = None
+            if isinstance(owner, drgn.RelocatableModule) and owner.name in self._hidden_modules:
+                raise SymbolNotFound(name)
+        return self._types.convert(obj.type_)
 
     def enumerator(self, name: str) -> int:
         try:

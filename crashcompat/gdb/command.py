@@ -14,6 +14,7 @@ and remade when that changes; when a live target resumes, the session drops its 
 from __future__ import annotations
 
 import io
+import os
 import traceback
 from typing import IO, Any, cast
 
@@ -43,7 +44,11 @@ class GdbOutput(io.TextIOBase):
         self.stream = stream
 
     def write(self, text: str) -> int:
-        gdb.write(text, self.stream)
+        try:
+            gdb.write(text, self.stream)
+        except UnicodeEncodeError:  # surrogate escapes: bytes that were not UTF-8 leave as those bytes
+            gdb.flush()
+            os.write(2 if self.stream == gdb.STDERR else 1, text.encode("utf-8", "surrogateescape"))
         return len(text)
 
     def flush(self) -> None:

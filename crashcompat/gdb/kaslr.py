@@ -16,9 +16,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from functools import cached_property
 
+from crashcompat.core.cache import cache_path, trim
 from crashcompat.core.elf import ElfFile
 from crashcompat.core.kernel.layout import KERNEL_IMAGE_SIZE_KASLR
 from crashcompat.core.opening import vmlinux_banner
@@ -93,7 +95,8 @@ def relocate(vmlinux: str, offset: int, percpu_at_zero: bool) -> None:
     """Make GDB's symbols for *vmlinux* those of a kernel loaded at KASLR *offset*.
 
     Drops the main symbol file and exec file if they are this vmlinux, then ``add-symbol-file -o`` it
-    with ``.data..percpu`` kept at 0.  Turns GDB's index cache on so the next start is fast.
+    with ``.data..percpu`` kept at 0.  Turns GDB's index cache on (:func:`use_index_cache`) so the next
+    start is fast.
     """
     import gdb
 
@@ -101,8 +104,7 @@ def relocate(vmlinux: str, offset: int, percpu_at_zero: bool) -> None:
     confirm = gdb.parameter("confirm")
     gdb.execute("set confirm off", to_string=True)
     try:
-        with contextlib.suppress(gdb.error):
-            gdb.execute("set index-cache enabled on", to_string=True)
+        use_index_cache()
         progspace = gdb.current_progspace()
         if progspace is not None and progspace.filename is not None:
             gdb.execute("symbol-file", to_string=True)
@@ -117,6 +119,32 @@ def relocate(vmlinux: str, offset: int, percpu_at_zero: bool) -> None:
             gdb.execute("set architecture i386:x86-64", to_string=True)
     finally:
         gdb.execute(f"set confirm {'on' if confirm else 'off'}", to_string=True)
+
+
+def index_cache_dir() -> str:
+    """GDB's index cache for crashcompat: ``$XDG_CACHE_HOME/crashcompat/gdb-index``."""
+    return cache_path("gdb-index")
+
+
+def use_index_cache() -> None:
+    """Turn GDB's index cache on in crashcompat's own cache directory (trimmed first, :func:`trim`).
+
+    A GDB whose user turned the index cache on already keeps the user's setting and directory; GDB's
+    global cache (``~/.cache/gdb``) is never switched on by crashcompat.
+    """
+    import gdb
+
+    try:
+        if gdb.parameter("index-cache enabled"):
+            return
+    except (gdb.error, RuntimeError):
+        return  # a GDB without the setting
+    directory = index_cache_dir()
+    trim()
+    with contextlib.suppress(OSError, gdb.error):
+        os.makedirs(directory, exist_ok=True)
+        gdb.execute(f"set index-cache directory {directory}", to_string=True)
+        gdb.execute("set index-cache enabled on", to_string=True)
 
 
 def gdb_quote(path: str) -> str:

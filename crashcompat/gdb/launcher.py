@@ -21,11 +21,12 @@ import signal
 import site
 import subprocess
 import sys
+import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from crashcompat import prompt
-from crashcompat.core.cache import cache_path
+from crashcompat.core.cache import trim
 from crashcompat.core.opening import (
     OpenError,
     check_readable,
@@ -36,8 +37,9 @@ from crashcompat.core.opening import (
     mismatch,
     verify_version,
 )
+from crashcompat.core.session import debug_enabled
 from crashcompat.core.target import DumpFormat
-from crashcompat.gdb.kaslr import VmlinuxFacts
+from crashcompat.gdb.kaslr import VmlinuxFacts, index_cache_dir
 
 if TYPE_CHECKING:
     from crashcompat.core.target import Target
@@ -47,11 +49,6 @@ if TYPE_CHECKING:
 LAUNCH_ENV = "CRASHCOMPAT_GDB_LAUNCH"
 #: Seconds GDB waits for a reply from the bridge (GDB's ``remotetimeout``; its default is 2).
 REMOTE_TIMEOUT = 30
-
-
-def index_cache_dir() -> str:
-    """GDB's index cache for crashcompat sessions: ``$XDG_CACHE_HOME/crashcompat/gdb-index``."""
-    return cache_path("gdb-index")
 
 
 def site_dirs() -> list[str]:
@@ -77,11 +74,11 @@ def gdb_command(gdb: str) -> list[str]:
 
     return [
         gdb, "-q", "-nx", "-batch",
-        "-iex", "set index-cache enabled on",
         # crashcompat-gdbserver opens the dump before it answers GDB's first packet: on a busy machine
         # that takes longer than GDB's default 2 s, and GDB then misreads the late reply.
         "-iex", f"set remotetimeout {REMOTE_TIMEOUT}",
-        "-iex", f"set index-cache directory {index_cache_dir()}",
+        "-iex", f"set index-cache directory {index_cache_dir()}",  # crashcompat's, never ~/.cache/gdb
+        "-iex", "set index-cache enabled on",
         "-ex", f"source {script_path()}",
         "-ex", "python import crashcompat.gdb.launcher as _launcher; _launcher.run_in_gdb()",
     ]  # fmt: skip
@@ -96,7 +93,7 @@ def main(argv: list[str]) -> int:
         if args.live or args.qemu:
             raise prompt.UsageError(
                 "the gdb backend opens dump files; for a live kernel, start GDB on the vmlinux, "
-                '"target remote ..." the gdbstub or KGDB, and "source $(crashcompat gdb-script)"'
+                '"target remote ..." the gdbstub or KGDB, and source the script "crashcompat gdb-script" names'
             )
         vmlinux, vmcore = prompt.classify_files(args.files)
         if vmcore is None:
@@ -138,6 +135,7 @@ def main(argv: list[str]) -> int:
         "silent": args.silent,
         "input_file": args.input_file,
     }
+    trim()
     os.makedirs(index_cache_dir(), exist_ok=True)
     env = {**os.environ, LAUNCH_ENV: json.dumps(settings), "CRASHCOMPAT_SITE": os.pathsep.join(site_dirs())}
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is GDB's (it stops the command)
@@ -181,6 +179,12 @@ def run_in_gdb() -> None:
         command.save_layouts(session)
     except (TargetError, OpenError, gdb.error) as e:
         sys.stderr.write(f"{prompt.PROG}: {e}\n")
+    except KeyboardInterrupt:
+        sys.stdout.write("\n")
+    except Exception as e:  # never a silent end: one line, a traceback only with CRASHCOMPAT_DEBUG=1
+        if debug_enabled():
+            traceback.print_exc()
+        sys.stderr.write(f"{prompt.PROG}: internal error: {type(e).__name__}: {e}\n")
     finally:
         sys.stdout.flush()
         with _quiet():  # and "[Inferior 1 (Remote target) detached]" as it quits

@@ -57,8 +57,10 @@ from crashcompat.core.target import (
     TypeNotFound,
     member_path,
 )
+from crashcompat.core.typeinfo import CType
 from crashcompat.gdb import kaslr
 from crashcompat.gdb.symtab import SymbolTable, preferred
+from crashcompat.gdb.types import GdbTypes
 
 MASK64 = (1 << 64) - 1
 T = TypeVar("T")
@@ -248,6 +250,8 @@ class GdbTarget(Target):
         self._cache: dict[int, bytes] = {}
         self._modules: dict[str, tuple[str, SymbolTable]] = {}
         self._types: dict[str, gdb.Type] = {}
+        #: Whole types converted for :meth:`type_info` / :meth:`variable_type`.
+        self._ctypes = GdbTypes()
         self._lane = _connect_lane(self.facts.get("memory_lane")) if kind == "bridge" else None
         #: Type layouts kept across sessions (:class:`LayoutCache`), when the vmlinux has a build-id.
         self.layouts = LayoutCache.for_vmlinux(vmlinux)
@@ -474,6 +478,28 @@ class GdbTarget(Target):
             return Member(member, bits // 8, size, _type_name(current), bits % 8, bit_size)
         return Member(member, bits // 8, size, _type_name(current))
 
+    def type_info(self, type_name: str) -> CType:
+        try:
+            return self._ctypes.convert(self._type(type_name))
+        except (gdb.error, RuntimeError, TypeError):
+            raise TypeNotFound(type_name) from None
+
+    def variable_type(self, name: str) -> CType:
+        """The type of GDB's symbol *name*: a global, else a file-static variable or function, or an
+        enumeration constant (vmlinux, and modules added with :meth:`load_module_debuginfo`)."""
+        try:
+            symbol = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
+        except gdb.error:
+            symbol = None
+        if symbol is None or symbol.type is None:
+            raise SymbolNotFound(name)
+        if symbol.addr_class in (gdb.SYMBOL_LOC_TYPEDEF, gdb.SYMBOL_LOC_LABEL, gdb.SYMBOL_LOC_UNDEF):
+            raise SymbolNotFound(name)
+        try:
+            return self._ctypes.convert(symbol.type)
+        except (gdb.error, RuntimeError, TypeError):
+            raise SymbolNotFound(name) from None
+
     def enumerator(self, name: str) -> int:
         return self._layout(f"enumerator\0{name}", lambda: self._enumerator(name))
 
@@ -615,6 +641,7 @@ class GdbTarget(Target):
         self._modules[name] = (path, table)
 
     def unload_module_debuginfo(self, name: str) -> None:
+        self._ctypes = GdbTypes()  # types converted from the module's objfile go with it
         loaded = self._modules.pop(name, None)
         if loaded is not None:
             with contextlib.suppress(gdb.error):

@@ -358,7 +358,7 @@ def _write_node_lists(ctx: CommandContext, cache: slub.Cache, n: int, node: int)
             if not i:
                 ctx.write("  " + SLAB_HDR)
             slab = slub.read_slab(kernel, address)
-            ctx.write(_slab_line(slab, slab.inuse))
+            ctx.write(_slab_line(slab, slub.slab_inuse(kernel, cache, slab)))
 
 
 def _kmem_slab_address(ctx: CommandContext, address: int, verbose: bool) -> None:
@@ -469,11 +469,13 @@ def _kmem_z(ctx: CommandContext) -> None:
 def _kmem_V(ctx: CommandContext) -> None:
     kernel = ctx.kernel
     stats = mm.vm_stat(kernel)
-    width = max((len(n) for n, _ in stats.zone + stats.node), default=0)
+    width = max((len(n) for n, _ in stats.zone + stats.node + stats.numa), default=0)
     title = "VM_ZONE_STAT" if kernel.has_symbol("vm_zone_stat") else "VM_STAT"
     out = [f"  {title}:\n"] + [f"{n:>{width}}: {v}\n" for n, v in stats.zone]
     if stats.node:
         out += ["\n  VM_NODE_STAT:\n"] + [f"{n:>{width}}: {v}\n" for n, v in stats.node]
+    if stats.numa:
+        out += ["\n  VM_NUMA_STAT:\n"] + [f"{n:>{width}}: {v}\n" for n, v in stats.numa]
     events = mm.vm_events(kernel)
     if events:
         width = max(len(n) for n, _ in events)
@@ -485,7 +487,7 @@ def _kmem_o(ctx: CommandContext) -> None:
     kernel = ctx.kernel
     lines = ["PER-CPU OFFSET VALUES:\n"]
     for cpu in range(tasks.cpu_count(kernel)):
-        lines.append(f"{'CPU ' + str(cpu):>7}: {kernel.per_cpu_offset(cpu):x}\n")
+        lines.append(f"{'CPU ' + str(cpu):>7}: {kernel.per_cpu_offset(cpu) & 0xFFFFFFFFFFFFFFFF:x}\n")
     ctx.write("".join(lines))
 
 

@@ -252,12 +252,24 @@ def _load(ctx: CommandContext, m: Module, path: str, fatal: bool = True) -> None
     """Hand *path* to the backend (debug info for ``p``, ``bt -l`` …) and to the symbol table."""
     kernel = ctx.kernel
     try:
+        if not _same_build(kernel, m, path):  # the one check for every backend
+            raise TargetError(f"{path}: does not match module {m.name} (build ID)")
         kernel.target.load_module_debuginfo(m.name, path, modules.sections(kernel, m))
         symbols.load_module_object(kernel, m.name, path)
     except (TargetError, ElfError, OSError):
         if fatal:
             ctx.error(f"cannot load symbols from: {path}")
         ctx.write(f"mod: cannot load symbols from: {path}\n")
+
+
+def _same_build(kernel: Kernel, m: Module, path: str) -> bool:
+    """Whether the object file *path* was built with the module's code: the GNU build IDs agree (or one
+    side has none to compare)."""
+    loaded = modules.build_id(kernel, m)
+    if loaded is None:
+        return True
+    on_disk = ElfFile(path).build_id()
+    return on_disk is None or on_disk == loaded
 
 
 def _unload(ctx: CommandContext, m: Module) -> None:

@@ -208,14 +208,9 @@ def _dump(ctx: CommandContext, listed: list[Symbol]) -> None:
     out = []
     for s in listed:
         if s.module is not None and symbols.is_pseudo(s):
-            if s.name.startswith("_MODULE_START_"):
-                out.append(f"{s.address:x} MODULE START: {s.module}\n")
-            elif s.name.startswith("_MODULE_END_"):
-                out.append(f"{s.address:x} MODULE END: {s.module}\n")
-            elif s.name.startswith("_MODULE_INIT_START_"):
-                out.append(f"{s.address:x} MODULE INIT START: {s.module}\n")
-            elif s.name.startswith("_MODULE_INIT_END_"):
-                out.append(f"{s.address:x} MODULE INIT END: {s.module}\n")
+            label = symbols.pseudo_label(s)
+            if label is not None:
+                out.append(f"{s.address:x} {label}: {s.module}\n")
             continue
         out.append(f"{s.address:x} ({s.type_char or '?'}) {s.name}\n")
     ctx.write("".join(out))

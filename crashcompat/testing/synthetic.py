@@ -33,6 +33,7 @@ from crashcompat.core.target import (
     TargetInfo,
     TypeNotFound,
 )
+from crashcompat.core.typeinfo import CType, TypeKind, pointer_to
 
 #: A member declaration: (offset, size, type name) or (offset, size, type name, bit offset, bit size).
 MemberSpec = tuple[int, int, str] | tuple[int, int, str, int, int]
@@ -57,6 +58,8 @@ class SyntheticTarget(Target):
         self._crashed_cpu: int | None = None
         self._next = base
         self._vmcoreinfo: dict[str, str] = {}
+        self._ctypes: dict[str, CType] = {}
+        self._variables: dict[str, CType] = {}
 
     # ---- building ---------------------------------------------------------------------------------------
 
@@ -106,6 +109,16 @@ class SyntheticTarget(Target):
 
     def add_enum(self, type_name: str, values: Mapping[str, int]) -> None:
         self._enums[type_name] = list(values.items())
+
+    def add_ctype(self, name: str, t: CType) -> None:
+        """Make the whole type *t* known as *name* (``"struct list_head"``, ``"pid_t"``) to
+        :meth:`type_info`; pointers to known types (``"struct list_head *"``) follow."""
+        self._ctypes[name] = t
+
+    def add_variable(self, name: str, t: CType, address: int, kind: SymbolKind = SymbolKind.OBJECT) -> None:
+        """A global variable (or function) *name* of type *t* at *address*: a symbol and its type."""
+        self.add_symbol(name, address, t.strip_typedefs().size or 0, kind)
+        self._variables[name] = t
 
     def set_registers(self, cpu: int, registers: Mapping[str, int], crashed: bool = False) -> None:
         self._registers[cpu] = dict(registers)
@@ -192,6 +205,25 @@ class SyntheticTarget(Target):
         return Member(
             member, offset, spec[1], current if _SUBSCRIPT.match(member.split(".")[-1]) else spec[2]
         )
+
+    def type_info(self, type_name: str) -> CType:
+        name = type_name.strip()
+        if name.endswith("*"):
+            return pointer_to(self.type_info(name[:-1]))
+        try:
+            return self._ctypes[name]
+        except KeyError:
+            raise TypeNotFound(type_name) from None
+
+    def variable_type(self, name: str) -> CType:
+        found = self._variables.get(name)
+        if found is not None:
+            return found
+        for t in self._ctypes.values():
+            u = t.strip_typedefs()
+            if u.kind == TypeKind.ENUM and any(e.name == name for e in u.enumerators):
+                return t
+        raise SymbolNotFound(name)
 
     def enumerator(self, name: str) -> int:
         for values in self._enums.values():

@@ -85,3 +85,21 @@ def test_launcher_banner_and_exit_status(lab_manifest: Any) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "(crash commands on GDB " in proc.stdout and f"NODENAME: {dump.facts['hostname']}" in proc.stdout
     assert proc.stdout.rstrip().endswith("crash>")
+
+
+def test_index_cache_is_crashcompats_own(tmp_path: Path) -> None:
+    """crashcompat turns GDB's index cache on in its own cache directory, never GDB's global one, and
+    leaves a user's own index cache setting alone."""
+    env = {
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "HOME": str(tmp_path),
+        "CRASHCOMPAT_PYTHON": sys.executable,
+    }
+    show = "python import gdb; print('dir=' + gdb.parameter('index-cache directory'))"
+    use = "python from crashcompat.gdb.kaslr import use_index_cache; use_index_cache()"
+    proc = _bare_gdb(env, use, show, "show index-cache enabled")
+    assert f"dir={tmp_path / 'cache' / 'crashcompat' / 'gdb-index'}" in proc.stdout, proc.stderr
+    assert "The index cache is on." in proc.stdout, proc.stdout
+    mine = str(tmp_path / "mine")
+    proc = _bare_gdb(env, f"set index-cache directory {mine}", "set index-cache enabled on", use, show)
+    assert f"dir={mine}" in proc.stdout, proc.stderr

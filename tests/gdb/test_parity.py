@@ -64,6 +64,17 @@ EXTRA = [
     "net -N 16777343",
     "waitq log_wait",
     "dev",
+    "struct -o task_struct",
+    "struct list_head init_task",
+    "union rcu_special",
+    "* list_head jiffies",
+    "p init_task.comm",
+    "p cpu_number:a",
+    "px jiffies",
+    "pd jiffies",
+    "whatis schedule",
+    "whatis pid_t",
+    "ptype struct list_head",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}

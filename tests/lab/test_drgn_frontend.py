@@ -169,6 +169,40 @@ def test_dmesg_matches_makedumpfile(lab_dump: Any, lab_manifest: Any) -> None:
     assert proc.stdout == Path(lab_dump["dmesg"]).read_text(errors="replace")
 
 
+def test_dmesg_without_vmlinux(lab_dump: Any, lab_manifest: Any) -> None:
+    """``crashcompat dmesg VMCORE`` alone reads the log from VMCOREINFO, byte for byte what makedumpfile wrote
+    (the capture kernel's dmesg file) or, for QEMU's dumps that makedumpfile cannot read, what the vmlinux's
+    types give."""
+
+    def dmesg(*files: str) -> bytes:
+        proc = subprocess.run(
+            [sys.executable, "-m", "crashcompat", "dmesg", *files],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    alone = dmesg(lab_dump.path)
+    if lab_dump.get("dmesg"):
+        assert alone == Path(lab_dump["dmesg"]).read_bytes()
+    else:
+        assert alone == dmesg(lab_dump.path, lab_manifest.vmlinux)
+    assert alone.count(b"\n") > 100
+
+
+def test_dmesg_help() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "crashcompat", "dmesg", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: crashcompat dmesg VMCORE [VMLINUX]")
+
+
 # ---- inside drgn ------------------------------------------------------------------------------------------
 
 

@@ -98,3 +98,18 @@ def test_mod_errors_like_crash(session: Session, lab_manifest: Any) -> None:
         session.run(f"mod -s crashme {not_elf}", echo=False)
         == f"mod: {not_elf}: not an ELF format object file\n" + usage
     )
+
+
+@pytest.mark.parametrize("backend", ["drgn", pytest.param("gdb", marks=pytest.mark.gdb)])
+def test_mod_s_refuses_another_modules_object_file(lab_manifest: Any, backend: str) -> None:
+    """A ``.ko`` whose build ID is not the loaded module's is refused with the same line on both backends
+    (one check, in the command), and ``sym`` then still knows nothing of the module's debug symbols."""
+    from crashcompat.testing.sessions import run_cli
+
+    wrong = next(f for f in lab_manifest.module_debug_files if f.endswith("/virtio_ring.ko"))
+    dump = next(d for d in lab_manifest["dumps"] if d["format"] == "elf")
+    text = run_cli(
+        dump, [f"mod -s crashme {wrong}", "mod"], backend, vmlinux=lab_manifest["kernel"]["vmlinux"]
+    )
+    assert f"mod: cannot load symbols from: {wrong}\n" in text
+    assert wrong not in text.replace(f"mod: cannot load symbols from: {wrong}\n", "")

@@ -39,10 +39,15 @@ def quit_(ctx: CommandContext) -> None:
     raise SessionExit()
 
 
+@command("interrupted", summary="ctrl-c", synopsis="interrupted", description="Gets Ctrl-C.")
+def interrupted(ctx: CommandContext) -> None:
+    raise KeyboardInterrupt
+
+
 class Fixture:
     @hookimpl
     def crashcompat_commands(self) -> list[Command]:
-        return [echo, sys_, set_, quit_]
+        return [echo, sys_, set_, quit_, interrupted]
 
 
 @pytest.fixture
@@ -180,9 +185,8 @@ def test_line_syntax_through_the_loop(
     assert out.read_text() == "one\ntwo\n"
 
 
-def test_ctrl_c_in_a_line_does_not_end_the_session(
-    session: Session, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _interrupting(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make a line starting with ``slow`` be interrupted by Ctrl-C."""
     real_run = session.run
 
     def run(line: str, echo: bool = True) -> str:
@@ -191,8 +195,36 @@ def test_ctrl_c_in_a_line_does_not_end_the_session(
         return real_run(line, echo)
 
     monkeypatch.setattr(session, "run", run)
-    assert prompt.run(session, _args("-s"), io.StringIO("slow\necho after\nq\n")) == 0
+
+
+def test_ctrl_c_at_the_terminal_ends_the_command_not_the_session(
+    session: Session, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _interrupting(session, monkeypatch)
+    typed = iter(["slow", "echo after", "q"])
+    monkeypatch.setattr(prompt, "_setup_readline", lambda: None)
+    monkeypatch.setattr(prompt, "_real_stdout", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda _prompt="": next(typed))
+    terminal = io.StringIO()
+    monkeypatch.setattr(terminal, "isatty", lambda: True)
+    assert prompt.run(session, _args("-s"), terminal) == 0
     assert capsys.readouterr().out == "\nafter\n"
+
+
+def test_ctrl_c_with_commands_from_a_pipe_ends_quietly(
+    session: Session, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """crash, its commands on a pipe, exits with status 1 and says nothing on SIGINT."""
+    _interrupting(session, monkeypatch)
+    assert prompt.run(session, _args("-s"), io.StringIO("echo before\nslow\necho after\nq\n")) == 1
+    assert capsys.readouterr().out == "before\n"
+
+
+def test_ctrl_c_inside_a_command_from_a_pipe_ends_quietly(
+    session: Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert prompt.run(session, _args("-s"), io.StringIO("interrupted\necho after\n")) == 1
+    assert "after" not in capsys.readouterr().out
 
 
 def test_banner_is_crash_startup(session: Session) -> None:
@@ -268,3 +300,35 @@ def test_dmesg_needs_a_dump(files: dict[str, Path], capsys: pytest.CaptureFixtur
     assert capsys.readouterr().err == "usage: crashcompat dmesg VMCORE [VMLINUX]\n"
     assert cli.main(["dmesg", str(files["vmlinux"])]) == 1
     assert capsys.readouterr().err == "crashcompat: dmesg: no dump file given\n"
+
+
+def test_bytes_on_stdin_pass_through(session: Session, capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    """A line with bytes that are not UTF-8 reaches the shell unchanged, and its output comes back unchanged."""
+    raw = b"!printf '\\377\\376'; echo \xff\xfe\n"
+    stdin = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8")
+    assert prompt.run(session, _args("-s"), stdin) == 1
+    assert capfdbinary.readouterr().out == b"\xff\xfe\xff\xfe\n"
+
+
+def test_bytes_in_an_input_file_pass_through(
+    session: Session, tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    commands = tmp_path / "cmds"
+    commands.write_bytes(b"!echo \xc3\x80\xff\nq\n")
+    assert prompt.run(session, _args("-s", "-i", str(commands)), io.StringIO("")) == 0
+    assert capfdbinary.readouterr().out == b"\xc3\x80\xff\n"
+
+
+def test_an_unexpected_error_is_one_line_and_the_session_goes_on(
+    session: Session, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_run = session.run
+
+    def run(line: str, echo: bool = True) -> str:
+        if line.startswith("bad"):
+            raise RuntimeError("frontend bug")
+        return real_run(line, echo)
+
+    monkeypatch.setattr(session, "run", run)
+    assert prompt.run(session, _args("-s"), io.StringIO("bad\necho after\n")) == 1
+    assert capsys.readouterr().out == "crash: internal error: RuntimeError: frontend bug\nafter\n"

@@ -245,3 +245,14 @@ def test_the_guard_keeps_the_signature_and_the_loaded_object() -> None:
     assert host.plugin("cmds") is plugin and host.plugin_name(plugin) == "cmds"
     host.load(extra=[("again", plugin)])
     assert host.records["again"].error == "ValueError: already registered as cmds"
+
+
+@pytest.mark.usefixtures("no_installed_plugins")
+def test_a_name_two_plugins_provide_stays_with_the_first_loaded() -> None:
+    """docs/plugin-guide.md: the plugin loaded first keeps a command name, the later one is skipped."""
+    host = _host(("first", _Cmds("same", "one")), ("second", _Cmds("same", "two")))
+    session = Session(SyntheticTarget(), host=host, out=io.StringIO())
+    same = session.lookup("same")
+    assert same is not None and same.plugin == "first"
+    assert session.lookup("two") is not None
+    assert "WARNING: plugin second: command same already provided by first (skipped)" in session.warnings

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from crashcompat import hookimpl
 from crashcompat.core.command import Argument, Command, CommandContext, Option, command
 from crashcompat.core.plugins import PluginHost
-from crashcompat.core.session import Session, SessionExit, split_line
+from crashcompat.core.session import Session, SessionExit, split_line, write_text
 from crashcompat.core.target import FaultError
 from crashcompat.testing.synthetic import SyntheticTarget
 
@@ -46,10 +48,21 @@ def interrupted(ctx: CommandContext) -> None:
     raise KeyboardInterrupt
 
 
+@command("printer", summary="print()", synopsis="printer", description="Uses print().")
+def printer(ctx: CommandContext) -> None:
+    print("printed")
+    ctx.write("written\n")
+
+
+@command("leaver", summary="sys.exit()", synopsis="leaver", description="Calls sys.exit().")
+def leaver(ctx: CommandContext) -> None:
+    sys.exit(3)
+
+
 class Fixture:
     @hookimpl
     def crashcompat_commands(self) -> list[Command]:
-        return [echo, boom, fault, interrupted]
+        return [echo, boom, fault, interrupted, printer, leaver]
 
 
 @pytest.fixture
@@ -164,3 +177,60 @@ def test_argument_quoting_follows_crash() -> None:
 
     assert split_arguments("ps 'fix.*' -k") == ["ps", "'fix.*'", "-k"]
     assert split_arguments('echo "two words" x') == ["echo", "two words", "x"]
+
+
+def test_print_in_a_command_follows_redirects_and_pipes(session: Session, tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    session.run(f"printer > {target}")
+    assert target.read_text() == "printed\nwritten\n"
+    assert session.run("printer | tr a-z A-Z") == "PRINTED\nWRITTEN\n"
+    assert session.run("printer", echo=False) == "printed\nwritten\n"
+
+
+def test_sys_exit_in_a_command_ends_the_command_only(session: Session) -> None:
+    assert session.run("leaver") == "leaver: internal error: SystemExit: 3\n"
+    assert session.run("echo still here") == "still here\n"
+
+
+def test_shell_bytes_pass_through(session: Session) -> None:
+    text = session.run("!printf '\\377\\000\\200x'")
+    assert text.encode("utf-8", "surrogateescape") == b"\xff\x00\x80x"
+    piped = session.run("!printf '\\377\\200' | od -An -tx1")
+    assert piped.split() == ["ff", "80"]
+    assert session.run("echo \udcff | od -An -tx1").split() == ["ff", "0a"]
+
+
+def test_undecodable_bytes_in_a_redirect(session: Session, tmp_path: Path) -> None:
+    target = tmp_path / "out\udcff.txt"
+    session.run(f"echo \udcfe > {target}")
+    assert (tmp_path / os.fsdecode(b"out\xff.txt")).read_bytes() == b"\xfe\n"
+
+
+def test_nul_in_a_file_name_or_shell_line_is_one_error(session: Session, tmp_path: Path) -> None:
+    out = session.out
+    assert isinstance(out, io.StringIO)
+    session.run(f"echo x > {tmp_path}/a\0b")
+    session.run("!echo a\0b")
+    session.run("echo x | cat \0")
+    assert out.getvalue() == (
+        "crash: NUL character in file name\n"
+        "crash: NUL character in shell command\n"
+        "crash: NUL character in shell command\n"
+    )
+    assert session.run("echo on") == "on\n"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_redirect_to_a_full_device_is_one_error(session: Session) -> None:
+    out = session.out
+    assert isinstance(out, io.StringIO)
+    session.run("echo x > /dev/full")
+    assert out.getvalue() == "crash: write error: /dev/full: No space left on device\n"
+
+
+def test_output_to_a_closed_pipe_is_quiet() -> None:
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    write_text(Closed(), "lost\n")  # no exception

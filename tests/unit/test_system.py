@@ -87,6 +87,7 @@ def test_uptime_jiffies_removes_initial_jiffies() -> None:
     tick = t.alloc(8)
     t.write_u64(tick, 4_000_000)  # tick_nsec of HZ=250
     t.add_symbol("tick_nsec", tick, 8)
+    t.add_symbol("dd_init_sched", t.alloc(16), 16)  # mq-deadline built in: crash knows the real HZ
     j = t.alloc(8)
     t.write_u64(j, ((-300 * hz) & 0xFFFFFFFF) + 7 * hz)  # INITIAL_JIFFIES + 7 s
     t.add_symbol("jiffies_64", j, 8)
@@ -95,3 +96,14 @@ def test_uptime_jiffies_removes_initial_jiffies() -> None:
     assert system.uptime_jiffies(k) == 7 * hz
     t.write_u64(j, (1 << 32) + 5 * hz)  # past the 32-bit wrap
     assert system.uptime_jiffies(Kernel(t)) == 300 * hz + 5 * hz
+
+
+def test_hz_defaults_to_1000_without_builtin_mq_deadline() -> None:
+    """mq-deadline a module (Debian 6.12+): crash keeps x86_64's HZ of 1000, whatever tick_nsec says."""
+    t = SyntheticTarget()
+    tick = t.alloc(8)
+    t.write_u64(tick, 4_000_000)
+    t.add_symbol("tick_nsec", tick, 8)
+    assert system.hz(Kernel(t)) == 1000
+    t.add_symbol("dd_init_queue", t.alloc(16), 16)  # 5.10's name of the init function
+    assert system.hz(Kernel(t)) == 250

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from crashcompat.core.kernel.layout import layout as _layout
 from crashcompat.core.target import FaultError, SymbolNotFound, Target, TargetError, TypeNotFound
+from crashcompat.core.typeinfo import CType, TypeKind, array_of
 
 T = TypeVar("T")
 
@@ -165,6 +166,8 @@ class Kernel:
         self._sizes: dict[str, int] = {}
         self._members: dict[tuple[str, str], Any] = {}
         self._symbols: dict[str, int] = {}
+        #: Whole C types and variables' types (:meth:`type_info`, :meth:`variable_type`); misses too.
+        self._ctypes: dict[tuple[str, str], CType | TargetError] = {}
         #: Per-subsystem memo (``kernel.memo("modules", loader)``); dropped by :meth:`invalidate`.
         self._memo: dict[str, Any] = {}
 
@@ -199,6 +202,49 @@ class Kernel:
         except TypeNotFound:
             return False
         return True
+
+    def type_info(self, type_name: str) -> CType:
+        """The C type *type_name* (:meth:`Target.type_info <crashcompat.core.target.Target.type_info>`),
+        cached.  Raises TypeNotFound."""
+        return self._ctype("type", type_name, self.target.type_info)
+
+    def variable_type(self, name: str) -> CType:
+        """The type of global variable or function *name*
+        (:meth:`Target.variable_type <crashcompat.core.target.Target.variable_type>`), cached until module
+        debug info changes (:meth:`forget_types`).  Raises SymbolNotFound."""
+        return self._ctype("variable", name, self._variable_type)
+
+    def _variable_type(self, name: str) -> CType:
+        found = self.target.variable_type(name)
+        if found.kind == TypeKind.ARRAY and found.length is None:
+            # The debug info may give a variable its header declaration's type (``const char
+            # linux_banner[]``); the definition's length is in the ELF symbol's size.
+            element = found.target.strip_typedefs().size
+            try:
+                size = self.target.lookup_symbol(name).size
+            except TargetError:
+                size = 0
+            if element and size and size % element == 0:
+                found = array_of(found.target, size // element)
+        return found
+
+    def _ctype(self, space: str, name: str, compute: Callable[[str], CType]) -> CType:
+        key = (space, name)
+        found = self._ctypes.get(key)
+        if found is None:
+            try:
+                found = compute(name)
+            except (TypeNotFound, SymbolNotFound) as e:
+                found = e
+            self._ctypes[key] = found
+        if isinstance(found, TargetError):
+            raise found
+        return found
+
+    def forget_types(self) -> None:
+        """Drop cached :meth:`type_info` / :meth:`variable_type` answers (module debug info was loaded or
+        unloaded: its types and variables come and go)."""
+        self._ctypes.clear()
 
     def symbol(self, name: str) -> int:
         """Address of a vmlinux symbol (cached).  Raises SymbolNotFound."""
@@ -275,12 +321,29 @@ class Kernel:
         return self.cpumask("__cpu_online_mask")
 
     def per_cpu_offset(self, cpu: int) -> int:
-        """``__per_cpu_offset[cpu]`` (arch/x86/kernel/setup_percpu.c), read once per stop."""
+        """``__per_cpu_offset[cpu]`` (arch/x86/kernel/setup_percpu.c), read once per stop, as the number
+        to add to a per-cpu symbol's address.
+
+        Up to Linux 6.14 x86_64's per-cpu section is zero-based (``__per_cpu_start`` is 0) and the offsets
+        are the areas' addresses.  Since Linux 6.15 (the "x86/percpu/64: Use relative percpu offsets"
+        series) per-cpu symbols are ordinary kernel addresses and the offset is ``area - __per_cpu_start``,
+        which the kernel adds modulo 2**64: it is returned signed so that ``symbol + offset`` is the
+        area's address.  Print it with ``& 0xFFFFFFFFFFFFFFFF``."""
         offsets: dict[int, int] = self.memo("per_cpu_offsets", dict)
         offset = offsets.get(cpu)
         if offset is None:
-            offset = offsets[cpu] = self.read_u64(self.symbol("__per_cpu_offset") + 8 * cpu)
+            offset = self.read_u64(self.symbol("__per_cpu_offset") + 8 * cpu)
+            if offset >= 1 << 63 and self._per_cpu_relative():
+                offset -= 1 << 64
+            offsets[cpu] = offset
         return offset
+
+    def _per_cpu_relative(self) -> bool:
+        """Whether per-cpu symbols are kernel addresses, not zero-based offsets (Linux >= 6.15)."""
+        try:
+            return self.symbol("__per_cpu_start") != 0
+        except SymbolNotFound:
+            return False
 
     def per_cpu_address(self, name: str, cpu: int) -> int:
         """``per_cpu_ptr(&name, cpu)`` for a per-cpu variable *name*."""

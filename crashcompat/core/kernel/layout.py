@@ -61,6 +61,7 @@ __all__ = [
     "modules_range",
     "pt_regs_offsets",
     "thread_size",
+    "top_of_stack_padding",
 ]
 
 T = TypeVar("T")
@@ -339,6 +340,22 @@ def thread_size(kernel: Kernel) -> int:
         return THREAD_SIZE_DEFAULT
 
     return kernel.memo("layout:thread_size", compute)
+
+
+def top_of_stack_padding(kernel: Kernel) -> int:
+    """``TOP_OF_KERNEL_STACK_PADDING``: the bytes left unused above a task's user-mode ``struct pt_regs``.
+
+    Linux 6.9 (commit 65c9cc9e2c14 "x86/fred: Reserve space for the FRED stack frame") reserves 16 with
+    CONFIG_X86_FRED; like crash, a ``struct fred_frame`` in the debug info means that configuration."""
+
+    def compute() -> int:
+        try:
+            kernel.sizeof("struct fred_frame")
+        except TypeNotFound:
+            return 0
+        return 2 * 8
+
+    return kernel.memo("layout:top_of_stack_padding", compute)
 
 
 def pt_regs_offsets(kernel: Kernel) -> dict[str, int]:

@@ -8,9 +8,10 @@ SPARSEMEM_VMEMMAP gives the ``vmemmap`` address.  A task's VMAs come from the 6.
 
 from __future__ import annotations
 
+import contextlib
 import struct as _struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crashcompat.core.kernel import Kernel, layout
 from crashcompat.core.kernel import fs as _fs
@@ -24,11 +25,13 @@ __all__ = [
     "Node",
     "Page",
     "Section",
+    "SlabTest",
     "SwapDevice",
     "VmStat",
     "Vma",
     "VmapArea",
     "Zone",
+    "compound_head",
     "decode_page_flags",
     "file_path",
     "find_vma",
@@ -42,6 +45,7 @@ __all__ = [
     "nr_blockdev_pages",
     "page_flag_bits",
     "page_flag_names",
+    "page_is_slab",
     "page_struct_size",
     "page_to_pfn",
     "pages_summary",
@@ -49,6 +53,7 @@ __all__ = [
     "phys_to_page",
     "read_page",
     "read_pages",
+    "slab_test",
     "swap_devices",
     "swap_totals",
     "valid_sections",
@@ -215,11 +220,18 @@ class _PageLayout:
         self.size = kernel.sizeof("struct page")
         self.flags = m("struct page", "flags")
         self.mapping = m("struct page", "mapping")
-        self.index = m("struct page", "index")
+        # Linux 6.16 renamed page->index to __folio_index (folio conversion; crash's memory.c follows).
+        self.index = m(
+            "struct page", "index" if kernel.has_member("struct page", "index") else "__folio_index"
+        )
         self.private = m("struct page", "private")
         self.refcount = m("struct page", "_refcount")
         self.mapcount = m("struct page", "_mapcount")
-        self.compound_head = m("struct page", "compound_head")
+        # Linux 7.1 (commit d50569612c29): compound_head renamed compound_info (see compound_head()).
+        self.compound_head = m(
+            "struct page",
+            "compound_head" if kernel.has_member("struct page", "compound_head") else "compound_info",
+        )
 
 
 def _page_layout(kernel: Kernel) -> _PageLayout:
@@ -337,6 +349,110 @@ _BELOW_0X80 = bytes(b < 0x80 for b in range(256))
 _BIT_SET = [bytes(b >> bit & 1 for b in range(256)) for bit in range(8)]
 
 
+@dataclass(frozen=True)
+class SlabTest:
+    """How crash's ``page_slab()`` tells a slab page.
+
+    Up to Linux 6.9 a page flag: bit :attr:`flag_bit` of ``page->flags`` (``PG_slab``).  Since commit
+    46df8e73a4a3 "mm: free up PG_slab" (v6.10) a page type: ``(page->page_type & (base | flag)) == base``,
+    with ``base`` the ``PAGE_TYPE_BASE`` enumerator (else 0xf0000000) and ``flag`` the ``PG_slab``
+    enumerator (else crash's default bit number, 7) — which on 6.12's one-byte types (``PGTY_slab`` in the
+    top byte) is crash's test as it stands.  Neither: no page is a slab page.
+    """
+
+    flag_bit: int | None
+    type_offset: int | None
+    type_mask: int = 0
+    type_base: int = 0
+
+    def matches(self, flags: int, page_type: int) -> bool:
+        """Whether a page with these ``flags`` and ``page_type`` is a slab page."""
+        if self.flag_bit is not None:
+            return bool(flags >> self.flag_bit & 1)
+        return self.type_offset is not None and page_type & self.type_mask == self.type_base
+
+
+_PAGE_TYPE_BASE = 0xF0000000
+_PG_SLAB_DEFAULT = 7
+
+
+def slab_test(kernel: Kernel) -> SlabTest:
+    """The kernel's :class:`SlabTest` (memoised)."""
+
+    def compute() -> SlabTest:
+        bits = page_flag_bits(kernel)
+        if any(name.startswith("slab") for _, name in page_flag_names(kernel)):
+            return SlabTest(flag_bit=bits.get("PG_slab", _PG_SLAB_DEFAULT), type_offset=None)
+        if not kernel.has_member("struct page", "page_type"):
+            return SlabTest(flag_bit=None, type_offset=None)
+        base, flag = _PAGE_TYPE_BASE, _PG_SLAB_DEFAULT
+        with contextlib.suppress(SymbolNotFound, TypeNotFound):
+            base = kernel.target.enumerator("PAGE_TYPE_BASE")
+        with contextlib.suppress(SymbolNotFound, TypeNotFound):
+            flag = kernel.target.enumerator("PG_slab")
+        offset = kernel.offsetof("struct page", "page_type")
+        return SlabTest(
+            flag_bit=None, type_offset=offset, type_mask=(base | flag) & 0xFFFFFFFF, type_base=base
+        )
+
+    return kernel.memo("mm:slab_test", compute)
+
+
+def compound_head(kernel: Kernel, page: int) -> int:
+    """The head page of ``struct page *`` *page* (crash's ``compound_head()``).
+
+    ``page->compound_head`` holds head + 1 on tail pages.  Linux 7.1 (commit d50569612c29 "mm: rename the
+    'compound_head' field in the 'struct page' to 'compound_info'") may store a mask instead: with
+    power-of-two page structs and ``zone.vmemmap_tails`` (CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP), a tail's
+    value ANDed with its own address gives the head, as crash reads it.  Raises FaultError."""
+    info = kernel.has_member("struct page", "compound_info")
+    value = kernel.read_pointer(
+        page + kernel.offsetof("struct page", "compound_info" if info else "compound_head")
+    )
+    if info and _compound_info_has_mask(kernel):
+        return page & (((value & 1) - 1) | value) & 0xFFFFFFFFFFFFFFFF
+    return value - 1 if value & 1 else page
+
+
+def _compound_info_has_mask(kernel: Kernel) -> bool:
+    def compute() -> bool:
+        size = kernel.sizeof("struct page")
+        return size & (size - 1) == 0 and kernel.has_member("struct zone", "vmemmap_tails")
+
+    return kernel.memo("mm:compound_info_mask", compute)
+
+
+def page_is_slab(kernel: Kernel, page: int) -> bool:
+    """crash's ``page_slab()`` for ``struct page *`` *page*.  Raises FaultError."""
+    test = slab_test(kernel)
+    flags = (
+        kernel.read_u64(page + kernel.offsetof("struct page", "flags")) if test.flag_bit is not None else 0
+    )
+    page_type = kernel.read_u32(page + test.type_offset) if test.type_offset is not None else 0
+    return test.matches(flags, page_type)
+
+
+def _count_slab_column(data: bytes, size: int, flags: int, test: SlabTest) -> int:
+    """Pages of *data* that *test* calls slab pages, counted by byte columns like
+    :func:`_count_page_columns`."""
+    if test.flag_bit is not None:
+        bit = test.flag_bit
+        return int.from_bytes(
+            data[flags + bit // 8 :: size].translate(_BIT_SET[bit % 8]), "little"
+        ).bit_count()
+    if test.type_offset is None:
+        return 0
+    n = len(data) // size
+    found = int.from_bytes(b"\x01" * n, "little")  # one byte per page, as the columns are
+    for i in range(4):
+        mask, base = test.type_mask >> 8 * i & 0xFF, test.type_base >> 8 * i & 0xFF
+        if not mask:
+            continue
+        table = bytes((b & mask) == base for b in range(256))
+        found &= int.from_bytes(data[test.type_offset + i :: size].translate(table), "little")
+    return found.bit_count()
+
+
 def _count_page_columns(
     data: bytes, size: int, flags: int, refcount: int, slab_bit: int, reserved_bit: int
 ) -> tuple[int, int]:
@@ -366,13 +482,16 @@ def pages_summary(kernel: Kernel) -> tuple[int, int]:
 
     def compute() -> tuple[int, int]:
         bits = page_flag_bits(kernel)
-        slab_bit = bits.get("PG_slab", 7)
+        test = slab_test(kernel)
+        slab_bit = test.flag_bit if test.flag_bit is not None else 7
         reserved_bit = bits.get("PG_reserved", 10)
         lay = _page_layout(kernel)
         slabs = shared = 0
         for section in valid_sections(kernel):
             for _, data in _page_struct_blocks(kernel, section.mem_map, section.pages, lay.size):
                 s, h = _count_page_columns(data, lay.size, lay.flags, lay.refcount, slab_bit, reserved_bit)
+                if test.flag_bit is None:
+                    s = _count_slab_column(data, lay.size, lay.flags, test)
                 slabs += s
                 shared += h
         return slabs, shared
@@ -546,6 +665,9 @@ class VmStat:
 
     zone: list[tuple[str, int]]
     node: list[tuple[str, int]]
+    #: ``vm_numa_stat[]`` (``enum numa_stat_item``), Linux 4.14 to 5.13: commit f19298b9516c "mm/vmstat:
+    #: convert NUMA statistics to basic NUMA counters" (v5.14) folded them into per-node events.
+    numa: list[tuple[str, int]] = field(default_factory=list)
 
     def get(self, name: str) -> int | None:
         for key, value in self.zone + self.node:
@@ -566,7 +688,11 @@ def vm_stat(kernel: Kernel) -> VmStat:
 
         zone_symbol = "vm_zone_stat" if kernel.has_symbol("vm_zone_stat") else "vm_stat"
         node = read("vm_node_stat", node_names) if node_names and kernel.has_symbol("vm_node_stat") else []
-        return VmStat(read(zone_symbol, zone_names), node)
+        numa: list[tuple[str, int]] = []
+        if node and kernel.has_symbol("vm_numa_stat"):
+            numa_names = _enum_names(kernel, "enum numa_stat_item", "NR_VM_NUMA_STAT_ITEMS")
+            numa = read("vm_numa_stat", numa_names) if numa_names else []
+        return VmStat(read(zone_symbol, zone_names), node, numa)
 
     return kernel.memo("mm:vm_stat", compute)
 
@@ -811,16 +937,34 @@ class VmapArea:
         return self.end - self.start
 
 
+def _vmap_area_addresses(kernel: Kernel) -> list[int]:
+    """Every busy ``struct vmap_area *``.  Linux 6.9 (commit d093602919ad "mm: vmalloc: remove global
+    vmap_area_root rb-tree") spread them over ``vmap_nodes[nr_vmap_nodes]``, each with its own
+    ``busy.head`` list (crash then sorts them by ``va_start``); before, one ``vmap_area_list``."""
+    if not kernel.has_symbol("vmap_nodes"):
+        return list(list_for_each_entry(kernel, kernel.symbol("vmap_area_list"), "struct vmap_area", "list"))
+    nodes = kernel.read_pointer(kernel.symbol("vmap_nodes"))
+    count = kernel.target.read_u32(kernel.symbol("nr_vmap_nodes"))
+    size = kernel.sizeof("struct vmap_node")
+    head = kernel.offsetof("struct vmap_node", "busy.head")
+    out: list[int] = []
+    for i in range(min(count, 1 << 12)):
+        out += list_for_each_entry(kernel, nodes + i * size + head, "struct vmap_area", "list")
+    return out
+
+
 def vmap_areas(kernel: Kernel) -> list[VmapArea]:
     """``vmap_area_list`` entries with a ``vm`` (crash's ``dump_vmap_area()``), in list (address) order."""
 
     def compute() -> list[VmapArea]:
         out = []
-        for va in list_for_each_entry(kernel, kernel.symbol("vmap_area_list"), "struct vmap_area", "list"):
+        for va in _vmap_area_addresses(kernel):
             s = kernel.struct("struct vmap_area", va)
             vm = s.ptr("vm")
             if vm:
                 out.append(VmapArea(va, vm, s.ptr("va_start"), s.ptr("va_end")))
+        if kernel.has_symbol("vmap_nodes"):
+            out.sort(key=lambda a: a.start)
         return out
 
     return kernel.memo("mm:vmap_areas", compute)
@@ -982,12 +1126,36 @@ class MemoryBlock:
     end: int | None
 
 
+def _memory_subsys_private(kernel: Kernel) -> int:
+    """The memory bus's ``struct subsys_private *``: ``memory_subsys.p`` until Linux 6.3 (commit d2bf38c088e0 "driver core:
+    remove private pointer from struct bus_type"); since, the kset of ``bus_kset`` whose kobject is named
+    ``memory`` (its ``subsys.kobj``), as crash's ``get_subsys_private()`` finds it.  0 if none."""
+    if kernel.has_member("struct bus_type", "p"):
+        return kernel.read_pointer(kernel.symbol("memory_subsys") + kernel.offsetof("struct bus_type", "p"))
+    if not kernel.has_symbol("bus_kset"):
+        return 0
+    kset = kernel.read_pointer(kernel.symbol("bus_kset"))
+    name_off = kernel.offsetof("struct kobject", "name")
+    for kobj in list_for_each_entry(
+        kernel, kset + kernel.offsetof("struct kset", "list"), "struct kobject", "entry"
+    ):
+        if kernel.read_cstring(kernel.read_pointer(kobj + name_off), 32) == "memory":
+            return (
+                kobj
+                - kernel.offsetof("struct kset", "kobj")
+                - kernel.offsetof("struct subsys_private", "subsys")
+            )
+    return 0
+
+
 def memory_blocks(kernel: Kernel) -> list[MemoryBlock]:
     """The memory blocks on ``memory_subsys``'s device klist, in list order (crash's
     ``dump_memory_blocks()``); empty without memory hotplug support."""
     if not kernel.has_symbol("memory_subsys") or not kernel.has_member("struct memory_block", "dev"):
         return []
-    private = kernel.read_pointer(kernel.symbol("memory_subsys") + kernel.offsetof("struct bus_type", "p"))
+    private = _memory_subsys_private(kernel)
+    if not private:
+        return []
     head = private + kernel.offsetof("struct subsys_private", "klist_devices.k_list")
     dev_off = kernel.offsetof("struct memory_block", "dev")
     name_off = kernel.offsetof("struct device", "kobj.name")

@@ -21,6 +21,7 @@ from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, Typ
 __all__ = [
     "KallsymsEntry",
     "Module",
+    "build_id",
     "exported_symbols",
     "find_module",
     "for_each_module",
@@ -86,6 +87,10 @@ class Module:
     kallsyms_num: int = 0
     kallsyms_strtab: int = 0
     kallsyms_typetab: int = 0
+    #: Linux >= 6.4: ``(type, base, size)`` of each non-empty ``mem[]`` slot, ``type`` the
+    #: ``enum mod_mem_type`` name without ``MOD_`` (``"TEXT"``, ``"INIT_DATA"`` …); crash marks each with
+    #: ``_MODULE_<type>_START_<name>``/``_END_`` symbols.  Empty before 6.4.
+    regions: tuple[tuple[str, int, int], ...] = ()
 
     def contains(self, address: int) -> bool:
         """Whether *address* is in the module's core memory (crash ``IN_MODULE``)."""
@@ -174,10 +179,17 @@ def _module_from_struct(kernel: Kernel, mod: Struct) -> Module:
     try:
         # Linux >= 6.4: struct module_memory mem[MOD_MEM_NUM_TYPES] (commit ac3b43283923).
         kinds = dict(kernel.target.enumerators("enum mod_mem_type"))
-        core_kinds = [v for k, v in kinds.items() if v < kinds["MOD_INIT_TEXT"]]
-        init_kinds = [v for k, v in kinds.items() if k.startswith("MOD_INIT_")]
+        # Only 0 <= value < MOD_MEM_NUM_TYPES index mem[]: the enum also holds MOD_INVALID (-1) on 6.12.
+        slots = {k: v for k, v in kinds.items() if 0 <= v < kinds["MOD_MEM_NUM_TYPES"]}
+        core_kinds = [v for v in slots.values() if v < kinds["MOD_INIT_TEXT"]]
+        init_kinds = [v for k, v in slots.items() if k.startswith("MOD_INIT_")]
         ranges = []
         size = 0
+        regions = []
+        for kind, index in sorted(slots.items(), key=lambda kv: kv[1]):
+            length = mod.uint(f"mem[{index}].size")
+            if length:
+                regions.append((kind.removeprefix("MOD_"), mod.ptr(f"mem[{index}].base"), length))
         for index in core_kinds:
             start, length = mod.ptr(f"mem[{index}].base"), mod.uint(f"mem[{index}].size")
             size += length
@@ -195,6 +207,7 @@ def _module_from_struct(kernel: Kernel, mod: Struct) -> Module:
         init_base = mod.ptr("init_layout.base")
         init_size = mod.uint("init_layout.size")
         core = ((base, base + size),)
+        regions = []
     percpu = mod.ptr("percpu") if mod.has("percpu") else 0
     percpu_size = mod.uint("percpu_size") if mod.has("percpu_size") else 0
     kallsyms = "core_kallsyms" if mod.has("core_kallsyms.symtab") else ""
@@ -218,6 +231,7 @@ def _module_from_struct(kernel: Kernel, mod: Struct) -> Module:
         kallsyms_num=mod.uint(f"{kallsyms}.num_symtab") if kallsyms else 0,
         kallsyms_strtab=mod.ptr(f"{kallsyms}.strtab") if kallsyms else 0,
         kallsyms_typetab=mod.ptr(f"{kallsyms}.typetab") if mod.has(f"{kallsyms}.typetab") else 0,
+        regions=tuple(regions),
     )
 
 
@@ -364,6 +378,59 @@ def sections(kernel: Kernel, module: Module) -> dict[str, int]:
         return out
 
     return kernel.memo(f"modules.sections:{module.address:x}", compute)
+
+
+#: ``NT_GNU_BUILD_ID``, the ELF note type of the GNU build ID.
+NT_GNU_BUILD_ID = 3
+_NHDR = struct.Struct("<III")  # Elf64_Nhdr: n_namesz, n_descsz, n_type
+
+
+def build_id(kernel: Kernel, module: Module) -> str | None:
+    """The module's GNU build ID (hex) from its ELF notes as the kernel keeps them for
+    ``/sys/module/<m>/notes``: ``mod->notes_attrs->attrs[i]`` (``struct bin_attribute``: ``private`` the
+    note data, ``size`` its length), there since Linux 2.6.23 (commit 6d76013381ed "Add
+    /sys/module/name/notes").  ``None`` when the kernel or its types do not say.
+
+    :param module: a module of :func:`for_each_module` (``struct module *`` in ``module.address``).
+    """
+
+    def compute() -> str | None:
+        try:
+            attrs = kernel.read_pointer(module.address + kernel.offsetof("struct module", "notes_attrs"))
+            if not attrs:
+                return None
+            count = kernel.read_u32(attrs + kernel.offsetof("struct module_notes_attrs", "notes"))
+            first = attrs + kernel.offsetof("struct module_notes_attrs", "attrs")
+            size = kernel.sizeof("struct bin_attribute")
+            private_off = kernel.offsetof("struct bin_attribute", "private")
+            size_off = kernel.offsetof("struct bin_attribute", "size")
+            for i in range(min(count, 64)):
+                entry = first + i * size
+                length = kernel.read_u64(entry + size_off)
+                data = kernel.read(kernel.read_pointer(entry + private_off), min(length, 4096))
+                found = _gnu_build_id(data)
+                if found is not None:
+                    return found
+        except (FaultError, TypeNotFound, SymbolNotFound):
+            pass
+        return None
+
+    return kernel.memo(f"modules.build_id:{module.address:x}", compute)
+
+
+def _gnu_build_id(notes: bytes) -> str | None:
+    """The ``NT_GNU_BUILD_ID`` descriptor (hex) in a block of ELF notes, or ``None``."""
+    offset = 0
+    while offset + _NHDR.size <= len(notes):
+        namesz, descsz, kind = _NHDR.unpack_from(notes, offset)
+        name_at = offset + _NHDR.size
+        desc_at = name_at + (namesz + 3) // 4 * 4
+        if desc_at + descsz > len(notes):
+            return None
+        if kind == NT_GNU_BUILD_ID and notes[name_at : name_at + namesz].rstrip(b"\0") == b"GNU":
+            return notes[desc_at : desc_at + descsz].hex()
+        offset = desc_at + (descsz + 3) // 4 * 4
+    return None
 
 
 def iter_taint_letters(kernel: Kernel, module: Module) -> Iterator[str]:

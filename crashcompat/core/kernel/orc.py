@@ -14,6 +14,12 @@ vmlinux: ``__start_orc_unwind_ip`` (an ``int`` per entry: the entry's address re
 The bit fields are decoded from the debug info's member layout, so every variant reads right; like crash,
 a ``signal`` member without an ``end`` member means the 6.4 layout and its type numbers.
 
+Linux 7.1 (commit 1735858caa4b "objtool/x86: Reorder ORC register numbering") renumbered the registers:
+``ORC_REG_SP`` went from 5 to 3 and ``ORC_REG_PREV_SP`` from 1 to 8.  Nothing in the debug info says so (the
+numbers are macros), so the numbering is read off the table itself: a C function's first instruction has
+the CFA at SP + 8, and the register its entry names there is ``ORC_REG_SP``.  Entries are handed out in
+the old numbering (the constants below) whatever the kernel's.
+
 Like crash, a lookup returns the last entry whose address is ≤ the one asked for inside the
 ``orc_lookup`` block (no "is this the end of the table" checks): the unwinder decides what to trust.
 """
@@ -98,6 +104,9 @@ class OrcTables:
         self.modules_vaddr, self.modules_end = _layout.modules_range(kernel)
         self._modules: dict[int, tuple[list[int], int] | None] = {}
         self._cache: dict[int, OrcEntry | None] = {}
+        #: Raw register number -> the old numbering's (identity before Linux 7.1).
+        self._registers: dict[int, int] = {}
+        self._registers = _register_map(self)
 
     # ---- lookups ------------------------------------------------------------------------------------------
 
@@ -175,8 +184,8 @@ class OrcTables:
             ip=ip,
             sp_offset=values["sp_offset"],
             bp_offset=values["bp_offset"],
-            sp_reg=values["sp_reg"],
-            bp_reg=values["bp_reg"],
+            sp_reg=self._registers.get(values["sp_reg"], values["sp_reg"]),
+            bp_reg=self._registers.get(values["bp_reg"], values["bp_reg"]),
             type=values["type"],
             end=values.get("end", 0),
             signal=values.get("signal", 0),
@@ -240,6 +249,29 @@ def _field(raw: bytes, spec: tuple[int, int, int]) -> int:
         return int.from_bytes(raw[offset : offset + bits // 8], "little", signed=True)
     value = int.from_bytes(raw[offset:], "little") >> bit_offset
     return value & ((1 << bits) - 1)
+
+
+#: Linux 7.1's numbers for SP and PREV_SP, swapped with the old holders of those numbers.
+_REORDERED = {3: ORC_REG_SP, ORC_REG_SP: 3, 8: ORC_REG_PREV_SP, ORC_REG_PREV_SP: 8}
+
+#: Plain C functions, in every kernel, whose first instruction probes the numbering.
+_PROBES = ("panic", "schedule", "do_exit", "vfs_write")
+
+
+def _register_map(orc: OrcTables) -> dict[int, int]:
+    """The raw → old register numbering: :data:`_REORDERED` when a function's entry instruction names
+    SP as register 3 (Linux >= 7.1, commit 1735858caa4b), else the identity (an empty map)."""
+    for name in _PROBES:
+        try:
+            address = orc.kernel.symbol(name)
+            entry = orc.find(address)
+        except (SymbolNotFound, TargetError):
+            continue
+        # The entry may start before the symbol (function padding); it covers the first instruction.
+        if entry is None or entry.sp_offset != 8 or entry.type != orc.type_call:
+            continue
+        return dict(_REORDERED) if entry.sp_reg == 3 else {}
+    return {}
 
 
 def _type_call(layout: _Layout) -> int:

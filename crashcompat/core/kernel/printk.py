@@ -9,12 +9,25 @@ kernel.c ``dump_variable_length_record_log``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from crashcompat.core.kernel import Kernel
 from crashcompat.core.target import FaultError, SymbolNotFound, TypeNotFound
 
-__all__ = ["LogError", "LogRecord", "audit_records", "log_text_lines", "records", "render", "render_dmesg"]
+__all__ = [
+    "LogError",
+    "LogRecord",
+    "RingLayout",
+    "audit_records",
+    "dmesg_from_vmcoreinfo",
+    "dmesg_text",
+    "log_text_lines",
+    "records",
+    "render",
+    "render_dmesg",
+    "ring_records",
+]
 
 # kernel/printk/printk_ringbuffer.h: the two top bits of a descriptor's state_var are its state.
 _DESC_SV_BITS = 64
@@ -69,21 +82,162 @@ def _read_records(kernel: Kernel) -> list[LogRecord]:
     raise LogError("log buf data structure(s) have changed")
 
 
+@dataclass(frozen=True)
+class RingLayout:
+    """Where the lockless ring's fields lie (byte offsets, sizes): from the kernel's types
+    (:meth:`from_types`) or from VMCOREINFO alone (:meth:`from_vmcoreinfo`, as makedumpfile reads it).
+
+    Offsets named ``rb_*`` are in ``struct printk_ringbuffer``, ``desc_*`` in ``struct prb_desc``, the rest
+    in ``struct printk_info``.  *level* and *flags* are (offset, bit offset, bit size) of the bit fields,
+    ``None`` where unknown (VMCOREINFO does not describe them; the dmesg text does not need them).
+    """
+
+    rb_size: int
+    rb_count_bits: int
+    rb_descs: int
+    rb_infos: int
+    rb_head_id: int
+    rb_tail_id: int
+    rb_size_bits: int
+    rb_data: int
+    desc_size: int
+    desc_state_var: int
+    desc_begin: int
+    desc_next: int
+    info_size: int
+    seq: int
+    ts_nsec: int
+    text_len: int
+    facility: int | None = None
+    caller_id: int | None = None
+    level: tuple[int, int, int] | None = None
+    flags: tuple[int, int, int] | None = None
+    dev_fields: tuple[tuple[str, int, int], ...] = ()
+
+    @classmethod
+    def from_types(cls, kernel: Kernel) -> RingLayout:
+        """The layout from the debug info's ``struct printk_ringbuffer``, ``prb_desc``, ``printk_info``."""
+        rb, desc, info = "struct printk_ringbuffer", "struct prb_desc", "struct printk_info"
+
+        def bitfield(name: str) -> tuple[int, int, int]:
+            m = kernel.member(info, name)
+            return (m.offset, getattr(m, "bit_offset", None) or 0, getattr(m, "bit_size", None) or 8)
+
+        dev_fields = []
+        for key, member in (("SUBSYSTEM", "dev_info.subsystem"), ("DEVICE", "dev_info.device")):
+            if kernel.has_member(info, member):
+                m = kernel.member(info, member)
+                dev_fields.append((key, m.offset, m.size))
+        return cls(
+            rb_size=kernel.sizeof(rb),
+            rb_count_bits=kernel.offsetof(rb, "desc_ring.count_bits"),
+            rb_descs=kernel.offsetof(rb, "desc_ring.descs"),
+            rb_infos=kernel.offsetof(rb, "desc_ring.infos"),
+            rb_head_id=kernel.offsetof(rb, "desc_ring.head_id.counter"),
+            rb_tail_id=kernel.offsetof(rb, "desc_ring.tail_id.counter"),
+            rb_size_bits=kernel.offsetof(rb, "text_data_ring.size_bits"),
+            rb_data=kernel.offsetof(rb, "text_data_ring.data"),
+            desc_size=kernel.sizeof(desc),
+            desc_state_var=kernel.offsetof(desc, "state_var.counter"),
+            desc_begin=kernel.offsetof(desc, "text_blk_lpos.begin"),
+            desc_next=kernel.offsetof(desc, "text_blk_lpos.next"),
+            info_size=kernel.sizeof(info),
+            seq=kernel.offsetof(info, "seq"),
+            ts_nsec=kernel.offsetof(info, "ts_nsec"),
+            text_len=kernel.offsetof(info, "text_len"),
+            facility=kernel.offsetof(info, "facility"),
+            caller_id=kernel.offsetof(info, "caller_id") if kernel.has_member(info, "caller_id") else None,
+            level=bitfield("level"),
+            flags=bitfield("flags"),
+            dev_fields=tuple(dev_fields),
+        )
+
+    @classmethod
+    def from_vmcoreinfo(cls, info: Mapping[str, str]) -> RingLayout:
+        """The layout from VMCOREINFO's ``SIZE()``/``OFFSET()``/``LENGTH()`` entries for the ring, which the
+        kernel exports for dump tools since the lockless ring (commit 896fbe20b4e2, kernel/printk/printk.c
+        ``log_buf_vmcoreinfo_setup``).
+
+        :raises KeyError: an entry is missing (an older kernel: its log needs the vmlinux).
+        """
+
+        def num(key: str) -> int:
+            return int(info[key])
+
+        def off(struct_name: str, member: str) -> int:
+            return num(f"OFFSET({struct_name}.{member})")
+
+        counter = off("atomic_long_t", "counter")
+        desc_ring = off("printk_ringbuffer", "desc_ring")
+        data_ring = off("printk_ringbuffer", "text_data_ring")
+        text_lpos = off("prb_desc", "text_blk_lpos")
+        dev_info = off("printk_info", "dev_info")
+        dev_fields = []
+        for key, member, length in (
+            ("SUBSYSTEM", "subsystem", "printk_info_subsystem"),
+            ("DEVICE", "device", "printk_info_device"),
+        ):
+            if f"OFFSET(dev_printk_info.{member})" in info and f"LENGTH({length})" in info:
+                dev_fields.append((key, dev_info + off("dev_printk_info", member), num(f"LENGTH({length})")))
+        return cls(
+            rb_size=num("SIZE(printk_ringbuffer)"),
+            rb_count_bits=desc_ring + off("prb_desc_ring", "count_bits"),
+            rb_descs=desc_ring + off("prb_desc_ring", "descs"),
+            rb_infos=desc_ring + off("prb_desc_ring", "infos"),
+            rb_head_id=desc_ring + off("prb_desc_ring", "head_id") + counter,
+            rb_tail_id=desc_ring + off("prb_desc_ring", "tail_id") + counter,
+            rb_size_bits=data_ring + off("prb_data_ring", "size_bits"),
+            rb_data=data_ring + off("prb_data_ring", "data"),
+            desc_size=num("SIZE(prb_desc)"),
+            desc_state_var=off("prb_desc", "state_var") + counter,
+            desc_begin=text_lpos + off("prb_data_blk_lpos", "begin"),
+            desc_next=text_lpos + off("prb_data_blk_lpos", "next"),
+            info_size=num("SIZE(printk_info)"),
+            seq=off("printk_info", "seq"),
+            ts_nsec=off("printk_info", "ts_nsec"),
+            text_len=off("printk_info", "text_len"),
+            caller_id=off("printk_info", "caller_id") if "OFFSET(printk_info.caller_id)" in info else None,
+            dev_fields=tuple(dev_fields),
+        )
+
+
 def _lockless_records(kernel: Kernel) -> list[LogRecord]:
-    """Linux 5.10+ (commit 896fbe20b4e2 "printk: use the lockless ringbuffer").
+    """Linux 5.10+ (commit 896fbe20b4e2 "printk: use the lockless ringbuffer")."""
+    try:
+        prb = kernel.read_pointer(kernel.symbol("prb"))
+    except FaultError:
+        raise LogError("cannot read printk_ringbuffer contents") from None
+    return ring_records(kernel.read, prb, RingLayout.from_types(kernel))
+
+
+def ring_records(read: Callable[[int, int], bytes], prb: int, layout: RingLayout) -> list[LogRecord]:
+    """The committed/finalized records of the lockless ring at *prb* (``struct printk_ringbuffer *``),
+    read through *read(address, size)* with the field positions of *layout*.
 
     Reads only the live part of the ring: the descriptors and infos of ids tail..head and the text
     blocks they reference (on a live serial link the whole ring costs minutes).
     """
+    L = layout
+
+    def u64(buf: bytes | bytearray, off: int) -> int:
+        return int.from_bytes(buf[off : off + 8], "little")
+
+    def u32(buf: bytes | bytearray, off: int) -> int:
+        return int.from_bytes(buf[off : off + 4], "little")
+
+    def bits(buf: bytes | bytearray, field_at: tuple[int, int, int] | None) -> int:
+        if field_at is None:
+            return 0
+        offset, bit_offset, bit_size = field_at
+        return buf[offset] >> bit_offset & ((1 << bit_size) - 1)
+
     try:
-        prb = kernel.struct("struct printk_ringbuffer", kernel.read_pointer(kernel.symbol("prb")))
+        rb = read(prb, L.rb_size)
     except FaultError:
         raise LogError("cannot read printk_ringbuffer contents") from None
-    count = 1 << prb.u32("desc_ring.count_bits")
-    desc_size = kernel.sizeof("struct prb_desc")
-    info_size = kernel.sizeof("struct printk_info")
-    tail = prb.u64("desc_ring.tail_id.counter")
-    head = prb.u64("desc_ring.head_id.counter")
+    count = 1 << u32(rb, L.rb_count_bits)
+    tail = u64(rb, L.rb_tail_id)
+    head = u64(rb, L.rb_head_id)
     # The slots (start, end) of ids tail..head: one run, or two when the ids wrap the arrays.
     span = ((head - tail) & _DESC_ID_MASK) + 1
     if span > count:  # a corrupted tail or head: walk the whole ring as it stands, bounded below
@@ -93,47 +247,20 @@ def _lockless_records(kernel: Kernel) -> list[LogRecord]:
         slots = [(first, min(first + span, count))]
         if first + span > count:
             slots.append((0, first + span - count))
+    desc_size, info_size = L.desc_size, L.info_size
     try:
         descs = _read_spans(
-            kernel,
-            prb.ptr("desc_ring.descs"),
-            desc_size * count,
-            [(a * desc_size, b * desc_size) for a, b in slots],
+            read, u64(rb, L.rb_descs), desc_size * count, [(a * desc_size, b * desc_size) for a, b in slots]
         )
     except FaultError:
         raise LogError("cannot read prb_desc_ring contents") from None
     try:
         infos = _read_spans(
-            kernel,
-            prb.ptr("desc_ring.infos"),
-            info_size * count,
-            [(a * info_size, b * info_size) for a, b in slots],
+            read, u64(rb, L.rb_infos), info_size * count, [(a * info_size, b * info_size) for a, b in slots]
         )
     except FaultError:
         raise LogError("cannot read prb_info_ring contents") from None
-    data_size = 1 << prb.u32("text_data_ring.size_bits")
-
-    state_off = kernel.offsetof("struct prb_desc", "state_var.counter")
-    begin_off = kernel.offsetof("struct prb_desc", "text_blk_lpos.begin")
-    next_off = kernel.offsetof("struct prb_desc", "text_blk_lpos.next")
-    info_type = "struct printk_info"
-    level_m = kernel.member(info_type, "level")
-    flags_m = kernel.member(info_type, "flags")
-    offs = {name: kernel.offsetof(info_type, name) for name in ("seq", "ts_nsec", "text_len", "facility")}
-    caller_off = kernel.offsetof(info_type, "caller_id") if kernel.has_member(info_type, "caller_id") else -1
-    dev_fields = []
-    for key, member in (("SUBSYSTEM", "dev_info.subsystem"), ("DEVICE", "dev_info.device")):
-        if kernel.has_member(info_type, member):
-            m = kernel.member(info_type, member)
-            dev_fields.append((key, m.offset, m.size))
-
-    def u64(buf: bytes | bytearray, off: int) -> int:
-        return int.from_bytes(buf[off : off + 8], "little")
-
-    def bits(byte: int, m: object) -> int:
-        bit_offset = getattr(m, "bit_offset", None) or 0
-        bit_size = getattr(m, "bit_size", None) or 8
-        return byte >> bit_offset & ((1 << bit_size) - 1)
+    data_size = 1 << u32(rb, L.rb_size_bits)
 
     # The committed/finalized records, with the span (start, end) of the text ring holding each one's text.
     found: list[tuple[bytearray, tuple[int, int] | None]] = []
@@ -142,17 +269,17 @@ def _lockless_records(kernel: Kernel) -> list[LogRecord]:
         last = ident == head
         slot = ident % count
         desc = descs[slot * desc_size : (slot + 1) * desc_size]
-        state_var = u64(desc, state_off)
+        state_var = u64(desc, L.desc_state_var)
         if state_var & _DESC_ID_MASK == ident and state_var >> _DESC_FLAGS_SHIFT in (
             _DESC_COMMITTED,
             _DESC_FINALIZED,
         ):
             info = infos[slot * info_size : (slot + 1) * info_size]
-            begin = u64(desc, begin_off) % data_size
-            end = u64(desc, next_off) % data_size
+            begin = u64(desc, L.desc_begin) % data_size
+            end = u64(desc, L.desc_next) % data_size
             text: tuple[int, int] | None = None
             if begin != end:
-                text_len = int.from_bytes(info[offs["text_len"] : offs["text_len"] + 2], "little")
+                text_len = int.from_bytes(info[L.text_len : L.text_len + 2], "little")
                 if begin > end:  # the block wrapped: its text starts at the beginning of the ring
                     begin = 0
                 begin += 8  # skip the block's descriptor id
@@ -164,29 +291,25 @@ def _lockless_records(kernel: Kernel) -> list[LogRecord]:
             break
         ident = (ident + 1) & _DESC_ID_MASK
     try:
-        data = bytes(
-            _read_spans(kernel, prb.ptr("text_data_ring.data"), data_size, [t for _, t in found if t])
-        )
+        data = bytes(_read_spans(read, u64(rb, L.rb_data), data_size, [t for _, t in found if t]))
     except FaultError:
         raise LogError("cannot read prb_text_data_ring contents") from None
 
     out: list[LogRecord] = []
     for info, text in found:
         dictionary = []
-        for key, off, size in dev_fields:
+        for key, off, size in L.dev_fields:
             value = info[off : off + size].split(b"\0", 1)[0]
             if value:
                 dictionary.append(f"{key}={value.decode('utf-8', 'replace')}")
         out.append(
             LogRecord(
-                seq=u64(info, offs["seq"]),
-                ts_nsec=u64(info, offs["ts_nsec"]),
-                level=bits(info[level_m.offset], level_m),
-                facility=info[offs["facility"]],
-                flags=bits(info[flags_m.offset], flags_m),
-                caller_id=int.from_bytes(info[caller_off : caller_off + 4], "little")
-                if caller_off >= 0
-                else 0,
+                seq=u64(info, L.seq),
+                ts_nsec=u64(info, L.ts_nsec),
+                level=bits(info, L.level),
+                facility=info[L.facility] if L.facility is not None else 0,
+                flags=bits(info, L.flags),
+                caller_id=u32(info, L.caller_id) if L.caller_id is not None else 0,
                 text=None if text is None else data[text[0] : text[1]],
                 dictionary=tuple(dictionary),
             )
@@ -199,7 +322,9 @@ def _lockless_records(kernel: Kernel) -> list[LogRecord]:
 _GAP = 1024
 
 
-def _read_spans(kernel: Kernel, base: int, size: int, spans: list[tuple[int, int]]) -> bytearray:
+def _read_spans(
+    read: Callable[[int, int], bytes], base: int, size: int, spans: list[tuple[int, int]]
+) -> bytearray:
     """A buffer of *size* bytes at *base* (a ring) with only the byte ranges *spans* (start, end) read —
     merged when the gap between them is at most :data:`_GAP`; the rest stays zero."""
     buf = bytearray(size)
@@ -213,7 +338,7 @@ def _read_spans(kernel: Kernel, base: int, size: int, spans: list[tuple[int, int
         else:
             runs.append([start, end])
     for start, end in runs:
-        buf[start:end] = kernel.read(base + start, end - start)
+        buf[start:end] = read(base + start, end - start)
     return buf
 
 
@@ -367,13 +492,37 @@ def render_dmesg(kernel: Kernel) -> str:
     """The text ``makedumpfile --dump-dmesg`` writes for this kernel's log (makedumpfile 1.7 printk.c):
     every record with text, ``[%5lld.%06ld] `` prefix, continuation lines indented under it, and
     non-printable bytes as ``\\xNN``."""
+    return dmesg_text(records(kernel))
+
+
+def dmesg_text(found: Iterable[LogRecord]) -> str:
+    """The ``makedumpfile --dump-dmesg`` text of *found* records (see :func:`render_dmesg`)."""
     out = []
-    for rec in records(kernel):
+    for rec in found:
         if rec.text is None:
             continue
         prefix = timestamp(rec.ts_nsec)
         out.append(prefix + _text(rec.text, len(prefix), escape=True) + "\n")
     return "".join(out)
+
+
+def dmesg_from_vmcoreinfo(info: Mapping[str, str], read: Callable[[int, int], bytes]) -> str:
+    """The ``makedumpfile --dump-dmesg`` text from a dump's memory and its VMCOREINFO alone, without the
+    vmlinux: ``SYMBOL(prb)`` and the ring's ``SIZE()``/``OFFSET()`` entries (:meth:`RingLayout.from_vmcoreinfo`).
+
+    :param read: reads kernel virtual memory: ``read(address, size)``.
+    :raises LogError: no ring in VMCOREINFO (a kernel before 5.10), or the ring cannot be read.
+    """
+    try:
+        layout = RingLayout.from_vmcoreinfo(info)
+        prb_pointer = int(info["SYMBOL(prb)"], 16)
+    except (KeyError, ValueError):
+        raise LogError("the dump's VMCOREINFO does not describe the printk ring buffer") from None
+    try:
+        prb = int.from_bytes(read(prb_pointer, 8), "little")
+    except FaultError:
+        raise LogError("cannot read printk_ringbuffer contents") from None
+    return dmesg_text(ring_records(read, prb, layout))
 
 
 def audit_records(kernel: Kernel) -> list[tuple[int, str]]:

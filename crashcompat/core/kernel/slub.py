@@ -12,6 +12,7 @@ Since 5.17 (commit d122019bf061 "mm: Split slab into its own type") slabs are ``
 
 from __future__ import annotations
 
+import contextlib
 import struct as _struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ __all__ = [
     "full_slabs",
     "node_partial_slabs",
     "read_slab",
+    "sheaf_objects",
+    "slab_inuse",
     "slab_objects",
     "slab_of_address",
     "slab_page_cache",
@@ -66,13 +69,15 @@ def _layout(kernel: Kernel) -> _Layout:
         slab = "struct slab" if kernel.has_member("struct slab", "slab_cache") else "struct page"
         lst = "slab_list" if kernel.has_member(slab, "slab_list") else "lru"
         cpu = "slab" if kernel.has_member("struct kmem_cache_cpu", "slab") else "page"
+        # No per-cpu partial chain once per-cpu slabs gave way to sheaves (Linux 7.0): no slab->next.
+        nxt = kernel.offsetof(slab, "next") if kernel.has_member(slab, "next") else -1
         return _Layout(
             slab,
             lst,
             cpu,
             kernel.offsetof(slab, "inuse"),
             kernel.offsetof(slab, "freelist"),
-            kernel.offsetof(slab, "next"),
+            nxt,
             kernel.offsetof(slab, "slab_cache"),
         )
 
@@ -103,6 +108,10 @@ class Cache:
     random: int | None
     cpu_slab: int
     nodes: tuple[int, ...]
+    #: ``struct slub_percpu_sheaves __percpu *`` (Linux 6.18+), else 0.
+    cpu_sheaves: int = 0
+    #: ``per_node[].barn`` (Linux 7.1+) by node id, else empty.
+    barns: tuple[int, ...] = ()
 
     @property
     def slab_size(self) -> int:
@@ -110,13 +119,25 @@ class Cache:
 
 
 #: The ``struct kmem_cache`` members :func:`_read_cache` uses (``oo.x`` before 6.1's plain ``oo``).
-_CACHE_MEMBERS = ("cpu_slab", "flags", "size", "object_size", "offset", "red_left_pad", "name", "random")
+_CACHE_MEMBERS = (
+    "cpu_slab",
+    "cpu_sheaves",
+    "flags",
+    "size",
+    "object_size",
+    "offset",
+    "red_left_pad",
+    "name",
+    "random",
+)
 
 
 @dataclass(frozen=True)
 class _CacheLayout:
     oo: str  # the member path of the order/objects word
-    node: int  # offset of node[]
+    node: int  # offset of node[] (of per_node[].node since Linux 7.1)
+    stride: int  # bytes between two nodes' pointers
+    barn: int  # offset of per_node[].barn (Linux 7.1+), else -1
     nodes: int  # node[] entries read: up to the highest online node id
     length: int  # bytes read per cache: through the last member used and those node[] entries
 
@@ -126,10 +147,22 @@ def _cache_layout(kernel: Kernel) -> _CacheLayout:
         oo = "oo.x" if kernel.has_member("struct kmem_cache", "oo.x") else "oo"
         used = [kernel.member("struct kmem_cache", m) for m in (*_CACHE_MEMBERS, oo)
                 if kernel.has_member("struct kmem_cache", m)]  # fmt: skip
-        node = kernel.offsetof("struct kmem_cache", "node")
+        if kernel.has_member("struct kmem_cache", "per_node"):
+            # Linux 7.1: node[] became per_node[] of struct kmem_cache_per_node_ptrs {barn, node}
+            # (crash commit bb9a3fa).
+            node = kernel.offsetof("struct kmem_cache", "per_node") + kernel.offsetof(
+                "struct kmem_cache_per_node_ptrs", "node"
+            )
+            stride = kernel.sizeof("struct kmem_cache_per_node_ptrs")
+            barn = kernel.offsetof("struct kmem_cache", "per_node") + kernel.offsetof(
+                "struct kmem_cache_per_node_ptrs", "barn"
+            )
+        else:
+            node, stride, barn = kernel.offsetof("struct kmem_cache", "node"), 8, -1
         nodes = max((n.id for n in mm.nodes(kernel)), default=0) + 1
-        length = max([node + 8 * nodes] + [m.offset + m.size for m in used])
-        return _CacheLayout(oo, node, nodes, length)
+        length = max([node + stride * (nodes - 1) + 8] + [m.offset + m.size for m in used])
+        length = max(length, barn + stride * (nodes - 1) + 8)
+        return _CacheLayout(oo, node, stride, barn, nodes, length)
 
     return kernel.memo("slub:cache_layout", compute)
 
@@ -155,8 +188,12 @@ def _read_cache(kernel: Kernel, address: int) -> Cache:
         flags=s.uint("flags"),
         red_left_pad=s.uint("red_left_pad") if s.has("red_left_pad") else 0,
         random=s.uint("random") if s.has("random") else None,
-        cpu_slab=s.ptr("cpu_slab"),
-        nodes=_struct.unpack(f"<{lay.nodes}Q", s.raw(lay.node, 8 * lay.nodes)),
+        cpu_slab=s.ptr("cpu_slab") if s.has("cpu_slab") else 0,
+        nodes=tuple(int.from_bytes(s.raw(lay.node + lay.stride * i, 8), "little") for i in range(lay.nodes)),
+        cpu_sheaves=s.ptr("cpu_sheaves") if s.has("cpu_sheaves") else 0,
+        barns=tuple(int.from_bytes(s.raw(lay.barn + lay.stride * i, 8), "little") for i in range(lay.nodes))
+        if lay.barn >= 0
+        else (),
     )
 
 
@@ -167,7 +204,11 @@ def caches(kernel: Kernel) -> list[Cache]:
     """
 
     def compute() -> list[Cache]:
-        if not kernel.has_member("struct kmem_cache", "cpu_slab"):
+        # Linux 7.0 replaced the per-cpu slabs by per-cpu sheaves (cpu_sheaves): still SLUB.
+        if not (
+            kernel.has_member("struct kmem_cache", "cpu_slab")
+            or kernel.has_member("struct kmem_cache", "cpu_sheaves")
+        ):
             raise TargetError("kmem cache slab subsystem not available")
         head = kernel.symbol("slab_caches")
         return [
@@ -318,6 +359,8 @@ class CpuSlab:
 
 def cpu_slabs(kernel: Kernel, cache: Cache) -> list[CpuSlab]:
     """The ``kmem_cache_cpu`` of every CPU crash looks at (``0 .. kt->cpus-1``)."""
+    if not cache.cpu_slab:
+        return []  # per-cpu sheaves (Linux 7.0+): objects held there count as allocated, as in crash
     lay = _layout(kernel)
     out = []
     has_partial = kernel.has_member("struct kmem_cache_cpu", "partial")
@@ -402,7 +445,55 @@ def _cache_stats(kernel: Kernel, cache: Cache) -> CacheStats:
             free += slab.objects - slab.inuse
         total_objects += s.sint("total_objects")
         slabs += nr_partial + (nr_slabs - per_cpu[n] - nr_partial)
+    free += len(sheaf_objects(kernel, cache))
     return CacheStats(cache, total_objects - free, total_objects, slabs)
+
+
+def slab_inuse(kernel: Kernel, cache: Cache, slab: Slab) -> int:
+    """*slab*'s ``inuse`` less its objects parked in sheaves (:func:`sheaf_objects`)."""
+    parked = sheaf_objects(kernel, cache)
+    if not parked:
+        return slab.inuse
+    end = slab.memory + slab.objects * cache.size
+    return slab.inuse - sum(1 for obj in parked if slab.memory <= obj < end)
+
+
+def sheaf_objects(kernel: Kernel, cache: Cache) -> frozenset[int]:
+    """Objects parked in sheaves: each CPU's ``main`` and ``spare`` sheaf and every node barn's full
+    sheaves (``slab_sheaf.objects[size]``).  Free for the allocator, yet counted in their slab's ``inuse``
+    — Linux 6.18 (commit 2d517aa09bbc "slab: add opt-in caching layer of percpu sheaves"; the only per-cpu
+    cache since 7.0).  crash 9.0.2 predates sheaves and counts them allocated; the guest and drgn do not,
+    and neither do we."""
+    if not cache.cpu_sheaves:
+        return frozenset()
+
+    def compute() -> frozenset[int]:
+        found: set[int] = set()
+        size_off = kernel.offsetof("struct slab_sheaf", "size")
+        objects_off = kernel.offsetof("struct slab_sheaf", "objects")
+
+        def add(sheaf: int) -> None:
+            count = kernel.target.read_u32(sheaf + size_off)
+            if 0 < count <= 1 << 12:
+                raw = kernel.read(sheaf + objects_off, 8 * count)
+                found.update(_struct.unpack(f"<{count}Q", raw))
+
+        with contextlib.suppress(FaultError, TargetError):
+            for cpu in range(cpu_count(kernel)):
+                pcs = cache.cpu_sheaves + kernel.per_cpu_offset(cpu)
+                for member in ("main", "spare"):
+                    sheaf = kernel.read_pointer(pcs + kernel.offsetof("struct slub_percpu_sheaves", member))
+                    if sheaf:
+                        add(sheaf)
+            for barn in cache.barns:
+                if barn:
+                    head = barn + kernel.offsetof("struct node_barn", "sheaves_full")
+                    for sheaf in list_for_each_entry(kernel, head, "struct slab_sheaf", "barn_list", _LIMIT):
+                        add(sheaf)
+        found.discard(0)
+        return frozenset(found)
+
+    return kernel.memo(f"slub:sheaves:{cache.address:x}", compute)
 
 
 def _cpu_partial_free(kernel: Kernel, first: int) -> int:
@@ -453,10 +544,13 @@ def slab_objects(kernel: Kernel, cache: Cache, address: int) -> SlabObjects:
             break
     free_set = set(freelist(kernel, cache, slab, slab.freelist)) | set(cpu_free)
     pad = cache.red_left_pad if cache.flags & _SLAB_RED_ZONE else 0
+    parked = sheaf_objects(kernel, cache)
     objects = []
     for i in range(slab.objects):
         obj = slab.memory + i * cache.size
-        objects.append((obj + pad, obj + pad in free_set))
+        in_sheaf = obj + pad in parked
+        inuse -= in_sheaf
+        objects.append((obj + pad, obj + pad in free_set or in_sheaf))
     return SlabObjects(slab, inuse, cpu, objects)
 
 
@@ -475,17 +569,14 @@ def slab_of_address(kernel: Kernel, address: int) -> tuple[Cache, int] | None:
 
 
 def _compound_head(kernel: Kernel, page: int) -> int:
-    value = kernel.read_pointer(page + kernel.offsetof("struct page", "compound_head"))
-    return value - 1 if value & 1 else page
+    return mm.compound_head(kernel, page)
 
 
 def _slab_page_cache(kernel: Kernel, page: int) -> tuple[Cache, int] | None:
     try:
-        slab_bit = 1 << mm.page_flag_bits(kernel)["PG_slab"]
-        flags = kernel.read_u64(page + kernel.offsetof("struct page", "flags"))
-    except (KeyError, FaultError, TypeNotFound):
-        return None
-    if not flags & slab_bit:
+        if not mm.page_is_slab(kernel, page):
+            return None
+    except (FaultError, TypeNotFound):
         return None
     cache = cache_at(kernel, kernel.read_pointer(page + _layout(kernel).slab_cache))
     return (cache, page) if cache is not None else None

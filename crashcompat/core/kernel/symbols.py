@@ -35,6 +35,7 @@ import marshal
 import mmap
 import operator
 import os
+import re
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
@@ -62,6 +63,7 @@ __all__ = [
     "lookup",
     "lookup_all",
     "module_symbols",
+    "pseudo_label",
     "search",
     "section_of",
     "strip_symbol_end",
@@ -72,7 +74,40 @@ __all__ = [
 _STRIP = (".isra.", ".part.", ".llvm.")
 
 #: crash's module marker symbols (``MODULE_PSEUDO_SYMBOL``).
-_PSEUDO = ("_MODULE_START_", "_MODULE_END_", "_MODULE_INIT_START_", "_MODULE_INIT_END_", "_MODULE_SECTION_")
+_PSEUDO: tuple[str, ...] = (
+    "_MODULE_START_",
+    "_MODULE_END_",
+    "_MODULE_INIT_START_",
+    "_MODULE_INIT_END_",
+    "_MODULE_SECTION_",
+)
+#: Linux >= 6.4 (commit ac3b43283923): one START/END pair per ``struct module_memory`` type.
+_MEM_TYPES = ("TEXT", "DATA", "RODATA", "RO_AFTER_INIT", "INIT_TEXT", "INIT_DATA", "INIT_RODATA")
+_PSEUDO += tuple(f"_MODULE_{t}_{edge}_" for t in _MEM_TYPES for edge in ("START", "END"))
+_PSEUDO_RE = re.compile(r"_MODULE_(?:([A-Z_]+?)_)?(START|END)_")
+
+
+def pseudo_label(sym: Symbol) -> str | None:
+    """How ``sym -l``/``sym -m`` show a module marker: ``"MODULE START"``, ``"MODULE TEXT END"`` …
+    (``None`` for other symbols)."""
+    if sym.module is None or not sym.name.startswith(_PSEUDO):
+        return None
+    m = _PSEUDO_RE.match(sym.name)
+    if m is None:
+        return None
+    kind = f"{m.group(1).replace('_', ' ')} " if m.group(1) else ""
+    return f"MODULE {kind}{m.group(2)}"
+
+
+def _is_end_marker(name: str) -> bool:
+    m = _PSEUDO_RE.match(name) if name.startswith(_PSEUDO) else None
+    return m is not None and m.group(2) == "END"
+
+
+def _is_region_start(name: str) -> bool:
+    """A 6.4+ ``_MODULE_<type>_START_`` marker, which crash names addresses after (``+offset``)."""
+    m = _PSEUDO_RE.match(name) if name.startswith(_PSEUDO) else None
+    return m is not None and m.group(2) == "START" and bool(m.group(1)) and m.group(1) != "INIT"
 
 
 def strip_symbol_end(name: str) -> str:
@@ -483,7 +518,10 @@ def _st_info_letter(info: int) -> str:
 
 
 def _kallsyms_table(kernel: Kernel, mod: _modules.Module) -> _ModuleTable:
-    """``store_module_symbols_v2`` + ``store_module_kallsyms_v2`` for one module."""
+    """``store_module_symbols_v2`` + ``store_module_kallsyms_v2`` for one module (``_6_4`` variants: a
+    START/END marker pair per memory region)."""
+    if mod.regions:
+        return _regions_table(kernel, mod)
     entries: list[tuple[int, str, str, int]] = [(mod.base, f"_MODULE_START_{mod.name}", "m", 0)]
     if mod.init_size > 0:
         entries.append((mod.init_base, f"_MODULE_INIT_START_{mod.name}", "m", 0))
@@ -514,13 +552,43 @@ def _kallsyms_table(kernel: Kernel, mod: _modules.Module) -> _ModuleTable:
     return _sorted_table(mod, entries)
 
 
+def _regions_table(kernel: Kernel, mod: _modules.Module) -> _ModuleTable:
+    """crash's ``store_module_symbols_6_4``: ``_MODULE_<type>_START_`` at each region's base, the exported
+    and kallsyms symbols inside the regions, ``_MODULE_<type>_END_`` at each region's last byte."""
+    entries = [(base, f"_MODULE_{kind}_START_{mod.name}", "m", 0) for kind, base, _ in mod.regions]
+    for name, value in _modules.exported_symbols(kernel, mod):
+        entries.append((value, strip_symbol_end(_strip_module_symbol_end(name)), "?", 0))
+    exported = len(entries)
+    for sym in _modules.kallsyms(kernel, mod):
+        if not any(base <= sym.value < base + size for _, base, size in mod.regions):
+            continue
+        if sym.shndx == SHN_UNDEF or not sym.name:
+            continue
+        name = strip_symbol_end(sym.name)
+        letter = _st_info_letter(sym.info)
+        for i in range(len(mod.regions), exported):
+            value, ename, etype, _ = entries[i]
+            if value == sym.value and ename == name:
+                if etype == "?":
+                    entries[i] = (value, ename, letter, sym.size)
+                break
+        else:
+            entries.append((sym.value, name, letter, sym.size))
+    entries += [
+        (base + size - 1, f"_MODULE_{kind}_END_{mod.name}", "m", 0) for kind, base, size in mod.regions
+    ]
+    return _sorted_table(mod, entries, whole=True)
+
+
 def _sorted_table(
     mod: _modules.Module, entries: list[tuple[int, str, str, int]], whole: bool = False
 ) -> _ModuleTable:
     """crash's ``compare_syms`` order: by value, a ``_MODULE_START_`` pseudo symbol first among equals,
     everything else in insertion order (glibc's qsort is a stable merge sort).  Unless *whole*, only the
     core range is kept (``_MODULE_START_`` .. ``_MODULE_END_``), as crash slices its global table."""
-    core = sorted(entries, key=lambda e: (e[0], not e[1].startswith("_MODULE_START_")))
+    core = sorted(
+        entries, key=lambda e: (e[0], not (e[1].startswith("_MODULE_START_") or _is_region_start(e[1])))
+    )
     if not whole:
         start = next((i for i, e in enumerate(core) if e[1] == f"_MODULE_START_{mod.name}"), 0)
         stop = next((i for i, e in enumerate(core) if e[1] == f"_MODULE_END_{mod.name}"), len(core) - 1)
@@ -623,6 +691,7 @@ def unload_module_object(kernel: Kernel, name: str | None = None) -> None:
 def _forget_module_tables(kernel: Kernel) -> None:
     kernel._memo.pop("symbols.modules", None)
     kernel._memo.pop("symbols.module", None)
+    kernel.forget_types()  # a module's debug info brings types and variables, or takes them away
 
 
 def loaded_module_object(kernel: Kernel, name: str) -> str | None:
@@ -663,7 +732,7 @@ def _module_lookup(tables: list[_ModuleTable], address: int) -> Symbol | None:
             name = names[i]
             pseudo = name.startswith(_PSEUDO)
             if value == address:
-                if name.startswith(("_MODULE_END_", "_MODULE_INIT_END_")):
+                if _is_end_marker(name):
                     break
                 j = i
                 if pseudo and i + 1 < len(values):
@@ -676,7 +745,7 @@ def _module_lookup(tables: list[_ModuleTable], address: int) -> Symbol | None:
                 return _entry(table, j)
             if value > address:
                 return _entry(table, last if last is not None else max(i - 1, 0))
-            if not pseudo:
+            if not pseudo or _is_region_start(name):
                 last = i
     return None
 

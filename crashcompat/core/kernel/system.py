@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from crashcompat.core.format import pages_to_size
 from crashcompat.core.kernel import Kernel, printk
 from crashcompat.core.kernel.tasks import cpu_count
-from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
+from crashcompat.core.target import FaultError, SymbolNotFound, TargetError
 
 __all__ = [
     "TaintFlag",
@@ -73,25 +73,40 @@ def cpus_online(kernel: Kernel) -> int:
 
 
 def date(kernel: Kernel) -> int:
-    """Wall-clock seconds at the stop: ``timekeeper.xtime_sec`` — crash reads the ``timekeeper`` global
-    when it exists, else ``shadow_timekeeper`` (3.17+, where the live one is inside ``tk_core``), else
-    ``xtime``."""
+    """Wall-clock seconds at the stop: ``timekeeper.xtime_sec``, found the way crash's ``get_xtime`` does.
+
+    Since Linux 6.13 the timekeepers live in a ``struct tk_data`` (member ``timekeeper``): the global
+    ``tk_core``, which 6.17 turned into ``timekeeper_data[]`` (entry 0 is the system timekeeper) — the
+    ``shadow_timekeeper`` global is gone.  Before, crash reads the ``timekeeper`` global when it exists,
+    else ``shadow_timekeeper`` (3.17+, where the live one is inside ``tk_core``), else ``xtime``."""
+    xtime_sec = (
+        kernel.offsetof("struct timekeeper", "xtime_sec")
+        if kernel.has_member("struct timekeeper", "xtime_sec")
+        else None
+    )
+    if xtime_sec is not None and kernel.has_member("struct tk_data", "timekeeper"):
+        inner = kernel.offsetof("struct tk_data", "timekeeper") + xtime_sec
+        for name in ("timekeeper_data", "tk_core"):
+            if kernel.has_symbol(name):
+                return kernel.target.read_s64(kernel.symbol(name) + inner)
     for name in ("timekeeper", "shadow_timekeeper"):
-        try:
-            return kernel.target.read_s64(
-                kernel.symbol(name) + kernel.offsetof("struct timekeeper", "xtime_sec")
-            )
-        except (SymbolNotFound, TypeNotFound):
-            continue
+        if xtime_sec is not None and kernel.has_symbol(name):
+            return kernel.target.read_s64(kernel.symbol(name) + xtime_sec)
     return kernel.target.read_s64(kernel.symbol("xtime"))
 
 
 def hz(kernel: Kernel) -> int:
-    """The kernel's ``HZ``.  crash finds it through mq-deadline's ``write_expire`` (``5 * HZ``); the same
-    number is ``NSEC_PER_SEC / tick_nsec`` (kernel/time/ntp.c), which needs no compile-time constant from
-    the debug info.  Falls back on crash's x86_64 default of 1000."""
+    """The ``HZ`` crash works with (``machdep->hz``).
+
+    crash learns the real HZ only from mq-deadline's ``write_expire`` (``5 * HZ``), read in the scope of
+    its init function — so only when mq-deadline is built into vmlinux (``dd_init_sched``,
+    ``dd_init_queue`` or ``deadline_init_queue`` is a kernel symbol); with mq-deadline a module (Debian's
+    6.12 and later) it keeps the x86_64 default of 1000, and so do we, since uptimes and ``log -T``
+    dates follow from it.  The real HZ is ``NSEC_PER_SEC / tick_nsec`` (kernel/time/ntp.c)."""
 
     def compute() -> int:
+        if not any(kernel.has_symbol(name) for name in _DEADLINE_INIT):
+            return 1000
         try:
             tick_nsec = kernel.read_global_u64("tick_nsec")
         except (SymbolNotFound, FaultError):
@@ -99,6 +114,10 @@ def hz(kernel: Kernel) -> int:
         return round(1_000_000_000 / tick_nsec) if tick_nsec else 1000
 
     return kernel.memo("system:hz", compute)
+
+
+#: mq-deadline's init function across kernels: crash reads ``write_expire`` in its scope.
+_DEADLINE_INIT = ("dd_init_queue", "dd_init_sched", "deadline_init_queue")
 
 
 def uptime_jiffies(kernel: Kernel) -> int:

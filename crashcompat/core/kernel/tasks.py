@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from crashcompat.core.kernel import Kernel
+from crashcompat.core.kernel import Kernel, Struct
 from crashcompat.core.kernel import layout as _layout
 from crashcompat.core.kernel.lists import list_for_each_entry, xarray_for_each
 from crashcompat.core.target import FaultError, SymbolNotFound, TypeNotFound
@@ -46,6 +46,7 @@ __all__ = [
     "task_by_pid",
     "task_count",
     "task_mm",
+    "task_struct_size",
     "tasks_by_pid",
     "total_pages",
 ]
@@ -456,7 +457,10 @@ def _read_task_struct(kernel: Kernel, address: int) -> tuple[Task, int]:
     """One ``struct task_struct`` read: its :class:`Task` before the table-wide fields (``ppid``, ``rss``,
     ``total_vm``), and its unsynced per-task RSS count (see :func:`_finish`)."""
     f = _task_fields(kernel)
-    t = kernel.struct("struct task_struct", address)
+    if kernel.target.sparse_reads:
+        t = kernel.struct("struct task_struct", address)
+    else:
+        t = Struct(kernel, "struct task_struct", address, kernel.read(address, task_struct_size(kernel)))
     state = t.uint(f["state"]) | (t.uint("exit_state") & 0xFFFFFFFF)
     split = 0
     if t.has("rss_stat.count"):
@@ -626,6 +630,22 @@ def _task_addresses(kernel: Kernel) -> list[int]:
     return kernel.memo("tasks:addresses", compute)
 
 
+def task_struct_size(kernel: Kernel) -> int:
+    """The bytes of a ``struct task_struct`` crash reads (``SIZE(task_struct)``): x86's
+    ``arch_task_struct_size`` (v4.2, "x86/fpu, sched: Introduce CONFIG_ARCH_WANTS_DYNAMIC_TASK_STRUCT": the FPU
+    state at the end is sized at boot), else
+    the debug info's size.  The larger debug size can run into an excluded page past the slab object."""
+
+    def compute() -> int:
+        try:
+            size = kernel.target.read_s32(kernel.symbol("arch_task_struct_size"))
+        except (SymbolNotFound, FaultError):
+            size = 0
+        return size if size > 0 else kernel.sizeof("struct task_struct")
+
+    return kernel.memo("tasks:task_struct_size", compute)
+
+
 def task_count(kernel: Kernel) -> int:
     """The number of tasks in crash's table (``sys``'s TASKS), without decoding them: on a dump a task
     is in the table when its ``struct task_struct`` can be read (:func:`_table` reads it in one piece);
@@ -634,7 +654,7 @@ def task_count(kernel: Kernel) -> int:
     def compute() -> int:
         if kernel.target.sparse_reads:
             return len(_table(kernel))
-        size = kernel.sizeof("struct task_struct")
+        size = task_struct_size(kernel)
         count = 0
         for address in _task_addresses(kernel):
             with contextlib.suppress(FaultError):

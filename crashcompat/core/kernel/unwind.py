@@ -734,7 +734,7 @@ class _Tracer:
             level, done, rsp = self.walk(level, rsp, self.stacktop, process=True)
 
         if not irq_eframe and not self.task.is_kthread and self.stackbase == self.process.base and self.buf:
-            user_eframe = self.stacktop - ctx.pt_regs_size
+            user_eframe = self.stacktop - _layout.top_of_stack_padding(self.k) - ctx.pt_regs_size
             if self.last_process_stack_eframe < user_eframe:
                 self.exception_frame(print_=True, local=user_eframe)
 
