@@ -137,6 +137,9 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "waitq pglist_data.kswapd_wait",
         "waitq nosuchsymbol",
         "dev",
+        "task -R pid,comm",
+        "task -R pid,comm,tgid 1",
+        f"task -R pid {task.value_():x}",
         # Last: in crash's batch mode the CPU mask of -c stays set for the commands after it.
         "runq -c 1",
     ]
