@@ -64,6 +64,7 @@ EXTRA = [
     "net -N 16777343",
     "waitq log_wait",
     "dev",
+    "task -R pid,comm",
     "struct -o task_struct",
     "struct list_head init_task",
     "union rcu_special",
