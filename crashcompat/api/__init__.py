@@ -68,7 +68,15 @@ from crashcompat.core.command import (
 from crashcompat.core.cpuspec import CpuSpecError, parse_cpu_spec
 from crashcompat.core.dataprint import DataPrinter, MemberReferenceError
 from crashcompat.core.elf import ElfError, ElfFile
-from crashcompat.core.format import NR_CPUS, VADDR_PRLEN, hexadecimal, mkstring, pages_to_size, task_header
+from crashcompat.core.format import (
+    NR_CPUS,
+    VADDR_PRLEN,
+    hexadecimal,
+    mkstring,
+    pages_to_size,
+    task_header,
+    translate_nanoseconds,
+)
 from crashcompat.core.kernel import Kernel, Struct
 from crashcompat.core.session import Session, SessionExit
 from crashcompat.core.target import (
@@ -132,5 +140,6 @@ __all__ = [
     "parse_cpu_spec",
     "parse_int",
     "task_header",
+    "translate_nanoseconds",
     "type_name",
 ]

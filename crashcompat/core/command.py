@@ -247,6 +247,8 @@ class Command:
     targets: frozenset[str] = frozenset({"dump", "live"})
     #: Set by the plugin host: the plugin (entry-point name) that registered it.
     plugin: str = field(default="", compare=False)
+    #: The parser :meth:`parse` reuses (built on first use: ``foreach`` runs a command once per task).
+    _parser: CrashArgumentParser | None = field(default=None, init=False, repr=False, compare=False)
 
     def parser(self) -> CrashArgumentParser:
         parser = CrashArgumentParser(prog=self.name)
@@ -261,7 +263,9 @@ class Command:
         return parser
 
     def parse(self, argv: Sequence[str]) -> argparse.Namespace:
-        return self.parser().parse_args(list(argv))
+        if self._parser is None:
+            self._parser = self.parser()
+        return self._parser.parse_args(list(argv))
 
     def option_flags(self) -> list[str]:
         """Every option string the command accepts (``-a``, ``-c`` ...), in declaration order."""

@@ -58,3 +58,14 @@ def task_header(pid: int, task: int, cpu: int, comm: str, *, newline: bool = Fal
     """
     where = str(cpu) if cpu < NR_CPUS else "?"
     return f'{chr(10) if newline else ""}PID: {pid:<7}  TASK: {task:<{VADDR_PRLEN}x}  CPU: {where:<3}  COMMAND: "{comm}"\n'
+
+
+def translate_nanoseconds(value: int) -> str:
+    """crash's ``translate_nanoseconds()``: nanoseconds as ``"D HH:MM:SS.mmm"`` (``ps -m``, ``runq -m``)."""
+    value //= 1_000_000
+    ms = value % 1000
+    value //= 1000
+    days, value = divmod(value, 86400)
+    hours, value = divmod(value, 3600)
+    minutes, seconds = divmod(value, 60)
+    return f"{days} {hours:02d}:{minutes:02d}:{seconds:02d}.{ms:03d}"

@@ -22,8 +22,9 @@ from crashcompat.api import (
     mkstring,
     parse_cpu_spec,
     task_header,
+    translate_nanoseconds,
 )
-from crashcompat.api.kernel import pagetable, system, tasks
+from crashcompat.api.kernel import pagetable, sched, system, tasks
 from crashcompat.api.kernel.tasks import Task
 
 #: ``-a -t -c -p -g -l -m -S -r -A -Y`` exclude one another (crash's PS_EXCLUSIVE).
@@ -405,8 +406,8 @@ class _View:
         line (time since the task last ran on its CPU's runqueue clock, days padded to the clock's)."""
         if "m" in self.flags:
             clock = _rq_clock(self.kernel, task.cpu)
-            text = _nanoseconds(max(clock - task.last_run, 0))
-            text = " " * (_nanoseconds(clock).index(" ") - text.index(" ")) + text
+            text = translate_nanoseconds(max(clock - task.last_run, 0))
+            text = " " * (translate_nanoseconds(clock).index(" ") - text.index(" ")) + text
         else:
             text = self._number(task.last_run).rjust(self._stamp_width)
         return f"[{text}] [{task.state}]  {_task_line(task)}"
@@ -527,22 +528,9 @@ def _read_parent(kernel: Kernel, task: int) -> int:
 def _rq_clock(kernel: Kernel, cpu: int) -> int:
     """``cpu_rq(cpu)->clock`` (ns)."""
     try:
-        return kernel.read_u64(
-            kernel.per_cpu_address("runqueues", cpu) + kernel.offsetof("struct rq", "clock")
-        )
+        return sched.rq_clock(kernel, cpu)
     except (SymbolNotFound, TypeNotFound, FaultError) as e:
         raise TargetError("cannot determine per-cpu runqueue address") from e
-
-
-def _nanoseconds(value: int) -> str:
-    """crash's ``translate_nanoseconds()``: ``"D HH:MM:SS.mmm"``."""
-    value //= 1_000_000
-    ms = value % 1000
-    value //= 1000
-    days, value = divmod(value, 86400)
-    hours, value = divmod(value, 3600)
-    minutes, seconds = divmod(value, 60)
-    return f"{days} {hours:02d}:{minutes:02d}:{seconds:02d}.{ms:03d}"
 
 
 def _read_user(kernel: Kernel, pgd: int, start: int, end: int) -> bytes | int:

@@ -30,6 +30,7 @@ __all__ = [
     "list_empty",
     "list_for_each",
     "list_for_each_entry",
+    "rbtree_inorder",
     "xarray_for_each",
 ]
 
@@ -231,3 +232,43 @@ def xarray_for_each(
         for i in reversed(range(nslots)):
             if children[i]:
                 stack.append((children[i], base + (i << shift)))
+
+
+# ---- red-black trees (include/linux/rbtree.h) ------------------------------------------------------------
+
+
+def rbtree_inorder(
+    kernel: Kernel, root: int, limit: int = DEFAULT_LIMIT, *, on_error: OnError = "raise"
+) -> Iterator[int]:
+    """Yield every ``struct rb_node *`` of a ``struct rb_root *`` in key order (``rb_first``/``rb_next``).
+
+    :param root: ``struct rb_root *`` (a ``struct rb_root_cached`` starts with one).
+    """
+    left_off = kernel.offsetof("struct rb_node", "rb_left")
+    right_off = kernel.offsetof("struct rb_node", "rb_right")
+    stack: list[int] = []
+    seen: set[int] = set()
+    try:
+        node = kernel.read_pointer(root + kernel.offsetof("struct rb_root", "rb_node"))
+    except FaultError as e:
+        _fail(on_error, e.address, "fault", f"invalid rb_root: {root:x}")
+        return
+    while stack or node:
+        while node:
+            if node in seen or len(seen) >= limit:
+                _fail(on_error, node, "cycle" if node in seen else "limit", f"bad rbtree node: {node:x}")
+                return
+            seen.add(node)
+            stack.append(node)
+            try:
+                node = kernel.read_pointer(node + left_off)
+            except FaultError as e:
+                _fail(on_error, e.address, "fault", f"invalid rb_node: {node:x}")
+                return
+        node = stack.pop()
+        yield node
+        try:
+            node = kernel.read_pointer(node + right_off)
+        except FaultError as e:
+            _fail(on_error, e.address, "fault", f"invalid rb_node: {node:x}")
+            return

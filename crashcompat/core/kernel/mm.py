@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from crashcompat.core.kernel import Kernel, layout
+from crashcompat.core.kernel import fs as _fs
 from crashcompat.core.kernel.lists import list_for_each_entry
 from crashcompat.core.kernel.tasks import cpu_count
 from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
@@ -25,6 +26,7 @@ __all__ = [
     "Page",
     "Section",
     "SlabTest",
+    "SwapDevice",
     "VmStat",
     "Vma",
     "VmapArea",
@@ -35,6 +37,7 @@ __all__ = [
     "find_vma",
     "for_each_vma",
     "hugetlb_pages",
+    "maple_tree_entries",
     "meminfo",
     "memory_blocks",
     "node_of_pfn",
@@ -51,6 +54,7 @@ __all__ = [
     "read_page",
     "read_pages",
     "slab_test",
+    "swap_devices",
     "swap_totals",
     "valid_sections",
     "vm_events",
@@ -799,12 +803,30 @@ def hugetlb_pages(kernel: Kernel) -> tuple[int, int] | None:
     return total, free
 
 
-def swap_totals(kernel: Kernel) -> tuple[int, int] | None:
-    """(total, used) swap pages over the ``swap_info[]`` devices with SWP_USED (crash's
-    ``dump_swap_info()``); ``None`` without swap support."""
+@dataclass(frozen=True)
+class SwapDevice:
+    """A ``struct swap_info_struct`` in use (SWP_USED), as crash's ``swap`` shows it.
+
+    :param address: ``swap_info[i]``; :param partition: a block device (``old_block_size`` set, or
+    before 6.10 ``swap_device``; from 6.10 the swap file's inode is a block device); :param pages:
+    ``pages``; :param used: ``inuse_pages``; :param prio: ``prio``; :param path: the swap file's path
+    (``"(unknown)"`` without one).
+    """
+
+    address: int
+    partition: bool
+    pages: int
+    used: int
+    prio: int
+    path: str
+
+
+def swap_devices(kernel: Kernel) -> list[SwapDevice] | None:
+    """The swap devices in ``swap_info[]`` order (crash's ``dump_swap_info()``); ``None`` without swap
+    support."""
     if not kernel.has_symbol("swap_info") or not kernel.has_symbol("nr_swapfiles"):
         return None
-    total = used = 0
+    out = []
     for i in range(kernel.read_global_u32("nr_swapfiles")):
         si = kernel.read_pointer(kernel.symbol("swap_info") + 8 * i)
         if not si:
@@ -812,9 +834,35 @@ def swap_totals(kernel: Kernel) -> tuple[int, int] | None:
         s = kernel.struct("struct swap_info_struct", si)
         if not s.uint("flags") & 1:  # SWP_USED
             continue
-        total += s.sint("pages")
-        used += s.uint("inuse_pages")
-    return total, used
+        swap_file = s.ptr("swap_file")
+        if s.has("old_block_size"):
+            partition = bool(s.sint("old_block_size"))
+        elif s.has("swap_device"):
+            partition = bool(s.sint("swap_device"))
+        else:  # 6.10: commit 1a0bb41d69f8 "mm/swap: remove swap_info_struct->old_block_size"
+            inode = (
+                kernel.read_pointer(swap_file + kernel.offsetof("struct file", "f_inode")) if swap_file else 0
+            )
+            mode = kernel.read(inode + kernel.offsetof("struct inode", "i_mode"), 2) if inode else b"\0\0"
+            partition = int.from_bytes(mode, "little") & 0o170000 == 0o060000
+        path = "(unknown)"
+        if swap_file:
+            f = kernel.struct("struct file", swap_file)
+            mnt = f.ptr("f_path.mnt")
+            path = _fs.pathname(kernel, f.ptr("f_path.dentry"), mnt)
+            if _fs.mount_devname(kernel, mnt) in ("devtmpfs", "udev") and not path.startswith("/dev/"):
+                path = "/dev" + path
+        out.append(SwapDevice(si, partition, s.sint("pages"), s.uint("inuse_pages"), s.sint("prio"), path))
+    return out
+
+
+def swap_totals(kernel: Kernel) -> tuple[int, int] | None:
+    """(total, used) swap pages over the ``swap_info[]`` devices with SWP_USED (crash's
+    ``dump_swap_info()``); ``None`` without swap support."""
+    devices = swap_devices(kernel)
+    if devices is None:
+        return None
+    return sum(d.pages for d in devices), sum(d.used for d in devices)
 
 
 def meminfo(kernel: Kernel) -> MemInfo:
@@ -989,6 +1037,11 @@ def _maple_entries(kernel: Kernel, tree: int) -> Iterator[int]:
             low = high + 1
 
     yield from walk(root, 0, (1 << 64) - 1, 0)
+
+
+def maple_tree_entries(kernel: Kernel, tree: int) -> Iterator[int]:
+    """The non-NULL entries of a ``struct maple_tree *`` in index order."""
+    return _maple_entries(kernel, tree)
 
 
 def for_each_vma(kernel: Kernel, mm: int) -> Iterator[Vma]:

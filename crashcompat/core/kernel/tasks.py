@@ -42,6 +42,7 @@ __all__ = [
     "render_context",
     "state_letters",
     "state_name",
+    "table_task",
     "task_by_pid",
     "task_count",
     "task_mm",
@@ -698,6 +699,12 @@ def read_task(kernel: Kernel, address: int) -> Task:
         return table[address]
     task, split = _read_task_struct(kernel, address)
     return _finish(kernel, task, {t.address: t.pid for t in table.values()}, {task.tgid: split})
+
+
+def table_task(kernel: Kernel, address: int) -> Task | None:
+    """The :class:`Task` of a ``struct task_struct *`` in crash's table, or ``None`` (crash's
+    ``task_to_context()``)."""
+    return _table(kernel).get(address)
 
 
 def read_task_fields(kernel: Kernel, address: int) -> Task:

@@ -1,0 +1,8 @@
+"""The kernel model's ``net`` helpers, for plugins.
+
+The public names of :mod:`crashcompat.core.kernel.net` (its ``__all__``): network devices and their
+addresses.
+"""
+
+from crashcompat.core.kernel.net import *  # noqa: F403
+from crashcompat.core.kernel.net import __all__ as __all__

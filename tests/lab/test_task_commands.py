@@ -1,0 +1,171 @@
+"""The task and system commands (``files``, ``vm``, ``foreach``, ``runq``, ``mount``, ``sig`` …) on the lab's real dumps, byte for byte against crash 9.x.
+
+The oracle is the newer crash the lab matrix unpacks (:func:`crash_oracle.newer_crash`): Debian's 8.0.2
+misreads 6.1's pid table and maple-tree VMAs.  Without it the tests skip.  Addresses the command lines
+need (a dentry, a VMA) come from drgn's own helpers on the same dump.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from crash_oracle import newer_crash, run_crash
+
+from crashcompat.core.session import Session
+
+pytestmark = [pytest.mark.lab, pytest.mark.lab_dumps("kdump-null-zlib-d31", "qemu-sysrq-elf")]
+
+
+def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
+    """The command lines compared with crash, pids from the dump's facts and addresses from drgn."""
+    from drgn.helpers.linux.fs import fget
+    from drgn.helpers.linux.pid import find_task
+
+    prog = session.target.prog  # type: ignore[attr-defined]
+    pid = facts["crash_pid"]
+    task = find_task(prog, pid)
+    dentry = fget(task, 0).f_path.dentry.value_()
+    proc_dentry = fget(task, 3).f_path.dentry.value_() if pid else dentry
+    from drgn.helpers.linux.fs import for_each_mount
+
+    mount = [m.value_() for m in for_each_mount(prog)][1]
+    init_mm = find_task(prog, 1).mm.value_()
+    node = prog["node_data"][0].value_()
+    sleeper = min(facts["sleepers"].values()) if isinstance(facts.get("sleepers"), dict) else 1
+    # On the qemu dumps crash 9.x unwinds the idle CPU's NMI-stopped task differently from our bt (which
+    # follows crash 8.0.x there): foreach is compared over the tasks both agree on.
+    every = "foreach bt" if facts.get("capture") else "foreach IN bt"
+    return [
+        "files",
+        f"files {pid}",
+        "files 1 2",
+        "files 0",
+        "files -c",
+        "files -R null",
+        "files -R 3",
+        "files -R /",
+        f"files -R CHR 1 {pid}",
+        f"files -R {dentry:x} {pid}",
+        f"files -d {dentry:x}",
+        f"files -d {proc_dentry:x}",
+        "files -d xyz",
+        "files 99999",
+        f"files {task.value_():x}",
+        f"files {sleeper}",
+        "vm",
+        "vm 1",
+        "vm 2",
+        f"vm -p {pid}",
+        "vm -f 115",
+        "vm -f 8100073",
+        "vm -R 400000",
+        "vm -R fixcrash",
+        "vm 99999",
+        every,
+        "foreach files",
+        "foreach user vm",
+        "foreach 'fix.*' files",
+        "foreach UN bt" if facts.get("capture") else "foreach ID bt",
+        "foreach kernel ps",
+        f"foreach {facts['crash_comm']} 1 bt -s",
+        "foreach user files -R null",
+        "foreach active ps",
+        "foreach bogus bt",
+        "foreach 'fix.*' sig",
+        "foreach sig -g",
+        "foreach 1 113 files vm",
+        "foreach user vm -R 400000",
+        "foreach kernel ps -s",
+        "runq",
+        "runq -t",
+        "runq -T",
+        "runq -m",
+        "runq -g",
+        "runq -d",
+        "mount",
+        "mount /proc",
+        f"mount {mount:x}",
+        "mount -f",
+        "mount -i",
+        "mount -n 1",
+        "mount xyz",
+        "mount / /sys",
+        "sig",
+        "sig -l",
+        "sig 1",
+        "sig -s 0",
+        "sig -s 8000000000000001",
+        f"sig -g {pid}",
+        "sig 99999",
+        "swap",
+        "irq",
+        "irq -s",
+        "irq -a",
+        "irq -b",
+        "irq -u",
+        "irq 1 4",
+        "irq 99999",
+        "irq -s -c 1",
+        "timer",
+        "timer -r",
+        "timer -C 1",
+        "timer -r -C 0",
+        "tree vmap_area_root",
+        "tree -t rbtree -l vmap_area_root",
+        "tree -p -o vmap_area.rb_node vmap_area_root",
+        "tree -t xarray irq_desc_tree",
+        "tree -t xarray -p irq_desc_tree",
+        "tree -t radix -p irq_desc_tree",
+        f"tree -t maple -r mm_struct.mm_mt {init_mm:x}",
+        f"tree -t maple -x -r mm_struct.mm_mt {init_mm:x}",
+        "tree -t foo vmap_area_root",
+        "tree -l -t xarray irq_desc_tree",
+        "tree bogus_symbol",
+        "tree -t xarray -o 8 irq_desc_tree",
+        "net",
+        "net -N 16777343",
+        "net -N 0x0100007f",
+        "net -n",
+        "net -n 1",
+        "net -n 99999",
+        f"waitq pglist_data.kswapd_wait {node:x}",
+        f"waitq pglist_data.kcompactd_wait {node:x}",
+        "waitq log_wait",
+        f"waitq pglist_data.bogus {node:x}",
+        "waitq pglist_data.kswapd_wait",
+        "waitq nosuchsymbol",
+        "dev",
+        "task -R pid,comm",
+        "task -R pid,comm,tgid 1",
+        f"task -R pid {task.value_():x}",
+        # Last: in crash's batch mode the CPU mask of -c stays set for the commands after it.
+        "runq -c 1",
+    ]
+
+
+@pytest.fixture
+def session(lab_dump: Any, crash_session: Callable[[Any], Session]) -> Session:
+    return crash_session(lab_dump)
+
+
+def test_matches_newer_crash(session: Session, lab_dump: Any, lab_manifest: Any) -> None:
+    crash = newer_crash()
+    if crash is None:
+        pytest.skip("no crash 9.x unpacked (CRASHCOMPAT_NEWER_CRASH)")
+    lines = command_lines(session, lab_dump.facts)
+    # A last reset line ends the last command's output before crash's closing prompt.
+    expected = run_crash(lab_manifest.vmlinux, lab_dump.path, [*lines, "kmem -o"], crash=crash)
+    assert expected, "crash 9.x gave no output"
+    failures = []
+    for line in lines:
+        got = session.run(line, echo=False)
+        want = expected.get(line)
+        if want is None:
+            continue
+        if "Usage:" in want:
+            continue
+        if got != want:
+            failures.append(f"--- {line}\n{want}+++ ours\n{got}")
+    assert not failures, "\n".join(failures)
