@@ -33,7 +33,7 @@ from crashcompat.core.target import (
     TargetInfo,
     TypeNotFound,
 )
-from crashcompat.core.typeinfo import CType, TypeKind, pointer_to
+from crashcompat.core.typeinfo import CMember, CType, TypeKind, pointer_to, struct_type
 
 #: A member declaration: (offset, size, type name) or (offset, size, type name, bit offset, bit size).
 MemberSpec = tuple[int, int, str] | tuple[int, int, str, int, int]
@@ -247,3 +247,14 @@ class SyntheticTarget(Target):
     @property
     def vmcoreinfo(self) -> Mapping[str, str]:
         return self._vmcoreinfo
+
+
+def list_head_type() -> CType:
+    """A synthetic ``struct list_head`` (16 bytes: ``next`` and ``prev`` pointers to itself), the
+    self-referential type that type and value printer tests build on."""
+    head: CType = struct_type(
+        "list_head",
+        16,
+        [CMember("next", lambda: pointer_to(head), 0), CMember("prev", lambda: pointer_to(head), 64)],
+    )
+    return head

@@ -13,32 +13,21 @@ from crashcompat.core.kernel import Kernel
 from crashcompat.core.target import FaultError, SymbolKind
 from crashcompat.core.typeinfo import (
     CMember,
-    CType,
     array_of,
     enum_type,
     function_type,
     int_type,
-    pointer_to,
     struct_type,
     void_type,
 )
-from crashcompat.testing.synthetic import SyntheticTarget
+from crashcompat.testing.synthetic import SyntheticTarget, list_head_type
 
 INT = int_type("int", 4)
 ULONG = int_type("unsigned long", 8, False)
 CHAR = int_type("char", 1)
 
 
-def list_head() -> CType:
-    lh: CType = struct_type(
-        "list_head",
-        16,
-        [CMember("next", lambda: pointer_to(lh), 0), CMember("prev", lambda: pointer_to(lh), 64)],
-    )
-    return lh
-
-
-LIST_HEAD = list_head()
+LIST_HEAD = list_head_type()
 TASK = struct_type(
     "task_struct",
     64,

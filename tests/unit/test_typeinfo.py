@@ -20,6 +20,7 @@ from crashcompat.core.typeinfo import (
     typedef_of,
     void_type,
 )
+from crashcompat.testing.synthetic import list_head_type
 
 INT = int_type("int", 4)
 UINT = int_type("unsigned int", 4, False)
@@ -28,16 +29,7 @@ CHAR = int_type("char", 1)
 U8 = typedef_of("u8", int_type("unsigned char", 1, False))
 
 
-def list_head() -> CType:
-    lh: CType = struct_type(
-        "list_head",
-        16,
-        [CMember("next", lambda: pointer_to(lh), 0), CMember("prev", lambda: pointer_to(lh), 64)],
-    )
-    return lh
-
-
-LIST_HEAD = list_head()
+LIST_HEAD = list_head_type()
 
 
 def test_struct_body_and_names() -> None:

@@ -21,6 +21,7 @@ from crashcompat.core.typeinfo import (
     void_type,
 )
 from crashcompat.core.values import CRASH_PRINT, GDB_DEFAULT_PRINT, PrintOptions, ValuePrinter, char_literal
+from crashcompat.testing.synthetic import list_head_type
 
 INT = int_type("int", 4)
 UINT = int_type("unsigned int", 4, False)
@@ -54,16 +55,7 @@ def printer(options: PrintOptions = CRASH_PRINT, memory: dict[int, bytes] | None
     return ValuePrinter(read=Memory(memory or {}), symbolize=symbolize, options=options)
 
 
-def list_head() -> CType:
-    lh: CType = struct_type(
-        "list_head",
-        16,
-        [CMember("next", lambda: pointer_to(lh), 0), CMember("prev", lambda: pointer_to(lh), 64)],
-    )
-    return lh
-
-
-LIST_HEAD = list_head()
+LIST_HEAD = list_head_type()
 CRASHME_OBJ = struct_type(
     "crashme_obj",
     48,
