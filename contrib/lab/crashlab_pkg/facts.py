@@ -77,6 +77,7 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
     trigger: dict[str, str] = {}
     slab: dict[str, str] = {}
     spawn: dict[str, str] = {}
+    meminfo: dict[str, int] = {}
     capture: dict[str, Any] = {"steps": []}
     errors: list[str] = []
     for kind, kv in entries:
@@ -121,6 +122,8 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
                     crashme[k] = v
         elif kind == "info":
             info.update(kv)
+        elif kind == "meminfo" and "name" in kv:
+            meminfo[kv["name"]] = int(kv.get("kb", "0") or 0)
         elif kind == "trigger":
             trigger = kv
         elif kind == "slab":
@@ -175,6 +178,8 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
         },
         "sleepers": sleepers,
         "panic_policy": policy,
+        # /proc/meminfo right before the crash, in kB ("Slab", "Shmem", "MemFree", ...).
+        "meminfo": meminfo,
     }
     # Only guests booted with fixture.spawn / fixture.extra_objects (the scale scenario) report these.
     if "extra_objects" in crashme:

@@ -23,6 +23,16 @@
 
 #define CRASHME_NOBJ 17
 
+/*
+ * The same source builds against every kernel of the lab (Debian 11's 5.10 to unstable's 7.x), with the
+ * compiler of the kernel's own suite; nothing here depends on an API that changed in between. The functions
+ * below are global on purpose (the tests look their symbols up); the declarations keep -Wmissing-prototypes
+ * (on by default since Linux 6.8) quiet.
+ */
+int crashme_deref(int *p);
+void crashme_do_panic(const char *who);
+void crashme_do_bug(void);
+
 struct crashme_obj {
 	int index;
 	char tag[16];
