@@ -1,4 +1,7 @@
-"""The real crash as test oracle: run the installed ``crash`` on a lab dump, one output per command.
+"""The real crash as test oracle: run the lab's oracle crash on a lab dump, one output per command.
+
+The crash is the one that wrote the lab's references (the manifest's ``oracle``: crash's newest release run
+from its private root), else the ``crash`` on PATH.
 
 The lab manifest's reference files cover a few command lines; for the rest (``kmem -z``, ``kmem -S``,
 ``kmem ADDRESS`` …) the tests run crash itself when it is installed, once per dump and command list,
@@ -13,13 +16,13 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-CRASH = shutil.which("crash")
+from crashcompat.testing.lab import oracle_argv
+
 _RESET = "kmem -o"
 _PROMPT = re.compile(r"^crash> (.*)\n", re.M)
 _CACHE = Path(os.environ.get("CRASHCOMPAT_ORACLE_CACHE", Path(tempfile.gettempdir()) / "crashcompat-oracle"))
@@ -27,11 +30,12 @@ _CACHE = Path(os.environ.get("CRASHCOMPAT_ORACLE_CACHE", Path(tempfile.gettempdi
 
 def run_crash(vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 900) -> dict[str, str]:
     """crash's output for each of *commands* on *dump* (``{}`` if crash is missing or fails to start)."""
-    if CRASH is None:
+    crash = oracle_argv(vmlinux)
+    if crash is None:
         return {}
     stat = os.stat(dump)
     key = hashlib.sha256(
-        json.dumps([dump, stat.st_size, stat.st_mtime, vmlinux, list(commands)]).encode()
+        json.dumps([dump, stat.st_size, stat.st_mtime, vmlinux, list(commands), crash]).encode()
     ).hexdigest()
     cached = _CACHE / f"{key[:24]}.json"
     if cached.exists():
@@ -40,7 +44,7 @@ def run_crash(vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 9
         script.write("".join(f"{_RESET}\n{c}\n" for c in commands))
     try:
         proc = subprocess.run(
-            [CRASH, vmlinux, dump, "-i", script.name],
+            [*crash, vmlinux, dump, "-i", script.name],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
