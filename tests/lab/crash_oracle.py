@@ -53,7 +53,8 @@ def run_crash(vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 9
         )
     finally:
         os.unlink(script.name)
-    parts = _PROMPT.split(proc.stdout)
+    # crash 9 prints one more prompt when its input ends: not part of the last command's output.
+    parts = _PROMPT.split(proc.stdout.removesuffix("crash> "))
     found: dict[str, str] = {}
     for i in range(1, len(parts) - 1, 2):
         if parts[i] != _RESET:

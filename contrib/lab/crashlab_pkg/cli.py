@@ -85,7 +85,7 @@ def kernels(cache: Path, as_json: bool = False) -> int:
     """Print each series, its suite and metapackage, and the kernel release it resolves to today."""
     import json
 
-    from . import series
+    from . import reference, series
     from .build import find_entry
 
     rows = []
@@ -99,6 +99,10 @@ def kernels(cache: Path, as_json: bool = False) -> int:
             "default": s.name == series.DEFAULT_SERIES,
         }
         try:
+            row["oracle"] = reference.oracle_choice(s.oracle)
+        except LabError as exc:
+            row["oracle"] = str(exc)
+        try:
             res = series.resolve(cache, s, allow_update=True, max_age=3600)
             row.update({"release": res["release"], "version": res["version"]})
             entry = find_entry(cache, list(s.scenarios), s.name)
@@ -109,13 +113,16 @@ def kernels(cache: Path, as_json: bool = False) -> int:
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'SERIES':<8} {'SUITE':<9} {'RELEASE':<28} {'VERSION':<20} {'BUILT':<5} METAPACKAGE")
+    print(
+        f"{'SERIES':<8} {'SUITE':<9} {'RELEASE':<28} {'VERSION':<20} {'BUILT':<5} {'ORACLE':<7} METAPACKAGE"
+    )
     for r in rows:
         rel = str(r.get("release") or f"({r.get('error', '?')})")
         built = "yes" if r.get("manifest") else "no"
         default = "  (default)" if r["default"] else ""
         print(
-            f"{r['series']:<8} {r['suite']:<9} {rel:<28} {r.get('version', ''):<20} {built:<5} {r['meta']}{default}"
+            f"{r['series']:<8} {r['suite']:<9} {rel:<28} {r.get('version', ''):<20} {built:<5} "
+            f"{r['oracle']:<7} {r['meta']}{default}"
         )
     return 0
 

@@ -266,7 +266,7 @@ def _run_crash(
     return result
 
 
-_PS_ROW = re.compile(r"^[> ]\s*(\d+)\s+\d+\s+\d+\s+[0-9a-f]+\s", re.M)
+_PS_ROW = re.compile(r"^[> ]\s*(\d+)\s+-?\d+\s+\d+\s+[0-9a-f]+\s", re.M)
 
 
 def _known_wrong(d: dict[str, Any], outputs: dict[str, Path], startup: str) -> list[dict[str, str]]:
