@@ -16,8 +16,9 @@ Fixtures:
       ``@pytest.mark.lab_dumps(capture="kdump")`` / ``(format="elf")``, by kernel series
       ``@pytest.mark.lab_dumps(kernels=("6.1",))``, or by a predicate on the manifest entry,
       ``@pytest.mark.lab_dumps(where=lambda d: d.reference("sys") is not None)``: a test is generated only for
-      the dumps where it applies (a not-applicable combination is no skip in the report). The lab is looked
-      up (``crashlab build``, a cache hit once built) when such a test is collected.
+      the dumps where it applies (a not-applicable combination is no skip in the report). A dump that lacks
+      pages in use (``LabDump.fact_pages_missing``) is left out unless ``lab_dumps(lossy=True)``. The lab is
+      looked up (``crashlab build``, a cache hit once built) when such a test is collected.
 Marker: ``lab`` (tests that need the lab).
 
 Environment:
@@ -113,6 +114,13 @@ class LabDump(dict[str, Any]):
         """crash's message when the oracle crash cannot open this dump at all (it then has no references)."""
         err = self.get("reference_error")
         return str(err) if err else None
+
+    @property
+    def fact_pages_missing(self) -> list[dict[str, str]]:
+        """The facts' objects whose pages the dump file lacks: the capture tool dropped pages in use (makedumpfile
+        1.7.8's kdump-compressed dumps of Linux 7.2). Such a dump is left out of the ``lab_dump``
+        parametrization unless the test asks for it with ``@pytest.mark.lab_dumps(lossy=True)``."""
+        return list(self.get("fact_pages_missing") or [])
 
     @property
     def needs_host_platform(self) -> bool:
@@ -273,9 +281,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "lab_dumps(*names, where=None, kernels=None, **attrs): restrict the lab_dump parametrization to these "
-        "dump names, to these kernel series, to dumps whose capture/format match, and to dumps (manifest "
-        "entries) for which where(dump) is true",
+        "lab_dumps(*names, where=None, kernels=None, lossy=False, **attrs): restrict the lab_dump "
+        "parametrization to these dump names, to these kernel series, to dumps whose capture/format match, and "
+        "to dumps (manifest entries) for which where(dump) is true; lossy=True keeps dumps that lack pages in use",
     )
 
 
@@ -304,6 +312,7 @@ def _dump_names(metafunc: pytest.Metafunc, kernel: str) -> list[str]:
     kwargs = dict(marker.kwargs) if marker is not None else {}
     where: Callable[[LabDump], bool] | None = kwargs.pop("where", None)
     kwargs.pop("kernels", None)
+    lossy = bool(kwargs.pop("lossy", False))
     if marker is not None and marker.args:
         names = [n for n in names if n in marker.args] + [n for n in marker.args if n not in names]
     lab = _session_lab(metafunc.config, kernel)
@@ -323,6 +332,8 @@ def _dump_names(metafunc: pytest.Metafunc, kernel: str) -> list[str]:
         names = [n for n in names if entries.get(n, {}).get(attr) in wanted]
     if where is not None:
         names = [n for n in names if n not in entries or where(LabDump(entries[n]))]
+    if not lossy:  # a dump that lacks pages in use tests the capture tool, not a command
+        names = [n for n in names if not LabDump(entries.get(n, {})).fact_pages_missing]
     return names
 
 

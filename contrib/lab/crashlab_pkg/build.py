@@ -8,7 +8,7 @@ Cache layout (``$CRASHCOMPAT_LAB_CACHE``, default /var/cache/crashcompat-lab)::
     kgdb/<srcver>-<cfghash>/linux     the KGDB kernel tree, built in place; complete.json written last
     labs/<release>-<hash>/            one entry per (kernel, lab files, tool versions):
         guest/                        crashme.ko (the exact loaded build), actors, initramfs images
-        dumps/<scenario>/             dumps + console/facts logs + reference/ (crash 8.0.2 outputs)
+        dumps/<scenario>/             dumps + console/facts logs + reference/ (the oracle crash's outputs)
         kgdb/                         crashme.ko for the KGDB kernel and its initramfs
         manifest.json                 the contract (README.md), rewritten atomically as components land
     tmp/                              staging dirs; a component appears under labs/ only when complete
@@ -60,6 +60,7 @@ HASHED = [
     "crashlab_pkg/__init__.py",
     "crashlab_pkg/apt.py",
     "crashlab_pkg/build.py",
+    "crashlab_pkg/dumpcheck.py",
     "crashlab_pkg/facts.py",
     "crashlab_pkg/guest.py",
     "crashlab_pkg/host.py",

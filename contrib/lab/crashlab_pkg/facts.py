@@ -114,9 +114,10 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
             policy[kv["name"]] = _num(kv.get("text", ""))
         elif kind == "crashme":
             if "_words" in kv and kv["_words"] == "obj":
-                crashme["objects_list"].append(
-                    {"index": int(kv["index"]), "tag": kv["tag"], "address": kv["address"]}
-                )
+                obj = {"index": int(kv["index"]), "tag": kv["tag"], "address": kv["address"]}
+                if "phys" in kv:
+                    obj["phys"] = kv["phys"]
+                crashme["objects_list"].append(obj)
             else:
                 for k, v in kv.items():
                     crashme[k] = v
