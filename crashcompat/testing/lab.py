@@ -4,8 +4,8 @@ The lab has one manifest per kernel *series* (``crashlab kernels``: 5.10, 6.1 â€
 each built by ``crashlab build --kernel SERIES``.
 
 Fixtures:
-  ``lab_kernel`` (session): the kernel series of the test (parametrized along with ``lab_dump``; the default
-      series, 6.1, for tests without ``lab_dump``).
+  ``lab_kernel`` (session): the kernel series of the test (parametrized along with ``lab_dump``, or alone for
+      a test that takes ``lab_kernel`` itself; the default series, 6.1, for the other tests).
   ``lab_manifest`` (session): runs ``crashlab build --kernel <lab_kernel>`` once per series and yields the parsed
       manifest.json as a :class:`LabManifest` (a dict with helpers): a test that takes ``lab_dump`` gets the
       manifest of that dump's kernel. If the lab cannot be built the requesting tests are skipped with the
@@ -35,6 +35,7 @@ Only the standard library and pytest are used here.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -359,6 +360,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             indirect=True,
             scope="session",
         )
+    elif "lab_kernel" in inspect.signature(metafunc.function).parameters:
+        # A test that names lab_kernel itself (not only through lab_manifest) runs once per kernel series.
+        kernels = _kernels_of(metafunc)
+        metafunc.parametrize("lab_kernel", kernels, ids=kernels, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")

@@ -57,8 +57,12 @@ def _crashlab(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[s
 # ---------------------------------------------------------------------------------------------- manifest
 
 
-def test_manifest_schema(lab_manifest: LabManifest) -> None:
+def test_manifest_schema(lab_kernel: str, lab_manifest: LabManifest) -> None:
     m = lab_manifest
+    assert m.kernel_series == lab_kernel == m["kernel"]["series"]
+    assert m["kernel"]["suite"] and m["kernel"]["meta"].startswith("linux-image-")
+    assert m.oracle["name"] == "crash" and m.oracle["argv"] and m.oracle["version"]
+    assert m["guest_tools"]["makedumpfile"] and m["guest_tools"]["kexec-tools"]
     for key in (
         "schema_version",
         "cache_key",
@@ -101,7 +105,7 @@ def test_manifest_schema(lab_manifest: LabManifest) -> None:
     assert default.capture == "kdump" and default.format == "kdump-compressed"
 
 
-def test_kdump_layout_is_kdump_tools_like(lab_manifest: LabManifest) -> None:
+def test_kdump_layout_is_kdump_tools_like(lab_kernel: str, lab_manifest: LabManifest) -> None:
     kdumps = [d for d in lab_manifest.dumps if d.capture == "kdump"]
     if not kdumps:
         pytest.skip("no kdump scenario built")
@@ -194,7 +198,7 @@ def test_reference_outputs(lab_dump: LabDump) -> None:
         assert entry["command"] and entry["why"]
 
 
-def test_known_wrong_is_recorded(lab_manifest: LabManifest) -> None:
+def test_known_wrong_is_recorded(lab_kernel: str, lab_manifest: LabManifest) -> None:
     """Commands the oracle crash gets wrong are listed with the evidence seen in that run, not hidden; crash
     8.0.2's task-table bug on Debian 6.1 (CRASHLAB_ORACLE=host) shows up as such."""
     with_refs = [d for d in lab_manifest.dumps if d.get("reference")]

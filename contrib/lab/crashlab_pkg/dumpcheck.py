@@ -3,7 +3,8 @@
 makedumpfile decides from the kernel's page descriptors which pages to leave out (``-d 31``: zero, cache, user
 and free pages). When it misreads a kernel it does not support yet, it can drop pages in use: seen with
 makedumpfile 1.7.8 on Linux 7.2, whose kdump-compressed dumps miss the slab pages of live objects. crashme
-reports the physical address of each of its objects, and this module checks that the dump file has those
+reports the physical address of each of its objects and of a few kernel slab objects (the reader's task_struct
+and struct pid, the pid IDR's top node), and this module checks that the dump file has those
 pages: the kdump-compressed bitmap of dumpable pages, or the ELF PT_LOAD file extents. The result lands in the
 manifest as ``fact_pages_missing``, so that a test can tell a lossy dump from a wrong command.
 """
@@ -66,7 +67,9 @@ def elf_pages_present(path: Path, phys: list[int]) -> dict[int, bool]:
 def fact_pages_missing(dump: dict[str, Any]) -> list[dict[str, str]] | None:
     """The facts' objects whose page the dump file lacks ([] if it has them all; None if it cannot tell:
     a flattened stream, or no physical addresses among the facts)."""
-    objs = [o for o in dump["facts"].get("test_module", {}).get("list_objects", []) if o.get("phys")]
+    tm = dump["facts"].get("test_module", {})
+    objs = [{**o, "what": f"crashme_obj {o['tag']}"} for o in tm.get("list_objects", []) if o.get("phys")]
+    objs += [{**o, "what": o["name"]} for o in tm.get("kernel_objects", []) if o.get("phys")]
     if not objs:
         return None
     phys = [int(o["phys"], 16) for o in objs]
@@ -83,7 +86,7 @@ def fact_pages_missing(dump: dict[str, Any]) -> list[dict[str, str]] | None:
     except (OSError, ValueError, struct.error):
         return None
     return [
-        {"what": f"crashme_obj {o['tag']}", "address": o["address"], "phys": o["phys"]}
+        {"what": o["what"], "address": o["address"], "phys": o["phys"]}
         for o, ok in zip(objs, present, strict=True)
         if not ok
     ]

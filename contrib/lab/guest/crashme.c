@@ -21,6 +21,9 @@
 #include <linux/sched.h>
 #include <linux/bug.h>
 #include <linux/io.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/xarray.h>
 
 #define CRASHME_NOBJ 17
 
@@ -86,6 +89,7 @@ static int crashme_kthread_fn(void *unused)
 static int crashme_show(struct seq_file *m, void *v)
 {
 	struct crashme_obj *obj;
+	void *head;
 
 	seq_printf(m, "magic=0x%lx\n", crashme_magic);
 	seq_printf(m, "banner=%s\n", crashme_banner);
@@ -95,7 +99,19 @@ static int crashme_show(struct seq_file *m, void *v)
 	seq_printf(m, "kthread_pid=%d\n", crashme_task ? task_pid_nr(crashme_task) : -1);
 	if (crashme_nextra)
 		seq_printf(m, "extra_objects=%d\n", crashme_nextra);
-	/* phys: for the lab's check that a filtered dump still holds these slab pages */
+	/*
+	 * Kernel objects in slab pages, with their physical addresses: the lab checks that a filtered dump still
+	 * holds these pages (the reader's task_struct, its struct pid, and the top node of the pid IDR).
+	 */
+	seq_printf(m, "kobj name=task_struct address=0x%px phys=0x%llx\n", current,
+		   (unsigned long long)virt_to_phys(current));
+	seq_printf(m, "kobj name=pid address=0x%px phys=0x%llx\n", task_pid(current),
+		   (unsigned long long)virt_to_phys(task_pid(current)));
+	head = rcu_dereference_raw(init_pid_ns.idr.idr_rt.xa_head);
+	if (xa_is_node(head))
+		seq_printf(m, "kobj name=pid_idr_node address=0x%px phys=0x%llx\n", xa_to_node(head),
+			   (unsigned long long)virt_to_phys(xa_to_node(head)));
+
 	list_for_each_entry(obj, &crashme_list, node)
 		seq_printf(m, "obj index=%d tag=%s address=0x%px phys=0x%llx\n", obj->index, obj->tag, obj,
 			   (unsigned long long)virt_to_phys(obj));
