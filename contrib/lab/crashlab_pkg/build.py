@@ -101,6 +101,11 @@ def entry_tools(s: series.Series, tool_root: dict[str, Any] | None, oracle: dict
     return tools
 
 
+def _with_makedumpfile(tool_root: dict[str, Any], mdf: dict[str, Any]) -> dict[str, Any]:
+    """The tool root with the guest's makedumpfile taken from another suite (Series.makedumpfile_suite)."""
+    return {**tool_root, "makedumpfile_unpacked": mdf, "makedumpfile": f"{mdf['version']} ({mdf['suite']})"}
+
+
 def _entry_series(manifest: dict[str, Any]) -> str:
     return str(manifest.get("kernel", {}).get("series") or series.DEFAULT_SERIES)
 
@@ -127,6 +132,11 @@ def find_entry(
         troot = None if s.host else roots.load_tool_root(cache_root, rel)
         if not s.host and troot is None:
             continue
+        if troot is not None and s.makedumpfile_suite:
+            mdf = roots.cached_unpacked_tool(cache_root, s.makedumpfile_suite, "makedumpfile")
+            if mdf is None:
+                continue
+            troot = _with_makedumpfile(troot, mdf)
         tools = entry_tools(s, troot, oracle)
         if not _tools_ready(tools):
             continue
@@ -215,6 +225,9 @@ def _build_locked(cache_root: Path, requested: list[str], s: series.Series) -> P
         release = resolved["release"]
         tool_root = roots.ensure_tool_root(cache_root, resolved, apt)
         timings["tool_root"] = tool_root.get("seconds")
+        if s.makedumpfile_suite:
+            mdf = roots.ensure_unpacked_tool(cache_root, s.makedumpfile_suite, "makedumpfile")
+            tool_root = _with_makedumpfile(tool_root, mdf)
     headers = Path(f"/usr/src/linux-headers-{release}")
     oracle = reference.oracle_for_build(cache_root, s.oracle)
     tools = entry_tools(s, tool_root, oracle)
@@ -456,6 +469,7 @@ def _guest_tools(tool_root: dict[str, Any] | None) -> dict[str, Any]:
         "root": tool_root.get("root"),
         "compiler": tool_root.get("compiler"),
         "makedumpfile": tool_root.get("makedumpfile"),
+        "makedumpfile_root": (tool_root.get("makedumpfile_unpacked") or {}).get("root"),
         "kexec-tools": tool_root.get("kexec-tools"),
         "packages": tool_root.get("packages"),
     }

@@ -168,7 +168,30 @@ def build_debian_guest(
 
     cap = out / "tree-capture"
     _base_tree(cap)
-    _copy_with_libs(Path("/usr/bin/makedumpfile"), cap, "/usr/bin", troot)
+    mdf = (tool_root or {}).get("makedumpfile_unpacked")
+    if mdf:
+        # makedumpfile from a newer suite, kept apart with its own libc in /opt/makedumpfile and run through
+        # its own loader by a wrapper (the other binaries keep the kernel's suite's libraries).
+        root = Path(mdf["root"])
+        opt = cap / "opt" / "makedumpfile"
+        (opt / "lib").mkdir(parents=True)
+        shutil.copy2(root / "usr/bin/makedumpfile", opt / "makedumpfile")
+        for inside, src in roots.unpacked_libraries(mdf, "/usr/bin/makedumpfile"):
+            dst = (
+                opt / "ld-linux-x86-64.so.2"
+                if inside.endswith("/ld-linux-x86-64.so.2")
+                else opt / "lib" / Path(inside).name
+            )
+            if not dst.exists():
+                shutil.copy2(src, dst)
+        wrapper = cap / "usr/bin/makedumpfile"
+        wrapper.write_text(
+            "#!/bin/sh\nexec /opt/makedumpfile/ld-linux-x86-64.so.2 --library-path /opt/makedumpfile/lib "
+            '/opt/makedumpfile/makedumpfile "$@"\n'
+        )
+        wrapper.chmod(0o755)
+    else:
+        _copy_with_libs(Path("/usr/bin/makedumpfile"), cap, "/usr/bin", troot)
     for m, path in modpaths.items():
         if m != "qemu_fw_cfg":
             shutil.copy2(modules_dir / path, cap / "lib/modules" / f"{m}.ko")

@@ -191,10 +191,10 @@ def load_tool_root(cache_root: Path, release: str) -> dict[str, Any] | None:
 
 
 def prune_tool_roots(cache_root: Path, keep_releases: set[str]) -> None:
-    """Drop the private roots of kernel releases no lab entry uses any more."""
+    """Drop the private roots of kernel releases no lab entry uses any more (unpacked tools stay)."""
     d = cache_root / "roots"
     for p in d.iterdir() if d.exists() else []:
-        if p.is_dir() and p.name not in keep_releases:
+        if p.is_dir() and p.name not in keep_releases and not p.name.startswith("makedumpfile-"):
             log(f"pruning the private root of {p.name}")
             shutil.rmtree(p, ignore_errors=True)
 
@@ -296,6 +296,86 @@ def root_libraries(root: Path, binary: str) -> list[str]:
         elif parts and parts[0].startswith("/"):
             libs.append(parts[0])
     return libs
+
+
+# ------------------------------------------------------------------------------- single tools from another suite
+
+# Packages an unpacked tool never runs (makedumpfile depends on perl for its helper scripts only).
+_UNPACK_SKIP = ("perl", "perl-base", "perl-modules-", "libperl")
+
+
+def ensure_unpacked_tool(cache_root: Path, suite: str, package: str) -> dict[str, Any]:
+    """One package of ``suite`` and the libraries it needs, unpacked into
+    ``CACHE/roots/<package>-<version>/root`` (no maintainer scripts, no chroot): for a tool the guest copies
+    with its libraries, when the kernel's own suite has only a version that does not handle that kernel."""
+    apt = PrivateApt(cache_root, suite)
+    apt.update()
+    version = apt.candidate(package)
+    if not version:
+        raise LabError(f"apt knows no {package} in {suite}")
+    final = cache_root / "roots" / f"{package}-{version.replace(':', '_')}"
+    if (final / "complete.json").exists():
+        data: dict[str, Any] = read_json(final / "complete.json")
+        return data
+    pkgs = {p: v for p, v in apt.closure([package]).items() if not p.startswith(_UNPACK_SKIP)}
+    log(f"{package} {version} from {suite} and {len(pkgs) - 1} packages it needs into {final}/root")
+    debs = apt.download(pkgs, cache_root / "downloads" / f"unpacked-{package}", cache_root / "tmp")
+    with staging_dir(final, cache_root / "tmp") as tmp:
+        root = tmp / "root"
+        root.mkdir()
+        for deb in debs.values():
+            _extract_deb(deb, root)
+        write_json(
+            tmp / "complete.json",
+            {
+                "package": package,
+                "version": version,
+                "suite": suite,
+                "root": str(final / "root"),
+                "loader": str(final / _loader(root).relative_to(tmp)),
+                "packages": pkgs,
+            },
+        )
+    shutil.rmtree(cache_root / "downloads" / f"unpacked-{package}", ignore_errors=True)
+    data = read_json(final / "complete.json")
+    return data
+
+
+def cached_unpacked_tool(cache_root: Path, suite: str, package: str) -> dict[str, Any] | None:
+    """The newest complete unpacked ``package`` of ``suite`` (for cache look-ups, without apt)."""
+    found = []
+    for p in (cache_root / "roots").glob(f"{package}-*/complete.json"):
+        try:
+            data: dict[str, Any] = read_json(p)
+        except (OSError, ValueError):
+            continue
+        if data.get("suite") == suite and data.get("package") == package:
+            found.append((p.stat().st_mtime, data))
+    return max(found, key=lambda x: x[0])[1] if found else None
+
+
+def unpacked_libraries(info: dict[str, Any], binary: str) -> list[tuple[str, Path]]:
+    """(path in a system, file in the unpacked root) of what the root's loader maps for ``binary``, the loader
+    included, as ``ld.so --list`` with the root's library path resolves it."""
+    root = Path(info["root"])
+    libpath = f"{root}/lib/x86_64-linux-gnu:{root}/usr/lib/x86_64-linux-gnu"
+    proc = run(
+        [info["loader"], "--list", "--library-path", libpath, str(root / binary.lstrip("/"))],
+        timeout=60,
+        check=False,
+        what=f"ld.so --list {binary}",
+    )
+    if proc.returncode != 0:
+        raise LabError(f"cannot list the libraries of {binary} in {root}: {proc.stderr.strip()[-200:]}")
+    out = [("/lib64/ld-linux-x86-64.so.2", Path(info["loader"]).resolve())]
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if "=>" in parts:
+            i = parts.index("=>")
+            if i + 1 < len(parts) and parts[i + 1].startswith(str(root)):
+                host_path = Path(parts[i + 1])
+                out.append(("/" + str(host_path.relative_to(root)), host_path.resolve()))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ the oracle
