@@ -3,8 +3,8 @@
 makedumpfile decides from the kernel's page descriptors which pages to leave out (``-d 31``: zero, cache, user
 and free pages). When it misreads a kernel it does not support yet, it can drop pages in use: seen with
 makedumpfile 1.7.8 on Linux 7.2, whose kdump-compressed dumps miss the slab pages of live objects. crashme
-reports the physical address of each of its objects and of a few kernel slab objects (the reader's task_struct
-and struct pid, the pid IDR's top node), and this module checks that the dump file has those
+reports the physical address of each of its objects and of kernel slab objects (every process's task_struct, the
+reader's struct pid, the pid IDR's top node), and this module checks that the dump file has those
 pages: the kdump-compressed bitmap of dumpable pages, or the ELF PT_LOAD file extents. The result lands in the
 manifest as ``fact_pages_missing``, so that a test can tell a lossy dump from a wrong command.
 """
@@ -69,7 +69,11 @@ def fact_pages_missing(dump: dict[str, Any]) -> list[dict[str, str]] | None:
     a flattened stream, or no physical addresses among the facts)."""
     tm = dump["facts"].get("test_module", {})
     objs = [{**o, "what": f"crashme_obj {o['tag']}"} for o in tm.get("list_objects", []) if o.get("phys")]
-    objs += [{**o, "what": o["name"]} for o in tm.get("kernel_objects", []) if o.get("phys")]
+    objs += [
+        {**o, "what": o["name"] + (f" of pid {o['pid']}" if o.get("pid") else "")}
+        for o in tm.get("kernel_objects", [])
+        if o.get("phys")
+    ]
     if not objs:
         return None
     phys = [int(o["phys"], 16) for o in objs]

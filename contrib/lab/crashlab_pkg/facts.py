@@ -114,9 +114,14 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
             policy[kv["name"]] = _num(kv.get("text", ""))
         elif kind == "crashme":
             if "_words" in kv and kv["_words"] == "kobj":
-                crashme.setdefault("kernel_objects", []).append(
-                    {"name": kv.get("name", ""), "address": kv.get("address", ""), "phys": kv.get("phys", "")}
-                )
+                kobj = {
+                    "name": kv.get("name", ""),
+                    "address": kv.get("address", ""),
+                    "phys": kv.get("phys", ""),
+                }
+                if "pid" in kv:
+                    kobj["pid"] = kv["pid"]
+                crashme.setdefault("kernel_objects", []).append(kobj)
             elif "_words" in kv and kv["_words"] == "obj":
                 obj = {"index": int(kv["index"]), "tag": kv["tag"], "address": kv["address"]}
                 if "phys" in kv:
@@ -177,8 +182,8 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
             # SLUB's /proc/slabinfo counts every object of the cache's slabs as active.
             "slabinfo_active_objs": int(slab.get("active_objs", "-1")),
             "slabinfo_num_objs": int(slab.get("num_objs", "-1")),
-            # Slab objects of the kernel crashme saw (task_struct and struct pid of the reader of /proc/crashme,
-            # the pid IDR's top node), with physical addresses: for dumpcheck.
+            # Slab objects of the kernel crashme saw (every process's task_struct, the struct pid of the reader
+            # of /proc/crashme, the pid IDR's top node), with physical addresses: for dumpcheck.
             "kernel_objects": crashme.get("kernel_objects", []),
             "kthread_comm": "crashme_kthread",
             "kthread_pid": int(crashme.get("kthread_pid", "-1")),

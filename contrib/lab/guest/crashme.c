@@ -19,6 +19,8 @@
 #include <linux/uaccess.h>
 #include <linux/string.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/rcupdate.h>
 #include <linux/bug.h>
 #include <linux/io.h>
 #include <linux/pid.h>
@@ -89,6 +91,8 @@ static int crashme_kthread_fn(void *unused)
 static int crashme_show(struct seq_file *m, void *v)
 {
 	struct crashme_obj *obj;
+	struct task_struct *task;
+	int ntasks = 0;
 	void *head;
 
 	seq_printf(m, "magic=0x%lx\n", crashme_magic);
@@ -101,10 +105,17 @@ static int crashme_show(struct seq_file *m, void *v)
 		seq_printf(m, "extra_objects=%d\n", crashme_nextra);
 	/*
 	 * Kernel objects in slab pages, with their physical addresses: the lab checks that a filtered dump still
-	 * holds these pages (the reader's task_struct, its struct pid, and the top node of the pid IDR).
+	 * holds these pages (the task_struct of every process, at most 200; the reader's struct pid; the top
+	 * node of the pid IDR).
 	 */
-	seq_printf(m, "kobj name=task_struct address=0x%px phys=0x%llx\n", current,
-		   (unsigned long long)virt_to_phys(current));
+	rcu_read_lock();
+	for_each_process(task) {
+		if (++ntasks > 200)
+			break;
+		seq_printf(m, "kobj name=task_struct pid=%d address=0x%px phys=0x%llx\n", task_pid_nr(task), task,
+			   (unsigned long long)virt_to_phys(task));
+	}
+	rcu_read_unlock();
 	seq_printf(m, "kobj name=pid address=0x%px phys=0x%llx\n", task_pid(current),
 		   (unsigned long long)virt_to_phys(task_pid(current)));
 	head = rcu_dereference_raw(init_pid_ns.idr.idr_rt.xa_head);
