@@ -1,17 +1,24 @@
 # crashcompat: `make demo` runs the main job on the lab's default dump; `make test` installs what the tests
-# need (apt packages, the venv, the lab's kernel and dumps) and runs them.
+# need (apt packages, the venv, the lab of every kernel series in LAB_KERNELS) and runs them on each.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 LAB := contrib/lab/crashlab
 export CRASHCOMPAT_LAB_CACHE ?= /var/cache/crashcompat-lab
+# The kernel series the lab builds and the lab tests run on (`contrib/lab/crashlab kernels`).
+LAB_KERNELS ?= 5.10 6.1 6.12 newest
+comma := ,
+empty :=
+space := $(empty) $(empty)
+export CRASHCOMPAT_LAB_KERNELS ?= $(subst $(space),$(comma),$(strip $(LAB_KERNELS)))
 
 .PHONY: venv deps lab demo test lint typecheck unit bench docs clean
 
 deps:
 	@command -v gdb >/dev/null && command -v qemu-system-x86_64 >/dev/null && command -v crash >/dev/null \
+	  && command -v mmdebstrap >/dev/null \
 	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-	       gdb qemu-system-x86 busybox-static kexec-tools makedumpfile crash e2fsprogs zstd xz-utils; }
+	       gdb qemu-system-x86 busybox-static kexec-tools makedumpfile crash e2fsprogs zstd xz-utils mmdebstrap; }
 
 $(VENV)/.installed: pyproject.toml contrib/crashcompat-panicinfo/pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,7 +30,7 @@ $(VENV)/.installed: pyproject.toml contrib/crashcompat-panicinfo/pyproject.toml
 venv: $(VENV)/.installed
 
 lab: deps
-	$(PY) $(LAB) build >/dev/null
+	@set -e; for k in $(LAB_KERNELS); do $(PY) $(LAB) build --kernel $$k >/dev/null; done
 
 demo: deps venv
 	$(PY) $(LAB) demo
@@ -40,7 +47,7 @@ unit: venv
 	$(PY) -m pytest -q tests/unit
 
 test: deps venv lint typecheck
-	$(PY) $(LAB) build
+	@set -e; for k in $(LAB_KERNELS); do $(PY) $(LAB) build --kernel $$k; done
 	$(PY) -m pytest -q -ra
 
 docs: venv

@@ -98,10 +98,10 @@ def crash_session(lab_manifest: Mapping[str, Any]) -> Iterator[Callable[[Dump], 
 
     def open_session(dump: Dump) -> Session:
         entry = find_dump(lab_manifest, dump)
-        name = str(entry["name"])
-        if name not in opened:
-            opened[name] = open_dump(str(entry["path"]), str(entry.get("vmlinux") or vmlinux))
-        session = opened[name]
+        path = str(entry["path"])  # not the name: each kernel series of the lab has a dump of each name
+        if path not in opened:
+            opened[path] = open_dump(path, str(entry.get("vmlinux") or vmlinux))
+        session = opened[path]
         session.radix = 10
         session.context_task = None
         if session.lookup("mod") is not None:

@@ -1,4 +1,7 @@
-"""The real crash as test oracle: run the installed ``crash`` on a lab dump, one output per command.
+"""The real crash as test oracle: run the lab's oracle crash on a lab dump, one output per command.
+
+The crash is the one that wrote the lab's references (the manifest's ``oracle``: crash's newest release run
+from its private root), else the ``crash`` on PATH.
 
 The lab manifest's reference files cover a few command lines; for the rest (``kmem -z``, ``kmem -S``,
 ``kmem ADDRESS`` …) the tests run crash itself when it is installed, once per dump and command list,
@@ -9,54 +12,30 @@ second ``vtop`` would omit its page-table header), and ``kmem`` resets them.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-CRASH = shutil.which("crash")
-#: Where the lab matrix unpacks a newer crash (9.x, right about 6.1's task table and maple-tree VMAs):
-#: ``ROOT/usr/bin/crash`` with its own loader and libraries.
-NEWER_CRASH_ROOTS = os.environ.get(
-    "CRASHCOMPAT_NEWER_CRASH", "/var/cache/crashlab-matrix-dev/oracle/crash-9*/root"
-)
+from crashcompat.testing.lab import oracle_argv
+
 _RESET = "kmem -o"
 _PROMPT = re.compile(r"^crash> (.*)\n", re.M)
 _CACHE = Path(os.environ.get("CRASHCOMPAT_ORACLE_CACHE", Path(tempfile.gettempdir()) / "crashcompat-oracle"))
 
 
-def newer_crash() -> list[str] | None:
-    """The command line running the newest unpacked crash 9.x (``None`` when there is none)."""
-    roots = sorted(glob.glob(NEWER_CRASH_ROOTS))
-    if not roots:
-        return None
-    root = roots[-1]
-    loader = f"{root}/usr/lib64/ld-linux-x86-64.so.2"
-    if not os.path.exists(loader) or not os.path.exists(f"{root}/usr/bin/crash"):
-        return None
-    libs = f"{root}/usr/lib/x86_64-linux-gnu:{root}/lib/x86_64-linux-gnu"
-    return [loader, "--library-path", libs, f"{root}/usr/bin/crash"]
-
-
-def run_crash(
-    vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 900, crash: Sequence[str] | None = None
-) -> dict[str, str]:
-    """crash's output for each of *commands* on *dump* (``{}`` if crash is missing or fails to start);
-    *crash* is the command line of another crash than the installed one (see :func:`newer_crash`)."""
-    program = list(crash) if crash else [CRASH] if CRASH else None
-    if program is None:
+def run_crash(vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 900) -> dict[str, str]:
+    """crash's output for each of *commands* on *dump* (``{}`` if crash is missing or fails to start)."""
+    crash = oracle_argv(vmlinux)
+    if crash is None:
         return {}
     stat = os.stat(dump)
     key = hashlib.sha256(
-        json.dumps(
-            [dump, stat.st_size, stat.st_mtime, vmlinux, list(commands), *([program] if crash else [])]
-        ).encode()
+        json.dumps([dump, stat.st_size, stat.st_mtime, vmlinux, list(commands), crash]).encode()
     ).hexdigest()
     cached = _CACHE / f"{key[:24]}.json"
     if cached.exists():
@@ -65,7 +44,7 @@ def run_crash(
         script.write("".join(f"{_RESET}\n{c}\n" for c in commands))
     try:
         proc = subprocess.run(
-            [*program, vmlinux, dump, "-i", script.name],
+            [*crash, vmlinux, dump, "-i", script.name],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -74,7 +53,8 @@ def run_crash(
         )
     finally:
         os.unlink(script.name)
-    parts = _PROMPT.split(proc.stdout)
+    # crash 9 prints one more prompt when its input ends: not part of the last command's output.
+    parts = _PROMPT.split(proc.stdout.removesuffix("crash> "))
     found: dict[str, str] = {}
     for i in range(1, len(parts) - 1, 2):
         if parts[i] != _RESET:

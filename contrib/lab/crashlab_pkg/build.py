@@ -8,7 +8,7 @@ Cache layout (``$CRASHCOMPAT_LAB_CACHE``, default /var/cache/crashcompat-lab)::
     kgdb/<srcver>-<cfghash>/linux     the KGDB kernel tree, built in place; complete.json written last
     labs/<release>-<hash>/            one entry per (kernel, lab files, tool versions):
         guest/                        crashme.ko (the exact loaded build), actors, initramfs images
-        dumps/<scenario>/             dumps + console/facts logs + reference/ (crash 8.0.2 outputs)
+        dumps/<scenario>/             dumps + console/facts logs + reference/ (the oracle crash's outputs)
         kgdb/                         crashme.ko for the KGDB kernel and its initramfs
         manifest.json                 the contract (README.md), rewritten atomically as components land
     tmp/                              staging dirs; a component appears under labs/ only when complete
@@ -18,6 +18,7 @@ Cache layout (``$CRASHCOMPAT_LAB_CACHE``, default /var/cache/crashcompat-lab)::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -27,8 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import apt, host, kernel, kgdb, reference, roots, scenarios, series
 from . import guest as guestmod
-from . import host, kernel, kgdb, reference, scenarios
 from .util import (
     LAB_DIR,
     LabError,
@@ -57,14 +58,18 @@ def default_cache() -> Path:
 HASHED = [
     "guest",
     "crashlab_pkg/__init__.py",
+    "crashlab_pkg/apt.py",
     "crashlab_pkg/build.py",
+    "crashlab_pkg/dumpcheck.py",
     "crashlab_pkg/facts.py",
     "crashlab_pkg/guest.py",
     "crashlab_pkg/host.py",
     "crashlab_pkg/kernel.py",
     "crashlab_pkg/kgdb.py",
     "crashlab_pkg/reference.py",
+    "crashlab_pkg/roots.py",
     "crashlab_pkg/scenarios.py",
+    "crashlab_pkg/series.py",
     "crashlab_pkg/util.py",
     "crashlab_pkg/vm.py",
 ]
@@ -83,19 +88,58 @@ def _tools_ready(tools: dict[str, str]) -> bool:
     return all(tools.values())
 
 
-def find_entry(cache_root: Path, requested: list[str], allow_apt: bool = True) -> Path | None:
-    """The manifest of a complete entry holding ``requested`` scenarios, without building or apt-get update."""
+def entry_tools(s: series.Series, tool_root: dict[str, Any] | None, oracle: dict[str, Any]) -> dict[str, str]:
+    """The tool versions that shape an entry (its cache key): the host's QEMU and busybox; makedumpfile, kexec
+    and the module's compiler of the host (default series) or of the kernel's private root; the oracle crash."""
     tools = host.tool_versions()
-    if not _tools_ready(tools):
+    if tool_root is not None:
+        for k in ("makedumpfile", "kexec-tools"):
+            tools[k] = str(tool_root.get(k, ""))
+        tools.pop("crash", None)
+        tools["compiler"] = str(tool_root.get("compiler", ""))
+    tools["oracle"] = f"crash {oracle.get('package_version', '')} ({oracle.get('suite', '')})"
+    return tools
+
+
+def _with_makedumpfile(tool_root: dict[str, Any], mdf: dict[str, Any]) -> dict[str, Any]:
+    """The tool root with the guest's makedumpfile taken from another suite (Series.makedumpfile_suite)."""
+    return {**tool_root, "makedumpfile_unpacked": mdf, "makedumpfile": f"{mdf['version']} ({mdf['suite']})"}
+
+
+def _entry_series(manifest: dict[str, Any]) -> str:
+    return str(manifest.get("kernel", {}).get("series") or series.DEFAULT_SERIES)
+
+
+def find_entry(
+    cache_root: Path, requested: list[str], series_name: str = series.DEFAULT_SERIES, allow_apt: bool = True
+) -> Path | None:
+    """The manifest of a complete entry of the series holding ``requested`` scenarios, without building or
+    apt-get update (warm look-ups use the cached kernel resolution, tool root and oracle)."""
+    s = series.get(series_name)
+    oracle = reference.current_oracle(cache_root, s.oracle)
+    if oracle is None:
         return None
+    if allow_apt and not s.host and series.private_apt(cache_root, s).lists_age() > apt.UPDATE_TTL:
+        return None  # the next build refreshes the suite's package lists (once a day)
     releases: list[str] = []
     try:
-        if allow_apt:
-            releases.append(host.resolve_kernel(cache_root, allow_update=False)["release"])
+        if allow_apt or not s.host:
+            releases.append(series.resolve(cache_root, s, allow_update=False)["release"])
     except LabError:
         pass
-    releases += [k["release"] for k in kernel.find_any_complete(cache_root) if k["release"] not in releases]
+    fallback = not releases or not allow_apt
     for rel in releases:
+        troot = None if s.host else roots.load_tool_root(cache_root, rel)
+        if not s.host and troot is None:
+            continue
+        if troot is not None and s.makedumpfile_suite:
+            mdf = roots.cached_unpacked_tool(cache_root, s.makedumpfile_suite, "makedumpfile")
+            if mdf is None:
+                continue
+            troot = _with_makedumpfile(troot, mdf)
+        tools = entry_tools(s, troot, oracle)
+        if not _tools_ready(tools):
+            continue
         m = cache_root / "labs" / entry_key(rel, tools) / "manifest.json"
         if m.exists():
             try:
@@ -104,8 +148,25 @@ def find_entry(cache_root: Path, requested: list[str], allow_apt: bool = True) -
                 continue
             if set(requested) <= set(data.get("scenarios", {})):
                 return m
-        if allow_apt:
-            break  # only fall back to other releases when apt cannot tell which is current
+    if not fallback:
+        return None
+    # apt cannot tell which release is current: the newest complete entry of this series that matches.
+    labs = cache_root / "labs"
+    for m in (
+        sorted(labs.glob("*/manifest.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        if labs.exists()
+        else []
+    ):
+        try:
+            data = read_json(m)
+        except (OSError, ValueError):
+            continue
+        if _entry_series(data) != s.name or data.get("lab_hash") != lab_hash():
+            continue
+        if data.get("tools", {}).get("oracle") != entry_tools(s, {}, oracle)["oracle"]:
+            continue
+        if set(requested) <= set(data.get("scenarios", {})):
+            return m
     return None
 
 
@@ -119,50 +180,70 @@ def _relocate(obj: Any, old: str, new: str) -> Any:
     return obj
 
 
-def build(cache_root: Path, requested: list[str] | None = None) -> Path:
-    """Build (or reuse) the lab and return the path of its manifest.json.
+def build(
+    cache_root: Path, requested: list[str] | None = None, series_name: str = series.DEFAULT_SERIES
+) -> Path:
+    """Build (or reuse) the lab of one kernel series and return the path of its manifest.json.
 
-    ``requested`` None means the default scenarios; an empty list only the kernel and the guest.
+    ``requested`` None means the series' default scenarios; an empty list only the kernel and the guest.
     """
-    requested = list(dict.fromkeys(scenarios.DEFAULT_SCENARIOS if requested is None else requested))
+    s = series.get(series_name)
+    requested = list(dict.fromkeys(s.scenarios if requested is None else requested))
     for name in requested:
         if name not in scenarios.SCENARIOS:
             raise LabError(f"unknown scenario {name!r} (known: {', '.join(scenarios.SCENARIOS)})")
-    found = find_entry(cache_root, requested)
+        if scenarios.SCENARIOS[name].capture == "kgdb" and not s.host:
+            raise LabError(
+                f"the KGDB kernel is built from linux-source-6.1 only: no {name!r} for series {s.name}"
+            )
+    found = find_entry(cache_root, requested, s.name)
     if found:
         log(f"cache hit: {found.parent}")
         return found
     with file_lock(cache_root / "build.lock", "the lab cache", wait=3 * 3600):
-        found = find_entry(cache_root, requested)  # another crashlab may have just built it
+        found = find_entry(cache_root, requested, s.name)  # another crashlab may have just built it
         if found:
             return found
-        return _build_locked(cache_root, requested)
+        return _build_locked(cache_root, requested, s)
 
 
-def _build_locked(cache_root: Path, requested: list[str]) -> Path:
+def _build_locked(cache_root: Path, requested: list[str], s: series.Series) -> Path:
     t_start = time.monotonic()
     check_free_space(cache_root, NEED_GB)
     host.ensure_host_tools()
-    resolved = host.resolve_kernel(cache_root, allow_update=True, max_age=3600)
-    release = resolved["release"]
-    log(f"kernel: linux-image-{release} {resolved['version']}")
+    resolved = series.resolve(cache_root, s, allow_update=True, max_age=3600)
+    timings: dict[str, Any] = {}
+    tool_root: dict[str, Any] | None = None
+    if s.host:
+        release = resolved["release"]
+        log(f"kernel ({s.name}, {s.suite}): linux-image-{release} {resolved['version']}")
+        host.ensure_packages([f"linux-headers-{release}"], "building crashme.ko")
+        kinfo = kernel.ensure_kernel(cache_root, resolved)
+    else:
+        apt = series.private_apt(cache_root, s)
+        kinfo, resolved = _fetch_kernel(cache_root, s, resolved, apt)
+        release = resolved["release"]
+        tool_root = roots.ensure_tool_root(cache_root, resolved, apt)
+        timings["tool_root"] = tool_root.get("seconds")
+        if s.makedumpfile_suite:
+            mdf = roots.ensure_unpacked_tool(cache_root, s.makedumpfile_suite, "makedumpfile")
+            tool_root = _with_makedumpfile(tool_root, mdf)
     headers = Path(f"/usr/src/linux-headers-{release}")
-    host.ensure_packages([f"linux-headers-{release}"], "building crashme.ko")
-    kinfo = kernel.ensure_kernel(cache_root, resolved)
-    tools = host.tool_versions()
+    oracle = reference.oracle_for_build(cache_root, s.oracle)
+    tools = entry_tools(s, tool_root, oracle)
     key = entry_key(release, tools)
     entry = cache_root / "labs" / key
     tmp_root = cache_root / "tmp"
     entry.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, Any] = {}
     mpath = entry / "manifest.json"
     manifest: dict[str, Any] = read_json(mpath) if mpath.exists() else {}
+    timings.update(manifest.get("timings", {}).get("build", {}))
 
     gdir = entry / "guest"
     if not (gdir / "guest.json").exists():
         t0 = time.monotonic()
         with staging_dir(gdir, tmp_root) as tmp:
-            g = guestmod.build_debian_guest(kinfo, headers, tmp)
+            g = guestmod.build_debian_guest(kinfo, headers, tmp, tool_root)
             g["build_id"] = reference.build_id(Path(g["crashme_ko"]))
             write_json(tmp / "guest.json", _relocate(g, str(tmp), str(gdir)))
         timings["guest_build"] = round(time.monotonic() - t0, 1)
@@ -174,8 +255,11 @@ def _build_locked(cache_root: Path, requested: list[str]) -> Path:
     if any(scenarios.SCENARIOS[n].capture in ("kdump", "qemu") and n not in scen_info for n in requested):
         choose_accel(Path(kinfo["vmlinuz"]), Path(guest["main_initrd"]), tmp_root / "kvm-probe")
 
+    ctx = _Manifest(entry, key, kinfo, guest, tools, timings, resolved, s, tool_root, oracle)
     for name in requested:
         sc = scenarios.SCENARIOS[name]
+        if s.qemu_formats is not None and sc.capture == "qemu":
+            sc = dataclasses.replace(sc, formats=s.qemu_formats)
         if name in scen_info:
             continue
         t0 = time.monotonic()
@@ -201,7 +285,9 @@ def _build_locked(cache_root: Path, requested: list[str]) -> Path:
                 res = scenarios.run_scenario(sc, guest, kinfo, tmp)
                 res = _relocate(res, str(tmp), str(sdir))
                 t_ref = time.monotonic()
-                refs = reference.run_references(res["dumps"], kinfo, guest, tmp, str(sdir), sc.references)
+                refs = reference.run_references(
+                    res["dumps"], kinfo, guest, tmp, str(sdir), sc.references, oracle
+                )
                 res["timings"]["reference"] = round(time.monotonic() - t_ref, 1)
                 for d in res["dumps"]:
                     d.update(refs.get(d["name"], {}))
@@ -215,11 +301,39 @@ def _build_locked(cache_root: Path, requested: list[str]) -> Path:
                 "timings": read_json(sdir / "scenario.json")["timings"],
             }
         scen_info[name]["timings"]["wall"] = round(time.monotonic() - t0, 1)
-        _write_manifest(entry, key, kinfo, guest, tools, scen_info, timings, resolved)
-    _write_manifest(entry, key, kinfo, guest, tools, scen_info, timings, resolved)
+        ctx.write(scen_info)
+    ctx.write(scen_info)
     log(f"lab ready in {time.monotonic() - t_start:.1f}s: {mpath}")
     _prune(cache_root, entry)
     return mpath
+
+
+def _fetch_kernel(
+    cache_root: Path, s: series.Series, resolved: dict[str, Any], apt: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The newest kernel of the series whose packages the mirror serves: a mirror may lack a package apt lists
+    (seen: bullseye-security's newest 5.10 -dbg answered 404), then the next older kernel the metapackage
+    named is used, and the resolution records why."""
+    choices = [resolved, *resolved.get("alternatives", [])]
+    skipped: list[dict[str, str]] = []
+    for cand in choices:
+        log(f"kernel ({s.name}, {s.suite}): linux-image-{cand['release']} {cand['version']}")
+        try:
+            kinfo = kernel.ensure_kernel(cache_root, cand, apt.download)
+        except LabError as exc:
+            if "404" not in str(exc) and "Not Found" not in str(exc):
+                raise
+            log(
+                f"warning: the mirror does not serve {cand['release']}'s packages ({exc}); trying the next kernel"
+            )
+            skipped.append({"release": cand["release"], "version": cand["version"], "why": str(exc)[:300]})
+            continue
+        if cand is not resolved or skipped:
+            cand = series.settle(cache_root, s, cand, skipped)
+        return kinfo, cand
+    raise LabError(
+        f"the mirror serves none of the {s.name} kernels apt knows: {skipped[-1]['why'] if skipped else ''}"
+    )
 
 
 def _source_version() -> str:
@@ -229,15 +343,40 @@ def _source_version() -> str:
     return v
 
 
+class _Manifest:
+    """Everything manifest.json is made of except the scenarios, which grow as they land."""
+
+    def __init__(
+        self,
+        entry: Path,
+        key: str,
+        kinfo: dict[str, Any],
+        guest: dict[str, Any],
+        tools: dict[str, str],
+        timings: dict[str, Any],
+        resolved: dict[str, Any],
+        s: series.Series,
+        tool_root: dict[str, Any] | None,
+        oracle: dict[str, Any],
+    ) -> None:
+        self.args = (entry, key, kinfo, guest, tools, timings, resolved, s, tool_root, oracle)
+
+    def write(self, scen_info: dict[str, Any]) -> None:
+        _write_manifest(*self.args, scen_info)
+
+
 def _write_manifest(
     entry: Path,
     key: str,
     kinfo: dict[str, Any],
     guest: dict[str, Any],
     tools: dict[str, str],
-    scen_info: dict[str, Any],
     timings: dict[str, Any],
-    resolved: dict[str, str],
+    resolved: dict[str, Any],
+    s: series.Series,
+    tool_root: dict[str, Any] | None,
+    oracle: dict[str, Any],
+    scen_info: dict[str, Any],
 ) -> None:
     dumps: list[dict[str, Any]] = []
     for _name, info in scen_info.items():
@@ -253,10 +392,15 @@ def _write_manifest(
         "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "lab_hash": lab_hash(),
         "tools": tools,
+        "series": s.name,
         "kernel": {
+            "series": s.name,
+            "suite": s.suite,
+            "meta": s.meta,
             "release": rel,
             "version": kinfo.get("version"),
             "flavour": "cloud-amd64",
+            "packages": kinfo.get("packages", {}),
             "vmlinux": kinfo["vmlinux"],
             "module_debug_dir": str(mdd),
             "module_debug_files": sorted(str(p) for p in mdd.rglob("*.ko")),
@@ -271,6 +415,8 @@ def _write_manifest(
             "build_id": guest.get("build_id"),
         },
         "guest": {k: guest[k] for k in ("main_initrd", "capture_initrd", "helper")},
+        "guest_tools": _guest_tools(tool_root),
+        "oracle": {k: oracle.get(k) for k in ("name", "version", "package_version", "suite", "argv")},
         "scenarios": scen_info,
         "dumps": dumps,
         "default_dump": _default_dump(dumps),
@@ -308,6 +454,27 @@ def _write_manifest(
     write_json(entry / "manifest.json", manifest)
 
 
+def _guest_tools(tool_root: dict[str, Any] | None) -> dict[str, Any]:
+    """Where crashme.ko's compiler and the guest's makedumpfile/kexec came from."""
+    if tool_root is None:
+        v = host.dpkg_versions(["makedumpfile", "kexec-tools", "gcc"])
+        return {
+            "source": "host",
+            "makedumpfile": v["makedumpfile"],
+            "kexec-tools": v["kexec-tools"],
+            "gcc": v["gcc"],
+        }
+    return {
+        "source": f"private root of {tool_root.get('suite')}",
+        "root": tool_root.get("root"),
+        "compiler": tool_root.get("compiler"),
+        "makedumpfile": tool_root.get("makedumpfile"),
+        "makedumpfile_root": (tool_root.get("makedumpfile_unpacked") or {}).get("root"),
+        "kexec-tools": tool_root.get("kexec-tools"),
+        "packages": tool_root.get("packages"),
+    }
+
+
 def _default_dump(dumps: list[dict[str, Any]]) -> str | None:
     names = [d["name"] for d in dumps]
     for pref in ("kdump-null-zlib-d31",):
@@ -318,12 +485,19 @@ def _default_dump(dumps: list[dict[str, Any]]) -> str | None:
 
 
 def _prune(cache_root: Path, keep: Path) -> None:
-    """Keep the current lab entry and the newest KEEP_ENTRIES - 1 other *complete* entries (with a
-    manifest.json); drop incomplete entries and staging dirs older than 6 hours (younger ones may be a
-    build in progress)."""
+    """Per kernel series: keep the current lab entry and the newest KEEP_ENTRIES - 1 other *complete* entries
+    (with a manifest.json); drop incomplete entries and staging dirs older than 6 hours (younger ones may be a
+    build in progress). Downloads and tool roots of releases no kept entry uses go too."""
+    keep_series = _entry_series(read_json(keep / "manifest.json"))
     others = [p for p in (cache_root / "labs").iterdir() if p.is_dir() and p != keep]
+    series_of: dict[Path, str] = {}
+    for p in others:
+        with contextlib.suppress(OSError, ValueError):
+            series_of[p] = _entry_series(read_json(p / "manifest.json"))
     complete = sorted(
-        (p for p in others if (p / "manifest.json").is_file()), key=lambda p: p.stat().st_mtime, reverse=True
+        (p for p in others if series_of.get(p) == keep_series),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
     )
     stale = [
         p
@@ -338,7 +512,13 @@ def _prune(cache_root: Path, keep: Path) -> None:
         for p in tmp.iterdir():
             if time.time() - p.stat().st_mtime > 6 * 3600:
                 shutil.rmtree(p, ignore_errors=True)
-    kernel.prune_downloads(cache_root, keep.name.rsplit("-", 1)[0])
+    releases = set()
+    for m in (cache_root / "labs").glob("*/manifest.json"):
+        with contextlib.suppress(OSError, ValueError):
+            releases.add(str(read_json(m)["kernel"]["release"]))
+    releases.add(keep.name.rsplit("-", 1)[0])
+    kernel.prune_downloads(cache_root, releases)
+    roots.prune_tool_roots(cache_root, releases)
 
 
 class vm_slot:

@@ -12,6 +12,7 @@ from .util import LabError
 def _parser() -> argparse.ArgumentParser:
     from .build import default_cache
     from .scenarios import DEFAULT_SCENARIOS, SCENARIOS
+    from .series import DEFAULT_SERIES, SERIES
 
     p = argparse.ArgumentParser(
         prog="crashlab",
@@ -28,12 +29,22 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="build (or reuse) the lab; prints the path of manifest.json")
     b.add_argument("--cache", type=Path, default=argparse.SUPPRESS)
     b.add_argument(
+        "--kernel",
+        default=DEFAULT_SERIES,
+        metavar="SERIES",
+        choices=list(SERIES),
+        help=f"kernel series ({', '.join(SERIES)}; default {DEFAULT_SERIES}; see `crashlab kernels`)",
+    )
+    b.add_argument(
         "--scenario",
         action="append",
         metavar="NAME",
-        help=f"scenario to build (repeatable; default: {' '.join(DEFAULT_SCENARIOS)}; "
-        f"known: {' '.join(SCENARIOS)})",
+        help=f"scenario to build (repeatable; default: the series' own, for {DEFAULT_SERIES} "
+        f"{' '.join(DEFAULT_SCENARIOS)}; known: {' '.join(SCENARIOS)})",
     )
+    k = sub.add_parser("kernels", help="list the kernel series and the kernel each resolves to today")
+    k.add_argument("--cache", type=Path, default=argparse.SUPPRESS)
+    k.add_argument("--json", action="store_true")
     lv = sub.add_parser("live", help="start a live guest in the background and print how to attach")
     lv.add_argument("--cache", type=Path, default=argparse.SUPPRESS)
     g = lv.add_mutually_exclusive_group(required=True)
@@ -70,6 +81,52 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def kernels(cache: Path, as_json: bool = False) -> int:
+    """Print each series, its suite and metapackage, and the kernel release it resolves to today."""
+    import json
+
+    from . import reference, series
+    from .build import find_entry
+
+    rows = []
+    for s in series.SERIES.values():
+        row: dict[str, object] = {
+            "series": s.name,
+            "suite": s.suite,
+            "meta": s.meta,
+            "description": s.description,
+            "scenarios": list(s.scenarios),
+            "default": s.name == series.DEFAULT_SERIES,
+        }
+        try:
+            row["oracle"] = reference.oracle_choice(s.oracle)
+        except LabError as exc:
+            row["oracle"] = str(exc)
+        try:
+            res = series.resolve(cache, s, allow_update=True, max_age=3600)
+            row.update({"release": res["release"], "version": res["version"]})
+            entry = find_entry(cache, list(s.scenarios), s.name)
+            row["manifest"] = str(entry) if entry else None
+        except LabError as exc:
+            row["error"] = str(exc)
+        rows.append(row)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(
+        f"{'SERIES':<8} {'SUITE':<9} {'RELEASE':<28} {'VERSION':<20} {'BUILT':<5} {'ORACLE':<7} METAPACKAGE"
+    )
+    for r in rows:
+        rel = str(r.get("release") or f"({r.get('error', '?')})")
+        built = "yes" if r.get("manifest") else "no"
+        default = "  (default)" if r["default"] else ""
+        print(
+            f"{r['series']:<8} {r['suite']:<9} {rel:<28} {r.get('version', ''):<20} {built:<5} "
+            f"{r['oracle']:<7} {r['meta']}{default}"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cache: Path = args.cache.resolve()
@@ -77,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "build":
             from .build import build
 
-            print(build(cache, args.scenario))
+            print(build(cache, args.scenario, args.kernel))
             return 0
+        if args.cmd == "kernels":
+            return kernels(cache, as_json=args.json)
         if args.cmd == "live":
             from . import live
 

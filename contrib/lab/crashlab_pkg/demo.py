@@ -76,7 +76,7 @@ def demo(cache_root: Path) -> int:
     ref = dump.get("reference", {})
     for key in ("sys", "bt"):
         if key in ref and Path(ref[key]).exists():
-            print(f"\n# crash 8.0.2 reference: {key}")
+            print(f"\n# {dump.get('reference_tool', 'crash')} reference: {key}")
             print(Path(ref[key]).read_text(errors="replace").rstrip())
     if dump.get("dmesg"):
         print(f"\n# the last 20 lines of {dump['dmesg']}")

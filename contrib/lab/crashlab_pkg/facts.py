@@ -77,6 +77,7 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
     trigger: dict[str, str] = {}
     slab: dict[str, str] = {}
     spawn: dict[str, str] = {}
+    meminfo: dict[str, int] = {}
     capture: dict[str, Any] = {"steps": []}
     errors: list[str] = []
     for kind, kv in entries:
@@ -112,15 +113,27 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
         elif kind == "sysctl":
             policy[kv["name"]] = _num(kv.get("text", ""))
         elif kind == "crashme":
-            if "_words" in kv and kv["_words"] == "obj":
-                crashme["objects_list"].append(
-                    {"index": int(kv["index"]), "tag": kv["tag"], "address": kv["address"]}
-                )
+            if "_words" in kv and kv["_words"] == "kobj":
+                kobj = {
+                    "name": kv.get("name", ""),
+                    "address": kv.get("address", ""),
+                    "phys": kv.get("phys", ""),
+                }
+                if "pid" in kv:
+                    kobj["pid"] = kv["pid"]
+                crashme.setdefault("kernel_objects", []).append(kobj)
+            elif "_words" in kv and kv["_words"] == "obj":
+                obj = {"index": int(kv["index"]), "tag": kv["tag"], "address": kv["address"]}
+                if "phys" in kv:
+                    obj["phys"] = kv["phys"]
+                crashme["objects_list"].append(obj)
             else:
                 for k, v in kv.items():
                     crashme[k] = v
         elif kind == "info":
             info.update(kv)
+        elif kind == "meminfo" and "name" in kv:
+            meminfo[kv["name"]] = int(kv.get("kb", "0") or 0)
         elif kind == "trigger":
             trigger = kv
         elif kind == "slab":
@@ -169,12 +182,17 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
             # SLUB's /proc/slabinfo counts every object of the cache's slabs as active.
             "slabinfo_active_objs": int(slab.get("active_objs", "-1")),
             "slabinfo_num_objs": int(slab.get("num_objs", "-1")),
+            # Slab objects of the kernel crashme saw (every process's task_struct, the struct pid of the reader
+            # of /proc/crashme, the pid IDR's top node), with physical addresses: for dumpcheck.
+            "kernel_objects": crashme.get("kernel_objects", []),
             "kthread_comm": "crashme_kthread",
             "kthread_pid": int(crashme.get("kthread_pid", "-1")),
             "proc_file": "/proc/crashme",
         },
         "sleepers": sleepers,
         "panic_policy": policy,
+        # /proc/meminfo right before the crash, in kB ("Slab", "Shmem", "MemFree", ...).
+        "meminfo": meminfo,
     }
     # Only guests booted with fixture.spawn / fixture.extra_objects (the scale scenario) report these.
     if "extra_objects" in crashme:

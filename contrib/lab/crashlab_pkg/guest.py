@@ -10,7 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .kernel import CAPTURE_MODULES, GUEST_MODULES
+from . import roots
+from .kernel import guest_modules
 from .util import GUEST_SRC, LabError, log, run
 
 ACTORS = ("fixsleep_a", "fixsleep_b", "fixcrash", "fixkgdb", "fixspawn")
@@ -30,6 +31,26 @@ def build_module(kbuild_dir: Path, out: Path, make_env: dict[str, str] | None = 
     return ko
 
 
+def build_module_in_root(root: Path, kbuild_dir: str, out: Path) -> Path:
+    """Build crashme.ko with a private root's compiler and kbuild (chroot), then copy the build to ``out``."""
+    inner = "/tmp/crashlab-crashme"
+    work = root / inner.lstrip("/")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        shutil.copy2(GUEST_SRC / "crashme.c", work / "crashme.c")
+        (work / "Kbuild").write_text("obj-m := crashme.o\n")
+        roots.run_in_root(
+            root, ["make", "-C", kbuild_dir, f"M={inner}", "modules"], timeout=600, what="make crashme.ko"
+        )
+        if not (work / "crashme.ko").exists():
+            raise LabError("building crashme.ko produced no crashme.ko")
+        shutil.copytree(work, out, symlinks=True, dirs_exist_ok=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out / "crashme.ko"
+
+
 def build_helper(out: Path) -> Path:
     exe = out / "fixture_helper"
     run(
@@ -40,10 +61,19 @@ def build_helper(out: Path) -> Path:
     return exe
 
 
-def _copy_with_libs(binary: Path, root: Path, dest_dir: str) -> None:
-    """Copy a dynamically linked host binary and the shared libraries ldd names into the tree."""
+def _copy_with_libs(binary: Path, root: Path, dest_dir: str, tool_root: Path | None = None) -> None:
+    """Copy a dynamically linked binary and the shared libraries its loader maps into the tree ``root``: a host
+    binary (ldd), or with ``tool_root`` one of that private root's (binary is then a path inside it)."""
     target = root / dest_dir.lstrip("/") / binary.name
     target.parent.mkdir(parents=True, exist_ok=True)
+    if tool_root is not None:
+        shutil.copy2(roots.resolve_in_root(tool_root, str(binary)), target)
+        for lib in roots.root_libraries(tool_root, str(binary)):
+            dst = root / lib.lstrip("/")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if not dst.exists():
+                shutil.copy2(roots.resolve_in_root(tool_root, lib), dst)
+        return
     shutil.copy2(binary, target)
     proc = run(["ldd", binary], timeout=60, what=f"ldd {binary}", check=False)
     for line in proc.stdout.splitlines():
@@ -118,25 +148,62 @@ def make_cpio(tree: Path, out: Path) -> None:
         f.write(proc.stdout)
 
 
-def build_debian_guest(kinfo: dict[str, Any], headers: Path, out: Path) -> dict[str, Any]:
-    """crashme.ko against the Debian headers, the actors, capture.cpio.gz and main.cpio.gz."""
+def build_debian_guest(
+    kinfo: dict[str, Any], headers: Path, out: Path, tool_root: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """crashme.ko against the Debian headers, the actors, capture.cpio.gz and main.cpio.gz.
+
+    ``tool_root`` (roots.ensure_tool_root) is the private root of a non-default kernel: crashme.ko is built with
+    its compiler and kbuild (``headers`` is then ignored), and the guest's makedumpfile and kexec are its own."""
     release = kinfo["release"]
     log("building crashme.ko, the user-space actors and the initramfs images")
-    ko = build_module(headers, out / "crashme")
+    troot = Path(tool_root["root"]) if tool_root else None
+    if troot is not None and tool_root is not None:
+        ko = build_module_in_root(troot, str(tool_root["kbuild_dir"]), out / "crashme")
+    else:
+        ko = build_module(headers, out / "crashme")
     helper = build_helper(out)
     modules_dir = Path(kinfo["modules_dir"]) / "kernel"
-    modpaths = dict(GUEST_MODULES)
+    modpaths = dict(guest_modules(kinfo))
 
     cap = out / "tree-capture"
     _base_tree(cap)
-    _copy_with_libs(Path("/usr/bin/makedumpfile"), cap, "/usr/bin")
-    for m in CAPTURE_MODULES:
-        shutil.copy2(modules_dir / modpaths[m], cap / "lib/modules" / f"{m}.ko")
+    mdf = (tool_root or {}).get("makedumpfile_unpacked")
+    if mdf:
+        # makedumpfile from a newer suite, kept apart with its own libc in /opt/makedumpfile and run through
+        # its own loader by a wrapper (the other binaries keep the kernel's suite's libraries).
+        root = Path(mdf["root"])
+        opt = cap / "opt" / "makedumpfile"
+        (opt / "lib").mkdir(parents=True)
+        shutil.copy2(root / "usr/bin/makedumpfile", opt / "makedumpfile")
+        for inside, src in roots.unpacked_libraries(mdf, "/usr/bin/makedumpfile"):
+            dst = (
+                opt / "ld-linux-x86-64.so.2"
+                if inside.endswith("/ld-linux-x86-64.so.2")
+                else opt / "lib" / Path(inside).name
+            )
+            if not dst.exists():
+                shutil.copy2(src, dst)
+        wrapper = cap / "usr/bin/makedumpfile"
+        wrapper.write_text(
+            "#!/bin/sh\nexec /opt/makedumpfile/ld-linux-x86-64.so.2 --library-path /opt/makedumpfile/lib "
+            '/opt/makedumpfile/makedumpfile "$@"\n'
+        )
+        wrapper.chmod(0o755)
+    else:
+        _copy_with_libs(Path("/usr/bin/makedumpfile"), cap, "/usr/bin", troot)
+    for m, path in modpaths.items():
+        if m != "qemu_fw_cfg":
+            shutil.copy2(modules_dir / path, cap / "lib/modules" / f"{m}.ko")
     main = out / "tree-main"
     shutil.copytree(cap, main, symlinks=True)
     make_cpio(cap, out / "capture.cpio.gz")
-    _copy_with_libs(Path("/usr/sbin/kexec"), main, "/usr/sbin")
-    shutil.copy2(modules_dir / modpaths["qemu_fw_cfg"], main / "lib/modules/qemu_fw_cfg.ko")
+    kexec = Path("/usr/sbin/kexec")
+    if troot is not None and not roots.resolve_in_root(troot, str(kexec)).exists():
+        kexec = Path("/sbin/kexec")  # suites before the merged /usr
+    _copy_with_libs(kexec, main, "/usr/sbin", troot)
+    if "qemu_fw_cfg" in modpaths:
+        shutil.copy2(modules_dir / modpaths["qemu_fw_cfg"], main / "lib/modules/qemu_fw_cfg.ko")
     shutil.copy2(ko, main / "lib/modules/crashme.ko")
     _add_actors(main, helper)
     shutil.copy2(kinfo["vmlinuz"], main / "boot/vmlinuz")

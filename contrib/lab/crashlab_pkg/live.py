@@ -247,6 +247,9 @@ def status(cache_root: Path, as_json: bool = False) -> int:
         entries.append(
             {
                 "manifest": str(m),
+                "series": data.get("series") or data.get("kernel", {}).get("series") or "6.1",
+                "release": data.get("kernel", {}).get("release"),
+                "oracle": data.get("oracle", {}).get("version") or "8.0.2",
                 "built_at": data.get("built_at"),
                 "scenarios": sorted(data.get("scenarios", {})),
                 "dumps": len(data.get("dumps", [])),
@@ -258,7 +261,8 @@ def status(cache_root: Path, as_json: bool = False) -> int:
     print(f"cache: {cache_root}")
     for e in entries:
         print(
-            f"  {e['manifest']}  built {e['built_at']}  scenarios: {' '.join(e['scenarios'])}  dumps: {e['dumps']}"
+            f"  [{e['series']}] {e['manifest']}  built {e['built_at']}  scenarios: {' '.join(e['scenarios'])}  "
+            f"dumps: {e['dumps']}  oracle: crash {e['oracle']}"
         )
     if not entries:
         print("  (no lab built yet: crashlab build)")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import dumpcheck
 from . import facts as factmod
 from .util import LabError, log, run, write_json
 from .vm import VM
@@ -32,7 +33,7 @@ class Scenario:
     formats: tuple[str, ...] = ("elf", "elf-paging", "kdump-zlib")
     description: str = ""
     kernel_args: str = ""  # extra fixture.* words for /init
-    references: tuple[str, ...] | None = None  # crash 8.0.2 command lines; None: the full list (reference.py)
+    references: tuple[str, ...] | None = None  # oracle command lines; None: the full list (reference.py)
 
 
 # The scale scenarios: sleeping processes `fixidle` (fixture_helper's fixspawn) and crashme_obj objects
@@ -116,6 +117,20 @@ def _facts(vm: VM, sc: Scenario, out: Path) -> dict[str, Any]:
     f = factmod.build_facts(entries, sc.name, sc.crash)
     write_json(out / "facts.json", f)
     return f
+
+
+def _check_pages(sc: Scenario, dumps: list[dict[str, Any]]) -> None:
+    """Record, per dump, the facts' objects whose pages the file lacks (dumpcheck.py)."""
+    for d in dumps:
+        missing = dumpcheck.fact_pages_missing(d)
+        if missing is None:
+            continue
+        d["fact_pages_missing"] = missing
+        if missing:
+            log(
+                f"[{sc.name}] warning: {d['name']} lacks the pages of {len(missing)} objects the guest had "
+                f"(e.g. {missing[0]['what']} at phys {missing[0]['phys']}): the capture tool dropped pages in use"
+            )
 
 
 def _run_qemu(sc: Scenario, guest: dict[str, Any], kinfo: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -215,6 +230,7 @@ def _run_qemu(sc: Scenario, guest: dict[str, Any], kinfo: dict[str, Any], out: P
         d["size"] = Path(d["path"]).stat().st_size
         d["console_log"] = str(out / "console.log")
         d["facts"] = facts
+    _check_pages(sc, dumps)
     timings["total"] = round(time.monotonic() - t0, 1)
     log(f"[{sc.name}] {len(dumps)} dumps in {timings['total']}s")
     return {"dumps": dumps, "facts": facts, "timings": timings}
@@ -287,6 +303,7 @@ def _run_kdump(sc: Scenario, guest: dict[str, Any], kinfo: dict[str, Any], out: 
                 "facts": facts,
             }
         )
+    _check_pages(sc, dumps)
     for step in cap.get("steps", []):
         timings[f"makedumpfile_{step['name']}"] = float(step.get("seconds", "0"))
     timings["total"] = round(time.monotonic() - t0, 1)

@@ -19,9 +19,25 @@
 #include <linux/uaccess.h>
 #include <linux/string.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/rcupdate.h>
 #include <linux/bug.h>
+#include <linux/io.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/xarray.h>
 
 #define CRASHME_NOBJ 17
+
+/*
+ * The same source builds against every kernel of the lab (Debian 11's 5.10 to unstable's 7.x), with the
+ * compiler of the kernel's own suite; nothing here depends on an API that changed in between. The functions
+ * below are global on purpose (the tests look their symbols up); the declarations keep -Wmissing-prototypes
+ * (on by default since Linux 6.8) quiet.
+ */
+int crashme_deref(int *p);
+void crashme_do_panic(const char *who);
+void crashme_do_bug(void);
 
 struct crashme_obj {
 	int index;
@@ -75,6 +91,9 @@ static int crashme_kthread_fn(void *unused)
 static int crashme_show(struct seq_file *m, void *v)
 {
 	struct crashme_obj *obj;
+	struct task_struct *task;
+	int ntasks = 0;
+	void *head;
 
 	seq_printf(m, "magic=0x%lx\n", crashme_magic);
 	seq_printf(m, "banner=%s\n", crashme_banner);
@@ -84,8 +103,29 @@ static int crashme_show(struct seq_file *m, void *v)
 	seq_printf(m, "kthread_pid=%d\n", crashme_task ? task_pid_nr(crashme_task) : -1);
 	if (crashme_nextra)
 		seq_printf(m, "extra_objects=%d\n", crashme_nextra);
+	/*
+	 * Kernel objects in slab pages, with their physical addresses: the lab checks that a filtered dump still
+	 * holds these pages (the task_struct of every process, at most 200; the reader's struct pid; the top
+	 * node of the pid IDR).
+	 */
+	rcu_read_lock();
+	for_each_process(task) {
+		if (++ntasks > 200)
+			break;
+		seq_printf(m, "kobj name=task_struct pid=%d address=0x%px phys=0x%llx\n", task_pid_nr(task), task,
+			   (unsigned long long)virt_to_phys(task));
+	}
+	rcu_read_unlock();
+	seq_printf(m, "kobj name=pid address=0x%px phys=0x%llx\n", task_pid(current),
+		   (unsigned long long)virt_to_phys(task_pid(current)));
+	head = rcu_dereference_raw(init_pid_ns.idr.idr_rt.xa_head);
+	if (xa_is_node(head))
+		seq_printf(m, "kobj name=pid_idr_node address=0x%px phys=0x%llx\n", xa_to_node(head),
+			   (unsigned long long)virt_to_phys(xa_to_node(head)));
+
 	list_for_each_entry(obj, &crashme_list, node)
-		seq_printf(m, "obj index=%d tag=%s address=0x%px\n", obj->index, obj->tag, obj);
+		seq_printf(m, "obj index=%d tag=%s address=0x%px phys=0x%llx\n", obj->index, obj->tag, obj,
+			   (unsigned long long)virt_to_phys(obj));
 	return 0;
 }
 

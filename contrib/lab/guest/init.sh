@@ -133,8 +133,9 @@ while read -r name active num objsize rest; do
     [ "$name" = crashme_obj ] && fact slab name=$name active_objs=$active num_objs=$num objsize=$objsize
 done < /proc/slabinfo
 while read -r line; do fact crashme $line; done < /proc/crashme
-read -r memline < /proc/meminfo
-fact meminfo text=$memline
+while read -r key value unit; do
+    fact meminfo name=${key%:} kb=$value
+done < /proc/meminfo
 
 # The actors: two sleepers with markers in user memory, and the process that crashes the kernel.
 /bin/fixsleep_a &
