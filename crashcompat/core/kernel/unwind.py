@@ -17,10 +17,10 @@ frame sizes (ORC used only for ``sp``-based call frames, so a function like ``do
 realigns its stack is sized by disassembly, which leaves stale return addresses in the trace).
 
 Deliberate differences from crash, all where crash fails: an IST slot that crash cannot name (size 0)
-is skipped instead of failing the trace ("invalid size request: 0" — every CPU of a QEMU dump that
-``panic()`` stopped with an IPI); when a CPU's trace then starts from its register note, the
-interrupted function's frame is stepped over like after an exception frame rather than scanned for
-stale words; and a failed read ends the task's trace with crash's message rather than the command.
+is skipped instead of failing the trace ("invalid size request: 0"), and a failed read ends the task's
+trace with crash's message rather than the command. A CPU stopped by the panic IPI is traced as crash
+9.0 traces it: on an ELF file from what the stack scan finds (``stop_this_cpu`` on its IRQ stack), on a
+kdump-compressed file from its register note, then word by word from the noted stack pointer.
 
 The result is a list of events (:class:`Frame`, :class:`ExceptionFrame`, :class:`NoteRegisters`,
 :class:`Separator`, :class:`TextSymbol`, :class:`Message`); :mod:`crashcompat.plugins.bt` renders them.
@@ -42,7 +42,7 @@ from crashcompat.core.kernel import stacks as _stacks
 from crashcompat.core.kernel import symbols as _symbols
 from crashcompat.core.kernel import tasks as _tasks
 from crashcompat.core.kernel.x86insn import Kind, decode
-from crashcompat.core.target import Symbol, SymbolNotFound, TargetError, TypeNotFound
+from crashcompat.core.target import DumpFormat, Symbol, SymbolNotFound, TargetError, TypeNotFound
 
 __all__ = [
     "Backtrace",
@@ -495,6 +495,12 @@ class _Tracer:
                 self.note_regs = regs
         return self.search_dumpfile_stacks(rip, rsp)
 
+    def dumpfile_notes_valid(self) -> bool:
+        """crash's ``ELF_NOTES_VALID()`` on x86_64: set for kdump-compressed files (flattened ones are read as
+        such) that carry the CPUs' notes (diskdump.c), never for ELF files (netdump.c sets it for PPC only). Without it, a CPU that is not the
+        panic CPU starts from what the stack scan finds before its register note is considered."""
+        return self.k.target.info.format in (DumpFormat.KDUMP_COMPRESSED, DumpFormat.FLATTENED)
+
     def search_dumpfile_stacks(self, rip: int, rsp: int) -> tuple[int, int]:
         k = self.k
         panic_task = _tasks.panic_task(k) == self.task.address
@@ -511,7 +517,7 @@ class _Tracer:
                 if self.in_irqstack():
                     ur_rip, ur_rsp = regs["rip"], regs["rsp"]
                     skip_process = True
-        elif regs is not None:
+        elif regs is not None and self.dumpfile_notes_valid():
             ur_rip, ur_rsp = regs["rip"], regs["rsp"]
         if irq is not None:
             stages.append((irq.base, irq.top, "IRQ"))
@@ -651,15 +657,6 @@ class _Tracer:
                 sym = self.lookup(self.instptr)
                 message = "" if sym else self.rip_message(self.instptr)
                 self.emit(NoteRegisters(self.note_regs, "kernel", sym, message))
-                # Not in crash (which fails on these CPUs of QEMU dumps, see the module docstring):
-                # step over the interrupted function's frame, as after an exception frame, so the scan
-                # starts at its return address instead of at stale words below it.
-                self.bptr = self.note_regs.get("rbp", 0)
-                self.eframe_ip = self.instptr
-                size = self.framesize(self.instptr, rsp - 8, None)
-                self.eframe_ip = 0
-                if size > 0:
-                    rsp += size
         elif self.flags & _F.START:
             self.print_stack_entry(level, 0, self.instptr)
             self.flags &= ~_F.START
