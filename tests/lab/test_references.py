@@ -112,7 +112,9 @@ def error_line(command: str, output: str) -> str | None:
 
 
 @pytest.mark.lab_dumps(where=lambda d: bool(d.get("reference_commands")))
-def test_every_command_runs_where_crash_cannot(lab_dump: Any, crash_session: Callable[[Any], Session]) -> None:
+def test_every_command_runs_where_crash_cannot(
+    lab_dump: Any, crash_session: Callable[[Any], Session]
+) -> None:
     """Beyond crash: on a dump the oracle cannot open, every command line it was given runs without an error
     (what each prints is checked against the guest's facts and drgn by the command's own tests)."""
     session = crash_session(lab_dump)
@@ -128,6 +130,6 @@ def test_every_command_runs_where_crash_cannot(lab_dump: Any, crash_session: Cal
                 f.write(json.dumps(record | {"crash_fails": True, "error": error}) + "\n")
         if error and command.split()[0] not in GAPS:
             errors.append(f"{command}: {error}")
-    assert not errors, f"{lab_dump.kernel}/{lab_dump.name}: crash cannot open it; ours fails too on\n" + "\n".join(
-        errors
+    assert not errors, (
+        f"{lab_dump.kernel}/{lab_dump.name}: crash cannot open it; ours fails too on\n" + "\n".join(errors)
     )
