@@ -62,6 +62,7 @@ def _unsupported(flag: str, metavar: str = "") -> Option:
     arguments=[
         Option(
             "-i",
+            action="store",
             nargs="?",
             const=True,
             help="a memory usage summary: total, free, used, buffer, page cache and slab pages, huge "

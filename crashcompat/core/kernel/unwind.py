@@ -967,6 +967,8 @@ class _Tracer:
                 elif not search:
                     self.eframe_ip = regs["rip"]
             self.emit(ExceptionFrame(address, regs, sym, message, search))
+            if not verified:  # crash warns at run time (its CRASHDEBUG(0) is always true)
+                self.emit(Message("possibly bogus exception frame", "warning"))
         if self.orc is not None and not self.legacy:
             self.bptr = regs["rbp"]
         if print_ and not verify:
