@@ -11,10 +11,8 @@ is not the CPU's stack pointer but a well-known function found by scanning its s
 (``x86_64_get_dumpfile_stack_frame``: ``machine_kexec``, the last ``panic``, ``crash_nmi_callback``,
 ``sysrq_handle_crash`` …); a sleeping task starts at ``inactive_task_frame.ret_addr``.
 
-This module reproduces that algorithm as crash 8.0.6 runs it (ORC frame sizes tracking ``%rbp``
-through the frames, crash commit daa43fa5324f, in 8.0.3); ``legacy_orc=True`` gives crash 8.0.2's
-frame sizes (ORC used only for ``sp``-based call frames, so a function like ``do_syscall_64`` that
-realigns its stack is sized by disassembly, which leaves stale return addresses in the trace).
+This module reproduces that algorithm as crash 9.0 runs it (ORC frame sizes tracking ``%rbp`` through
+the frames, crash commit daa43fa5324f, in 8.0.3).
 
 Deliberate differences from crash, all where crash fails: an IST slot that crash cannot name (size 0)
 is skipped instead of failing the trace ("invalid size request: 0"), and a failed read ends the task's
@@ -242,7 +240,6 @@ class _Context:
     asm_common_interrupt: bool
     irq_eframe_link: int
     framesizes: dict[int, tuple[int, bool]] = field(default_factory=dict)
-    legacy_framesizes: dict[int, tuple[int, bool]] = field(default_factory=dict)
 
 
 def _context(kernel: Kernel) -> _Context:
@@ -291,18 +288,16 @@ def backtrace(
     *,
     text_symbols: bool = False,
     text_symbols_all: bool = False,
-    legacy_orc: bool = False,
 ) -> Backtrace:
     """crash's ``bt`` trace of *task* (``struct task_struct *``).
 
     :param text_symbols: ``bt -t``: every text address from the starting stack pointer up.
     :param text_symbols_all: ``bt -T``: every text address on the whole stack.
-    :param legacy_orc: size frames like crash 8.0.2 (see the module docstring).
     :raises FaultError: if the task itself cannot be read.
     """
     info = _tasks.read_task_fields(kernel, task)
     trace = Backtrace(task)
-    tracer = _Tracer(kernel, info, trace, legacy_orc)
+    tracer = _Tracer(kernel, info, trace)
     if text_symbols or text_symbols_all:
         tracer.flags |= _F.TEXT_SYMBOLS
     if text_symbols_all:
@@ -337,12 +332,11 @@ def eframe_search(kernel: Kernel, task: int) -> Backtrace:
 class _Tracer:
     """One run of crash's back trace over one task (crash's ``struct bt_info`` plus the code)."""
 
-    def __init__(self, kernel: Kernel, task: _tasks.Task, trace: Backtrace, legacy: bool) -> None:
+    def __init__(self, kernel: Kernel, task: _tasks.Task, trace: Backtrace) -> None:
         self.k = kernel
         self.ctx = _context(kernel)
         self.task = task
         self.trace = trace
-        self.legacy = legacy
         self.orc = _orc.tables(kernel)
         self.flags = _F(0)
         self.process = _stacks.task_stack(kernel, task.stack)
@@ -819,7 +813,7 @@ class _Tracer:
         done = False
         self.flags |= _F.EXCEPTION_FRAME
         i = (irq_eframe - self.stackbase) // 8
-        if ctx.asm_common_interrupt and not self.legacy:
+        if ctx.asm_common_interrupt:
             i -= 1
             self.instptr = self.buf[i] if 0 <= i < len(self.buf) else 0
         self.print_stack_entry(level, i, self.instptr)
@@ -969,7 +963,7 @@ class _Tracer:
             self.emit(ExceptionFrame(address, regs, sym, message, search))
             if not verified:  # crash warns at run time (its CRASHDEBUG(0) is always true)
                 self.emit(Message("possibly bogus exception frame", "warning"))
-        if self.orc is not None and not self.legacy:
+        if self.orc is not None:
             self.bptr = regs["rbp"]
         if print_ and not verify:
             return regs["cs"]
@@ -1036,7 +1030,7 @@ class _Tracer:
             found = self.eframe_target_caller(rsp)
             if found is not None:
                 return found
-        cache = self.ctx.legacy_framesizes if self.legacy else self.ctx.framesizes
+        cache = self.ctx.framesizes
         cached = cache.get(textaddr)
         if cached is not None and cached[1] == exception:
             if cached[0] == -1:
@@ -1053,15 +1047,9 @@ class _Tracer:
             return 0
         entry = self.orc_find(textaddr)
         if entry is not None and self.orc is not None and entry.type == self.orc.type_call:
-            if self.legacy:
-                if entry.sp_reg == _orc.ORC_REG_SP:
-                    size = entry.sp_offset - 8
-                    cache[textaddr] = (size, exception)
-                    return size
-            else:
-                size = self.orc_framesize(entry, rsp, up)
-                if size >= 0:
-                    return size  # not cached: it may vary with %rbp
+            size = self.orc_framesize(entry, rsp, up)
+            if size >= 0:
+                return size  # not cached: it may vary with %rbp
         size = self.disassembly_framesize(sym, textaddr, exception)
         if size == -1:
             cache.pop(textaddr, None)
