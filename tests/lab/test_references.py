@@ -102,10 +102,21 @@ def line_diff(reference: str, ours: str, limit: int = 25) -> str:
     return "\n".join(list(diff)[:limit])
 
 
+#: Messages crash itself prints inside a normal output (its references on the other kernels show them).
+CRASH_NOTICES = (
+    "log: kernel audit log is empty",
+    "ps: no user stack",
+    "ps: cannot access user stack address",
+    "mod: cannot find or load object file for",
+)
+
+
 def error_line(command: str, output: str) -> str | None:
     """The first line of *output* that is an error of *command* (crash's ``name: message``), else None."""
     name = command.split()[0].split("/")[0]
     for line in output.splitlines():
+        if line.startswith(CRASH_NOTICES):
+            continue
         if line.startswith((f"{name}: ", "crash: ")) or "internal error" in line:
             return line
     return None

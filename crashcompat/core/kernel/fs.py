@@ -51,6 +51,13 @@ _BUFSIZE = 1500
 _MAX_DEPTH = 4096
 
 
+def _inline_name_member(kernel: Kernel) -> str:
+    """Where a ``struct dentry`` keeps a short name: ``d_iname``, or since Linux 6.14 the union
+    ``d_shortname`` (commit 58cf9c383c5c, "dcache: back inline names with a struct-wrapped array of
+    unsigned long")."""
+    return "d_iname" if kernel.has_member("struct dentry", "d_iname") else "d_shortname"
+
+
 def _component(kernel: Kernel, dentry: int) -> tuple[str, int] | None:
     """crash's ``get_pathname_component()``: ``(name, d_parent)`` of a ``struct dentry *``, or ``None``
     when the name is empty, missing, or not as long as ``d_name.len`` says."""
@@ -61,8 +68,9 @@ def _component(kernel: Kernel, dentry: int) -> tuple[str, int] | None:
     name_ptr = d.ptr("d_name.name")
     if not name_ptr:
         return None
-    if name_ptr == d.addr_of("d_iname"):
-        raw = d.bytes("d_iname").split(b"\0", 1)[0]
+    inline = _inline_name_member(kernel)
+    if name_ptr == d.addr_of(inline):
+        raw = d.bytes(inline).split(b"\0", 1)[0]
     else:
         try:
             raw = kernel.target.read_cstring(name_ptr, _BUFSIZE - 1)
