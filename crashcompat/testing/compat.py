@@ -6,6 +6,7 @@ crashcompat printed identically, and whether the whole output was identical.  Th
 name and kernel series::
 
     python -m crashcompat.testing.compat FILE > table.md
+    python -m crashcompat.testing.compat FILE docs/compat.md   # between its compat:table markers
 
 Each cell reads ``identical lines / crash's lines`` as a percentage, with the outputs identical byte for byte
 out of the command lines run in parentheses; on a kernel series crash cannot open at all, ``crash fails; runs
@@ -84,14 +85,30 @@ def tabulate(records: Iterable[dict[str, object]]) -> str:
     return head + "".join(rows)
 
 
+BEGIN, END = "<!-- compat:table:begin -->", "<!-- compat:table:end -->"
+
+
+def write_into(doc: str, text: str) -> None:
+    """Replace what *doc* holds between :data:`BEGIN` and :data:`END` with *text*."""
+    with open(doc, encoding="utf-8") as f:
+        content = f.read()
+    start, end = content.index(BEGIN) + len(BEGIN), content.index(END)
+    with open(doc, "w", encoding="utf-8") as f:
+        f.write(content[:start] + "\n" + text + content[end:])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print("usage: python -m crashcompat.testing.compat REPORT.jsonl", file=sys.stderr)
+    if len(args) not in (1, 2):
+        print("usage: python -m crashcompat.testing.compat REPORT.jsonl [DOC.md]", file=sys.stderr)
         return 2
     with open(args[0], encoding="utf-8") as f:
         records = [json.loads(line) for line in f if line.strip()]
-    sys.stdout.write(tabulate(records))
+    text = tabulate(records)
+    if len(args) == 2:
+        write_into(args[1], text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
