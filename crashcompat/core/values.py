@@ -47,6 +47,9 @@ class PrintOptions:
     :param repeat_threshold: runs longer than this fold into ``<repeats N times>`` (``None``: never).
     :param max_depth: nesting depth printed before ``{...}`` (``None``: unlimited).
     :param stop_print_at_null: ``set print null-stop``.
+    :param cut_last_run: a run of one repeated character that crosses ``print_max`` is cut there (and an
+        ellipsis follows), as GDB 14 and later print it (the GDB 16 inside crash 9); older GDBs print
+        that last run whole.
     """
 
     format: str | None = None
@@ -56,6 +59,7 @@ class PrintOptions:
     repeat_threshold: int | None = None
     max_depth: int | None = 20
     stop_print_at_null: bool = False
+    cut_last_run: bool = True
 
     def with_radix(self, radix: int) -> PrintOptions:
         """These options under crash's output radix (16: ``-x``, 10: ``-d``)."""
@@ -65,7 +69,7 @@ class PrintOptions:
 #: What crash 8.0.2 sets.
 CRASH_PRINT = PrintOptions()
 #: A plain GDB's defaults (for comparison tests against the host's GDB).
-GDB_DEFAULT_PRINT = PrintOptions(pretty=False, print_max=200, repeat_threshold=10)
+GDB_DEFAULT_PRINT = PrintOptions(pretty=False, print_max=200, repeat_threshold=10, cut_last_run=False)
 
 _NAMED_ESCAPES = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
 
@@ -516,6 +520,7 @@ class ValuePrinter:
         escaper = _Escaper('"')
         out: list[str] = []
         state = "start"
+        printed = 0
         for result, chunk, ch, count in runs:
             char = ch if result == _OK else None
             if result == _INCOMPLETE:
@@ -532,13 +537,18 @@ class ValuePrinter:
                 if state != "start":
                     out.append(", ")
                 out.append("'" + escaper.char(char, chunk) + "'" + f" <repeats {count} times>")
+                printed += count
                 state = "repeat"
             else:
                 if state != "single":
                     if state != "start":
                         out.append(", ")
                     out.append('"')
+                if self.options.cut_last_run and limit is not None and printed + count > limit:
+                    count = max(0, limit - printed)
+                    finished = False
                 out.extend(escaper.char(char, chunk) for _ in range(count))
+                printed += count
                 state = "single"
         if state == "single":
             out.append('"')
