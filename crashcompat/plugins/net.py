@@ -19,9 +19,8 @@ from crashcompat.api import (
     parse_int,
     task_header,
 )
-from crashcompat.api.kernel import fs
+from crashcompat.api.kernel import fs, tasks
 from crashcompat.api.kernel import net as netdev
-from crashcompat.api.kernel import tasks
 
 
 @command(
@@ -66,7 +65,7 @@ def net(ctx: CommandContext) -> None:
     if args.s or args.S:
         _sockets(ctx)
         return
-    if args.targets and not args.n or args.ref is not None:
+    if (args.targets and not args.n) or args.ref is not None:
         raise CommandArgumentError("unexpected argument")
     task = tasks.tasks_by_pid(kernel, 0)[0].address
     if args.n:
@@ -141,10 +140,8 @@ def task_sockets_text(ctx: CommandContext, task: int, ref: str | None) -> str:
     for sock in found:
         if ref is not None:
             if not (
-                hexval is not None
-                and hexval in (sock.sock, sock.socket, sock.fd)
-                or decval is not None
-                and decval == sock.fd
+                (hexval is not None and hexval in (sock.sock, sock.socket, sock.fd))
+                or (decval is not None and decval == sock.fd)
             ):
                 continue
             if not out:
