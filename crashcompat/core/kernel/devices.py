@@ -8,6 +8,12 @@ Layouts: ``chrdevs[CHRDEV_MAJOR_HASH_SIZE]`` of ``struct char_device_struct`` ch
 (commit a954ea81d1b5 "block: remove bdev_map" removed ``bdev_map``) a block major's gendisk is found
 among the inodes of ``blockdev_superblock`` (``struct bdev_inode``: ``bdev``, ``vfs_inode``) by
 ``bd_disk->major``.
+
+I/O port and memory resources (dev.c ``do_io``, ``do_resource_list``): the trees of ``struct resource``
+(``start``, ``end``, ``name``, ``child``, ``sibling``) under ``ioport_resource`` and ``iomem_resource``.
+PCI (dev.c ``do_pci2``, ``walk_buses``, ``walk_devices``): ``pci_root_buses`` lists ``struct pci_bus``
+by ``node``; a bus's ``devices`` lists ``struct pci_dev`` by ``bus_list``, its ``children`` its
+subordinate buses; names are the kobject names of ``pci_dev.dev`` and ``pci_bus.dev``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,16 @@ from crashcompat.core.kernel import Kernel
 from crashcompat.core.kernel.lists import list_for_each
 from crashcompat.core.target import FaultError
 
-__all__ = ["DeviceMajor", "block_majors", "char_majors"]
+__all__ = [
+    "DeviceMajor",
+    "PciBus",
+    "PciDevice",
+    "Resource",
+    "block_majors",
+    "char_majors",
+    "pci_root_buses",
+    "resource_tree",
+]
 
 #: crash's MAX_DEV: the entries of ``chrdevs[]`` and ``kobj_map.probes[]`` it reads.
 MAX_DEV = 255
@@ -119,3 +134,128 @@ def block_majors(kernel: Kernel) -> list[DeviceMajor]:
         disk, fops = _gendisk_of_major(kernel, major)
         out.append(DeviceMajor(major, b.cstr("name")[:16], disk, fops))
     return out
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A ``struct resource *`` with its range and name (``None``: unreadable) and its depth in the tree."""
+
+    address: int
+    start: int
+    end: int
+    name: str | None
+    depth: int
+
+
+def resource_tree(kernel: Kernel, root: int, limit: int = 100_000) -> list[Resource]:
+    """The resources under ``struct resource *`` *root* (itself first), depth first as crash lists them:
+    an entry, its children, then its next sibling.  Raises FaultError for an unreadable entry."""
+    out: list[Resource] = []
+    r = "struct resource"
+    offsets = {m: kernel.offsetof(r, m) for m in ("start", "end", "name", "child", "sibling")}
+
+    def walk(entry: int, depth: int) -> None:
+        while entry and len(out) < limit:
+            start = kernel.read_u64(entry + offsets["start"])
+            end = kernel.read_u64(entry + offsets["end"])
+            name_ptr = kernel.read_pointer(entry + offsets["name"])
+            try:
+                name: str | None = kernel.read_cstring(name_ptr, 1499) if name_ptr else None
+            except FaultError:
+                name = None
+            out.append(Resource(entry, start, end, name, depth))
+            child = kernel.read_pointer(entry + offsets["child"])
+            if child and child != entry:
+                walk(child, depth + 1)
+            entry = kernel.read_pointer(entry + offsets["sibling"])
+
+    walk(root, 0)
+    return out
+
+
+#: PCI Express capability port types (``PCI_EXP_TYPE_*``) by crash's names.
+_PCIE_TYPES = {
+    0: "ENDPOINT", 1: "LEG_END", 4: "ROOT_PORT", 5: "UPSTREAM", 6: "DOWNSTREAM", 7: "PCI_BRIDGE",
+    8: "PCIE_BRIDGE", 9: "RC_END", 10: "RC_EC",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PciDevice:
+    """A PCI device (crash prints the address of its ``bus_list`` link, the start of ``struct pci_dev``):
+    name (``0000:00:01.0``), class code (``class >> 8``), vendor and device ids, crash's type text."""
+
+    address: int
+    name: str
+    pci_class: int
+    vendor: int
+    device: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class PciBus:
+    """A ``struct pci_bus`` (by its ``node`` link): name, parent bus, its bridge (``self``), devices and
+    child buses."""
+
+    address: int
+    name: str
+    parent: int
+    bridge: PciDevice | None
+    devices: list[PciDevice]
+    children: list[PciBus]
+
+
+def _kobject_name(kernel: Kernel, device: int) -> str:
+    """The kobject name of a ``struct device *``."""
+    kobj = device + kernel.offsetof("struct device", "kobj")
+    name = kernel.read_pointer(kobj + kernel.offsetof("struct kobject", "name"))
+    try:
+        return kernel.read_cstring(name, 1499) if name else ""
+    except FaultError:
+        return ""
+
+
+def _pci_device(kernel: Kernel, dev: int, shown: int) -> PciDevice:
+    p = "struct pci_dev"
+    name = _kobject_name(kernel, dev + kernel.offsetof(p, "dev"))
+    pci_class = kernel.read_u32(dev + kernel.offsetof(p, "class")) >> 8
+    vendor = int.from_bytes(kernel.read(dev + kernel.offsetof(p, "vendor"), 2), "little")
+    device = int.from_bytes(kernel.read(dev + kernel.offsetof(p, "device"), 2), "little")
+    hdr_type = kernel.read(dev + kernel.offsetof(p, "hdr_type"), 1)[0]
+    kind = ""
+    if kernel.has_member(p, "pcie_flags_reg"):
+        flags = int.from_bytes(kernel.read(dev + kernel.offsetof(p, "pcie_flags_reg"), 2), "little")
+        kind = _PCIE_TYPES.get((flags & 0xF0) >> 4, "")
+    if hdr_type in (1, 2):  # PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_CARDBUS
+        kind += " [BRIDGE]"
+    return PciDevice(shown, name, pci_class, vendor, device, kind)
+
+
+def _pci_bus(kernel: Kernel, node: int, depth: int = 0) -> PciBus:
+    bus = node - kernel.offsetof("struct pci_bus", "node")
+    b = "struct pci_bus"
+    name = _kobject_name(kernel, bus + kernel.offsetof(b, "dev"))
+    parent = kernel.read_pointer(bus + kernel.offsetof(b, "parent"))
+    bridge_dev = kernel.read_pointer(bus + kernel.offsetof(b, "self"))
+    bridge = _pci_device(kernel, bridge_dev, bridge_dev) if bridge_dev else None
+    link = kernel.offsetof("struct pci_dev", "bus_list")
+    devices = [
+        _pci_device(kernel, n - link, n)
+        for n in list_for_each(kernel, bus + kernel.offsetof(b, "devices"), on_error="stop")
+    ]
+    children = (
+        [
+            _pci_bus(kernel, n, depth + 1)
+            for n in list_for_each(kernel, bus + kernel.offsetof(b, "children"), on_error="stop")
+        ]
+        if depth < 64
+        else []
+    )
+    return PciBus(node, name, parent, bridge, devices, children)
+
+
+def pci_root_buses(kernel: Kernel) -> list[PciBus]:
+    """The PCI root buses (``pci_root_buses``) with their devices and buses below them."""
+    head = kernel.symbol("pci_root_buses")
+    return [_pci_bus(kernel, n) for n in list_for_each(kernel, head, on_error="stop")]
