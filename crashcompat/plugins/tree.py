@@ -139,7 +139,7 @@ def tree(ctx: CommandContext) -> None:
         ctx.error(f"-l option is not applicable to {TYPE_NAMES[kind]}")
     if kind != "rbtree" and args.node_offset is not None:
         ctx.error(f"-o option is not applicable to {TYPE_NAMES[kind]}")
-    if kind != "maple" and args.v:
+    if kind != "maple" and args.v and args.type:  # crash lets -v pass for the default rbtree
         ctx.error(f"-v option is not applicable to {TYPE_NAMES[kind]}")
     if args.show and args.show_fast:
         ctx.error("-S and -s options are mutually exclusive")
@@ -159,7 +159,7 @@ def tree(ctx: CommandContext) -> None:
         ctx.error(f"invalid start argument: {args.start[0]}")
     if not args.N:
         start += root_offset
-    if args.v:
+    if args.v and kind == "maple":
         ctx.error("-v is not supported for maple trees here")
     shower = _Shower(ctx, args.show or args.show_fast or [], fast=bool(args.show_fast))
     if kind == "rbtree":
@@ -302,7 +302,10 @@ def _member(t: CType, path: str) -> tuple[int, CMember] | None:
 
 
 def _read_string(kernel: Kernel, address: int, limit: int) -> str:
-    """crash's ``read_string()``: bytes up to a NUL or *limit*, as they are."""
+    """crash's ``read_string()``: bytes up to a NUL or *limit*, as they are (nothing from an address that
+    is not a kernel virtual one)."""
+    if not layout.layout(kernel).is_kvaddr(address):
+        return ""
     try:
         raw = kernel.read(address, limit)
     except FaultError:
