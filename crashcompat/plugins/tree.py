@@ -11,6 +11,7 @@ from crashcompat.api import (
     Command,
     CommandArgumentError,
     CommandContext,
+    CommandError,
     CType,
     FaultError,
     Kernel,
@@ -56,7 +57,7 @@ def _offset(kernel: Kernel, text: str, option: str) -> int:
                 continue
     if value is not None:
         return value
-    raise CommandArgumentError(f"invalid {option} argument: {text}")
+    raise CommandError(f"invalid {option} argument: {text}")
 
 
 def _start(kernel: Kernel, text: str) -> int:
@@ -128,13 +129,6 @@ def tree(ctx: CommandContext) -> None:
     if args.type and len(args.type) > 1:
         raise CommandArgumentError("multiple tree types may not be entered")
     kind = _tree_type(args.type[0]) if args.type else "rbtree"
-    if kind == "radix":
-        # crash walks a radix tree as an xarray when struct radix_tree_root has xa_head; on kernels
-        # where radix_tree_root is only a #define for struct xarray it finds no radix tree at all.
-        if kernel.has_member("struct radix_tree_root", "rnode"):
-            ctx.error("radix trees before Linux 4.20 are not supported")
-        if not kernel.has_member("struct radix_tree_root", "xa_head"):
-            ctx.error("radix trees do not exist or have changed their format")
     if kind != "rbtree" and args.l:
         ctx.error(f"-l option is not applicable to {TYPE_NAMES[kind]}")
     if kind != "rbtree" and args.node_offset is not None:
@@ -157,6 +151,13 @@ def tree(ctx: CommandContext) -> None:
         start = _start(kernel, args.start[0])
     except ValueError:
         ctx.error(f"invalid start argument: {args.start[0]}")
+    if kind == "radix":
+        # crash walks a radix tree as an xarray when struct radix_tree_root has xa_head; on kernels
+        # where radix_tree_root is only a #define for struct xarray it finds no radix tree at all.
+        if kernel.has_member("struct radix_tree_root", "rnode"):
+            ctx.error("radix trees before Linux 4.20 are not supported")
+        if not kernel.has_member("struct radix_tree_root", "xa_head"):
+            ctx.error("radix trees do not exist or have changed their format")
     if not args.N:
         start += root_offset
     if args.v and kind == "maple":

@@ -7,7 +7,7 @@ Layouts: ``chrdevs[CHRDEV_MAJOR_HASH_SIZE]`` of ``struct char_device_struct`` ch
 ``major_names[BLKDEV_MAJOR_HASH_SIZE]`` of ``struct blk_major_name`` (``major``, ``name[16]``); from 5.11
 (commit a954ea81d1b5 "block: remove bdev_map" removed ``bdev_map``) a block major's gendisk is found
 among the inodes of ``blockdev_superblock`` (``struct bdev_inode``: ``bdev``, ``vfs_inode``) by
-``bd_disk->major``.
+``bd_disk->major``; before, among the probes of ``bdev_map`` (``data``: a ``struct gendisk *``).
 
 I/O port and memory resources (dev.c ``do_io``, ``do_resource_list``): the trees of ``struct resource``
 (``start``, ``end``, ``name``, ``child``, ``sibling``) under ``ioport_resource`` and ``iomem_resource``.
@@ -120,18 +120,43 @@ def _gendisk_of_major(kernel: Kernel, major: int) -> tuple[int, int]:
     return 0, 0
 
 
+def _bdev_map_gendisk(kernel: Kernel, major: int) -> tuple[int, int]:
+    """crash's ``search_bdev_map_probes()`` (before 5.11): ``(gendisk, fops)`` of the first probe of
+    ``bdev_map->probes[major]`` for that major whose gendisk has operations."""
+    if major >= MAX_DEV:
+        return 0, 0
+    try:
+        bdev_map = kernel.read_pointer(kernel.symbol("bdev_map"))
+        probe = kernel.read_pointer(bdev_map + kernel.offsetof("struct kobj_map", "probes") + 8 * major)
+        for _ in range(4096):
+            if not probe:
+                break
+            data = kernel.read_pointer(probe + kernel.offsetof("struct probe", "data"))
+            dev = kernel.read_u32(probe + kernel.offsetof("struct probe", "dev"))
+            if data and dev >> _MINORBITS == major:
+                fops = kernel.read_pointer(data + kernel.offsetof("struct gendisk", "fops"))
+                if fops:
+                    return data, fops
+            probe = kernel.read_pointer(probe + kernel.offsetof("struct probe", "next"))
+    except FaultError:
+        pass
+    return 0, 0
+
+
 def block_majors(kernel: Kernel) -> list[DeviceMajor]:
     """The first ``blk_major_name`` of each ``major_names[]`` bucket, in bucket order, with the gendisk
     crash finds for it."""
     sym = kernel.target.lookup_symbol("major_names")
     count = sym.size // 8 or MAX_DEV
     out = []
-    for entry in kernel.target.read_pointers(sym.address, count):
+    # Before 5.11 (commit a954ea81d1b5 "block: remove bdev_map") crash looks the gendisk up in bdev_map.
+    use_bdev_map = kernel.has_symbol("bdev_map")
+    for i, entry in enumerate(kernel.target.read_pointers(sym.address, count)):
         if not entry:
             continue
         b = kernel.struct("struct blk_major_name", entry)
         major = b.uint("major")
-        disk, fops = _gendisk_of_major(kernel, major)
+        disk, fops = _bdev_map_gendisk(kernel, i) if use_bdev_map else _gendisk_of_major(kernel, major)
         out.append(DeviceMajor(major, b.cstr("name")[:16], disk, fops))
     return out
 
