@@ -38,14 +38,7 @@ from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING, Any
 
 from crashcompat.bridge.lane import MemoryLane
-from crashcompat.core.target import (
-    FaultError,
-    Registers,
-    Target,
-    TargetError,
-    is_excluded_page_error,
-    read_zero_excluded,
-)
+from crashcompat.core.target import FaultError, Registers, Target, TargetError
 
 if TYPE_CHECKING:
     import drgn
@@ -594,20 +587,9 @@ class DrgnDumpView(DumpView):
     def read(self, address: int, size: int) -> bytes:
         import drgn
 
-        def read_page(a: int, n: int) -> bytes:
-            try:
-                return bytes(self.prog.read(a, n))
-            except drgn.FaultError as e:
-                if is_excluded_page_error(e):
-                    raise
-                raise FaultError(e.address) from None
-
         try:
             return bytes(self.prog.read(address, size))
         except drgn.FaultError as e:
-            if is_excluded_page_error(e):
-                # crash reads a page left out of a filtered dump as zeros
-                return read_zero_excluded(read_page, address, size)
             raise FaultError(e.address) from None
 
     def stop_thread(self) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -357,35 +357,3 @@ def parse_vmcoreinfo(text: str) -> dict[str, str]:
         if sep:
             out[key] = value.rstrip("\0")
     return out
-
-
-#: How drgn (libkdumpfile) names a page makedumpfile left out of a kdump-compressed dump.
-_EXCLUDED_PAGE = "Excluded page"
-
-
-def is_excluded_page_error(error: Exception) -> bool:
-    """Whether a backend's read error says the page was left out of a filtered dump (not unmapped)."""
-    return _EXCLUDED_PAGE in str(error)
-
-
-def read_zero_excluded(
-    read: Callable[[int, int], bytes], address: int, size: int, page_size: int = 4096
-) -> bytes:
-    """*size* bytes at *address*, page by page, a page left out of a filtered dump read as zeros — crash's
-    default for such pages (diskdump.c ``read_diskdump``: zero-filled unless ``--error_excluded``).
-
-    :param read: the backend's read; it raises an exception :func:`is_excluded_page_error` recognises for
-        an excluded page, and :class:`FaultError` (passed on) for any other failure.
-    """
-    out = bytearray()
-    end = address + size
-    while address < end:
-        chunk = min(end, (address // page_size + 1) * page_size) - address
-        try:
-            out += read(address, chunk)
-        except Exception as e:
-            if not is_excluded_page_error(e):
-                raise
-            out += bytes(chunk)
-        address += chunk
-    return bytes(out)

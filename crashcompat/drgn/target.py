@@ -41,10 +41,8 @@ from crashcompat.core.target import (
     TargetError,
     TargetInfo,
     TypeNotFound,
-    is_excluded_page_error,
     member_path,
     parse_vmcoreinfo,
-    read_zero_excluded,
 )
 from crashcompat.core.typeinfo import CType
 from crashcompat.drgn.dwarf import debug_file
@@ -149,17 +147,6 @@ class DrgnTarget(Target):
         try:
             return bytes(self.prog.read(address, size, physical))
         except drgn.FaultError as e:
-            if is_excluded_page_error(e):
-                return read_zero_excluded(lambda a, n: self._read_page(a, n, physical), address, size)
-            raise FaultError(e.address, physical) from None
-
-    def _read_page(self, address: int, size: int, physical: bool) -> bytes:
-        """A read within one page: an excluded page's error passed on as it is, others as FaultError."""
-        try:
-            return bytes(self.prog.read(address, size, physical))
-        except drgn.FaultError as e:
-            if is_excluded_page_error(e):
-                raise
             raise FaultError(e.address, physical) from None
         except (ValueError, OverflowError) as e:  # negative size, address beyond 64 bits
             raise FaultError(address, physical, str(e)) from None
