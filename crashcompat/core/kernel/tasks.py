@@ -46,6 +46,7 @@ __all__ = [
     "task_by_pid",
     "task_count",
     "task_mm",
+    "task_struct",
     "task_struct_size",
     "tasks_by_pid",
     "total_pages",
@@ -457,10 +458,7 @@ def _read_task_struct(kernel: Kernel, address: int) -> tuple[Task, int]:
     """One ``struct task_struct`` read: its :class:`Task` before the table-wide fields (``ppid``, ``rss``,
     ``total_vm``), and its unsynced per-task RSS count (see :func:`_finish`)."""
     f = _task_fields(kernel)
-    if kernel.target.sparse_reads:
-        t = kernel.struct("struct task_struct", address)
-    else:
-        t = Struct(kernel, "struct task_struct", address, kernel.read(address, task_struct_size(kernel)))
+    t = task_struct(kernel, address)
     state = t.uint(f["state"]) | (t.uint("exit_state") & 0xFFFFFFFF)
     split = 0
     if t.has("rss_stat.count"):
@@ -644,6 +642,14 @@ def task_struct_size(kernel: Kernel) -> int:
         return size if size > 0 else kernel.sizeof("struct task_struct")
 
     return kernel.memo("tasks:task_struct_size", compute)
+
+
+def task_struct(kernel: Kernel, address: int) -> Struct:
+    """A ``struct task_struct`` as crash reads it: :func:`task_struct_size` bytes (not the debug info's
+    size, which can run into a page left out of a filtered dump).  Raises FaultError."""
+    if kernel.target.sparse_reads:
+        return kernel.struct("struct task_struct", address)
+    return Struct(kernel, "struct task_struct", address, kernel.read(address, task_struct_size(kernel)))
 
 
 def task_count(kernel: Kernel) -> int:
