@@ -754,7 +754,7 @@ def parse_task_spec(kernel: Kernel, text: str) -> tuple[Literal["pid", "task"], 
     """
     s = text.strip()
     table = _table(kernel)
-    pids = {t.pid for t in table.values()}
+    pids = kernel.memo("tasks:pids", lambda: {t.pid for t in table.values()})
     dvalue = int(s, 10) if s.isdigit() else None
     digits = s[2:] if s[:2].lower() == "0x" else s
     hvalue = None
