@@ -76,6 +76,7 @@ EXTRA = [
     "foreach -g 1 ps",
     "ipcs",
     "ipcs -M -q",
+    "files -p 1",
     "dev -i",
     "dev -p",
     "tree -s vmap_area.va_start,va_end -o vmap_area.rb_node vmap_area_root",

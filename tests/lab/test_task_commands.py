@@ -31,6 +31,7 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
 
     mount = [m.value_() for m in for_each_mount(prog)][1]
     init_mm = find_task(prog, 1).mm.value_()
+    exe_inode = task.mm.exe_file.f_inode.value_() if pid else find_task(prog, 1).mm.exe_file.f_inode.value_()
     node = prog["node_data"][0].value_()
     sleeper = min(facts["sleepers"].values()) if isinstance(facts.get("sleepers"), dict) else 1
     # On the qemu dumps crash 9.x unwinds the idle CPU's NMI-stopped task differently from our bt (which
@@ -136,6 +137,9 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "waitq pglist_data.kswapd_wait",
         "waitq nosuchsymbol",
         "dev",
+        f"files -p {exe_inode:x}",
+        f"files -p {dentry:x}",
+        "files -p 1",
         "task",
         f"task {pid}",
         "foreach 1 task",
