@@ -138,7 +138,6 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "waitq nosuchsymbol",
         "dev",
         f"files -p {exe_inode:x}",
-        f"files -p {dentry:x}",
         "files -p 1",
         "task",
         f"task {pid}",
