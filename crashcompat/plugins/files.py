@@ -20,7 +20,7 @@ from crashcompat.api import (
     mkstring,
     task_header,
 )
-from crashcompat.api.kernel import fs, lists, mm, tasks
+from crashcompat.api.kernel import fs, layout, lists, mm, tasks
 from crashcompat.plugins._memfmt import page_header, page_row
 
 HEADER = (
@@ -248,11 +248,14 @@ def inode_pages(ctx: CommandContext, inode: int) -> None:
     each page of its page cache (``address_space.i_pages``, value entries skipped) as ``kmem -p`` shows a
     page, under one header."""
     kernel = ctx.kernel
+    bad = f'invalid kernel virtual address: {inode:x}  type: "inode buffer"'
+    if not layout.layout(kernel).is_kvaddr(inode):
+        ctx.error(bad)
     try:
         mapping = kernel.read_pointer(inode + kernel.offsetof("struct inode", "i_mapping"))
         kernel.read(inode, kernel.sizeof("struct inode"))
     except FaultError:
-        ctx.error(f'invalid kernel virtual address: {inode:x}  type: "inode buffer"')
+        ctx.error(bad)
     nrpages = kernel.read_u64(mapping + kernel.offsetof("struct address_space", "nrpages"))
     ctx.write(
         f"{mkstring('INODE', VADDR_PRLEN, 'cl')}  NRPAGES\n"
