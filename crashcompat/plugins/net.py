@@ -12,6 +12,7 @@ from crashcompat.api import (
     Command,
     CommandArgumentError,
     CommandContext,
+    Kernel,
     Option,
     command,
     hookimpl,
@@ -26,13 +27,16 @@ from crashcompat.api.kernel import net as netdev
 @command(
     "net",
     summary="list the network devices and their addresses",
-    synopsis="net [[-s | -S] [-xd] [-R ref] [pid | task]] [-N address] [-n [pid | task]]",
+    synopsis="net [[-s | -S] [-xd] [-R ref] [pid | task]] [-a] [-N address] [-n [pid | task]]",
     description="""
     Lists the network devices of a network namespace (the first idle task's, or with -n the current
     or a named task's): the net_device address, the device name and its IPv4 and IPv6 addresses.
     With -s or -S it shows instead the open sockets of the current task or of each task named.
     """,
     arguments=[
+        Option(
+            "-a", help="the ARP cache: neighbour, IPv4 address, hardware type and address, device, state."
+        ),
         Option("-s", help="each open socket in one line: descriptor, socket, sock, family and type, ports."),
         Option("-S", help="each open socket's struct socket and inet_sock in full."),
         Option(
@@ -57,6 +61,10 @@ def net(ctx: CommandContext) -> None:
             ctx.error(f"invalid input: {args.number}")  # crash's stol() message
         ctx.write(f"{ipaddress.IPv4Address((value & 0xFFFFFFFF).to_bytes(4, 'little'))}\n")
         return
+    if args.a:
+        if not kernel.has_symbol("arp_tbl"):
+            ctx.error("arp_tbl does not exist in this kernel")
+        ctx.write(arp_text(kernel))
     if args.x and args.d:
         ctx.error("-d and -x are mutually exclusive")
     if args.s and args.S:
@@ -64,6 +72,8 @@ def net(ctx: CommandContext) -> None:
         args.S = False
     if args.s or args.S:
         _sockets(ctx)
+        return
+    if args.a and not args.n:
         return
     if (args.targets and not args.n) or args.ref is not None:
         raise CommandArgumentError("unexpected argument")
@@ -81,6 +91,35 @@ def net(ctx: CommandContext) -> None:
             f"{mkstring(f'{device.address:x}', VADDR_PRLEN, 'cr')}  {device.name:<10} {', '.join(device.addresses)}\n"
         )
     ctx.write("".join(out))
+
+
+#: crash's names of the hardware types (``ARPHRD_*``) it knows; Ethernet addresses are colon-separated.
+_HW_TYPES = {
+    1: "ETHER", 0: "NETROM", 2: "EETHER", 3: "AX25", 4: "PRONET", 5: "CHAOS", 6: "IEEE802",
+    7: "ARCNET", 8: "APPLETLK", 15: "DLCI", 23: "METRICOM",
+}  # fmt: skip
+_NUD_STATES = (
+    (0x01, "INCOMPLETE"), (0x02, "REACHABLE"), (0x04, "STALE"), (0x08, "DELAY"), (0x10, "PROBE"),
+    (0x20, "FAILED"), (0x40, "NOARP"), (0x80, "PERMANENT"),
+)  # fmt: skip
+
+
+def arp_text(kernel: Kernel) -> str:
+    """crash's ``dump_arp()``: a header and one line per neighbour, nothing when the cache is empty."""
+    entries = netdev.arp_entries(kernel)
+    if not entries:
+        return ""
+    out = ["NEIGHBOUR        IP ADDRESS      HW TYPE    HW ADDRESS         DEVICE  STATE\n"]
+    for e in entries:
+        kind = _HW_TYPES.get(e.device_type, "UNKNOWN")
+        if e.device_type == 1:
+            hw = ":".join(f"{b:02x}" for b in e.hw) + (" " if e.hw else "")
+        else:
+            hw = "".join(f"{b:02x} " for b in e.hw)
+        states = "|".join(name for bit, name in _NUD_STATES if e.state & bit)
+        tail = "\n" if not e.state else (states + "\n" if states else "")
+        out.append(f"{e.address:<16x} {e.ip:<16s}{kind:<10s} {hw} {e.device:<6s}  {tail}")
+    return "".join(out)
 
 
 def _sockets(ctx: CommandContext) -> None:

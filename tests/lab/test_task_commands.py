@@ -158,6 +158,8 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "net -s -R 3 1",
         "net -s -S 1",
         "net -S -x 1",
+        "net -a",
+        "net -a -n",
         "foreach net",
         "foreach user net -s",
         "foreach kernel net -S",

@@ -13,6 +13,10 @@ inode is a socket (``S_ISSOCK(i_mode)``) sits in a ``struct socket_alloc`` after
 "inet: rename some inet_sock fields") the inet addresses and ports are read through
 ``struct sock_common`` (``skc_daddr``, ``skc_rcv_saddr``, ``skc_dport``) and ``inet_sock.inet_sport``,
 the family from ``skc_family`` and the type from ``sock.sk_type``.
+
+The ARP cache (net.c ``dump_arp``, ``print_neighbour_q``): ``arp_tbl.nht`` (``struct
+neigh_hash_table``, 2.6.37) has ``1 << hash_shift`` buckets, ``hash_buckets`` chains of ``struct
+neighbour`` by ``next`` (from 6.13, ``hash_heads`` of hlists by ``neighbour.hash``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from crashcompat.core.kernel import Kernel
 from crashcompat.core.kernel.fs import task_files
 from crashcompat.core.kernel.lists import list_for_each
 
-__all__ = ["NetDevice", "TaskSocket", "net_devices", "sock_info", "task_sockets"]
+__all__ = ["ArpEntry", "NetDevice", "TaskSocket", "arp_entries", "net_devices", "sock_info", "task_sockets"]
 
 
 @dataclass(frozen=True)
@@ -162,3 +166,49 @@ def _in6_port(raw: bytes, port: int) -> str:
     """crash's ``dump_in6_addr_port()``: eight hex groups without zero compression, then ``-port``."""
     groups = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, 16, 2)]
     return ":".join(f"{g:x}" for g in groups) + f"-{port}"
+
+
+@dataclass(frozen=True)
+class ArpEntry:
+    """A ``struct neighbour *`` of the ARP table: IPv4 address, hardware address (the device's
+    ``addr_len`` bytes), the device's name and type (``ARPHRD_*``), and ``nud_state``."""
+
+    address: int
+    ip: str
+    hw: bytes
+    device: str
+    device_type: int
+    state: int
+
+
+def arp_entries(kernel: Kernel, limit: int = 100_000) -> list[ArpEntry]:
+    """The ARP cache (``arp_tbl``) bucket by bucket, each chain in order.  Raises FaultError."""
+    tbl = kernel.symbol("arp_tbl")
+    nht = kernel.read_pointer(tbl + kernel.offsetof("struct neigh_table", "nht"))
+    shift = kernel.read_u32(nht + kernel.offsetof("struct neigh_hash_table", "hash_shift"))
+    hlist = kernel.has_member("struct neigh_hash_table", "hash_heads")
+    buckets = kernel.read_pointer(
+        nht + kernel.offsetof("struct neigh_hash_table", "hash_heads" if hlist else "hash_buckets")
+    )
+    link = kernel.offsetof("struct neighbour", "hash" if hlist else "next")
+    n = "struct neighbour"
+    d = "struct net_device"
+    out: list[ArpEntry] = []
+    for head in kernel.target.read_pointers(buckets, 1 << shift):
+        entry = head - link if hlist and head else head
+        while entry and len(out) < limit:
+            dev = kernel.read_pointer(entry + kernel.offsetof(n, "dev"))
+            addr_len = kernel.read(dev + kernel.offsetof(d, "addr_len"), 1)[0]
+            out.append(
+                ArpEntry(
+                    entry,
+                    str(ipaddress.IPv4Address(kernel.read(entry + kernel.offsetof(n, "primary_key"), 4))),
+                    kernel.read(entry + kernel.offsetof(n, "ha"), addr_len),
+                    kernel.struct(d, dev).cstr("name"),
+                    int.from_bytes(kernel.read(dev + kernel.offsetof(d, "type"), 2), "little"),
+                    kernel.read(entry + kernel.offsetof(n, "nud_state"), 1)[0],
+                )
+            )
+            nxt = kernel.read_pointer(entry + link)
+            entry = nxt - link if hlist and nxt else nxt
+    return out
