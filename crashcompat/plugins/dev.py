@@ -8,8 +8,10 @@ from crashcompat.api import (
     Command,
     CommandArgumentError,
     CommandContext,
+    CommandError,
     Kernel,
     Option,
+    TargetError,
     command,
     hookimpl,
     mkstring,
@@ -33,7 +35,7 @@ def major_line(kernel: Kernel, device: devices.DeviceMajor) -> str:
 @command(
     "dev",
     summary="list the character and block device majors",
-    synopsis="dev [-i | -p]",
+    synopsis="dev [-i | -p | -d | -D]",
     description="""
     Lists each registered character device major with its name, its struct cdev and that cdev's file
     operations, then each block device major with its name, a gendisk of that major and the disk's
@@ -42,12 +44,21 @@ def major_line(kernel: Kernel, device: devices.DeviceMajor) -> str:
     arguments=[
         Option("-i", help="the I/O port and then the I/O memory resources, as a tree."),
         Option("-p", help="the PCI buses and devices: address, slot, class, vendor:device ids and type."),
+        Option("-d", help="the disks with their request queues and the reads and writes in flight."),
+        Option("-D", help="as -d, only the disks with requests in flight."),
     ],
 )
 def dev(ctx: CommandContext) -> None:
     kernel = ctx.kernel
     if ctx.args.i:
         ctx.write(io_text(kernel))
+        return
+    if ctx.args.d or ctx.args.D:
+        if kernel.has_member("struct request_queue", "in_flight") or not kernel.has_member(
+            "struct request", "state"
+        ):
+            raise CommandError("-d option is not supported for request queues before blk-mq only")
+        ctx.write(diskio_text(kernel, nonzero=bool(ctx.args.D)))
         return
     if ctx.args.p:
         if not kernel.has_symbol("pci_root_buses"):
@@ -70,6 +81,29 @@ def dev(ctx: CommandContext) -> None:
     )
     out += [major_line(kernel, d) for d in devices.block_majors(kernel)]
     ctx.write("".join(out))
+
+
+def diskio_text(kernel: Kernel, nonzero: bool) -> str:
+    """crash's ``display_all_diskio()``: a header, then one line per disk (with -D only those with
+    requests in flight)."""
+    # Kernels with the BLK_RW_SYNC enumerator count sync and async requests (crash's header says so).
+    try:
+        kernel.target.enumerator("BLK_RW_SYNC")
+        sync = True
+    except TargetError:
+        sync = False
+    out = [
+        f"MAJOR {'GENDISK':<{VADDR_PRLEN + 2}} NAME       {'REQUEST_QUEUE':<{max(13, VADDR_PRLEN + 2)}} "
+        + ("TOTAL ASYNC  SYNC \n" if sync else "TOTAL  READ WRITE \n")
+    ]
+    for d in devices.disk_io(kernel):
+        if nonzero and not d.reads + d.writes:
+            continue
+        out.append(
+            f"{d.major:5d} {d.gendisk:<{VADDR_PRLEN}x}   {d.name:<10} {d.queue:<{max(11, VADDR_PRLEN)}x}   "
+            f"{d.reads + d.writes:5d} {d.reads:5d} {d.writes:5d} \n"
+        )
+    return "".join(out)
 
 
 def _resources_text(kernel: Kernel, root: str) -> str:

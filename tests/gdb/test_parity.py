@@ -79,6 +79,7 @@ EXTRA = [
     "files -p 1",
     "dev -i",
     "dev -p",
+    "dev -d",
     "tree -s vmap_area.va_start,va_end -o vmap_area.rb_node vmap_area_root",
     "tree -t xarray -S irq_desc.irq_count,name,handle_irq irq_desc_tree",
     "struct -o task_struct",

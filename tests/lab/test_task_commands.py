@@ -186,6 +186,8 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "ipcs -s 5 ffff",
         "dev -i",
         "dev -p",
+        "dev -d",
+        "dev -D",
         "tree -t rbtree -s vmap_area.va_start vmap_area_root",
         "tree -s vmap_area.va_start,va_end -o vmap_area.rb_node vmap_area_root",
         "tree -S vmap_area.va_start,va_end,vm -o vmap_area.rb_node vmap_area_root",

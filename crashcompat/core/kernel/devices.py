@@ -14,6 +14,12 @@ I/O port and memory resources (dev.c ``do_io``, ``do_resource_list``): the trees
 PCI (dev.c ``do_pci2``, ``walk_buses``, ``walk_devices``): ``pci_root_buses`` lists ``struct pci_bus``
 by ``node``; a bus's ``devices`` lists ``struct pci_dev`` by ``bus_list``, its ``children`` its
 subordinate buses; names are the kobject names of ``pci_dev.dev`` and ``pci_bus.dev``.
+Disks (dev.c ``display_all_diskio``, ``next_disk_klist``, ``get_mq_diskio_from_hw_queues``): the devices
+of the block class (``subsys_private.klist_devices``, found as ``block_class.p`` or, from 6.4, among
+``class_kset``'s kobjects by name) whose ``device.type`` is ``disk_type``; a blk-mq queue's requests in
+flight are those of its hardware contexts' tags (``blk_mq_tags.rqs[bit]`` for each bit set in the
+``sbitmap`` words less ``cleared``) whose ``request.q`` is the queue and ``request.state`` is
+``MQ_RQ_IN_FLIGHT``, reads and writes told apart by the low bit of ``cmd_flags``.
 """
 
 from __future__ import annotations
@@ -21,16 +27,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crashcompat.core.kernel import Kernel
-from crashcompat.core.kernel.lists import list_for_each
-from crashcompat.core.target import FaultError
+from crashcompat.core.kernel.lists import list_for_each, xarray_for_each
+from crashcompat.core.target import FaultError, TargetError
 
 __all__ = [
     "DeviceMajor",
+    "DiskIo",
     "PciBus",
     "PciDevice",
     "Resource",
     "block_majors",
     "char_majors",
+    "disk_io",
     "pci_root_buses",
     "resource_tree",
 ]
@@ -284,3 +292,165 @@ def pci_root_buses(kernel: Kernel) -> list[PciBus]:
     """The PCI root buses (``pci_root_buses``) with their devices and buses below them."""
     head = kernel.symbol("pci_root_buses")
     return [_pci_bus(kernel, n) for n in list_for_each(kernel, head, on_error="stop")]
+
+
+@dataclass(frozen=True)
+class DiskIo:
+    """A disk of ``dev -d``: ``struct gendisk *``, major, name, ``struct request_queue *`` and its
+    requests in flight (reads, writes)."""
+
+    gendisk: int
+    major: int
+    name: str
+    queue: int
+    reads: int
+    writes: int
+
+
+def _block_subsys_private(kernel: Kernel) -> int:
+    """crash's ``class.p`` of ``block_class`` or (6.4, commit 2df418cf4b72 "driver core: class: remove
+    subsystem private pointer from struct class") ``get_subsys_private("class_kset", "block")``."""
+    if kernel.has_member("struct class", "p"):
+        return kernel.read_pointer(kernel.symbol("block_class") + kernel.offsetof("struct class", "p"))
+    kset = kernel.read_pointer(kernel.symbol("class_kset"))
+    entry = kernel.offsetof("struct kobject", "entry")
+    for node in list_for_each(kernel, kset + kernel.offsetof("struct kset", "list"), on_error="stop"):
+        kobj = node - entry
+        name = kernel.read_pointer(kobj + kernel.offsetof("struct kobject", "name"))
+        if name and kernel.read_cstring(name, 31) == "block":
+            return (
+                kobj
+                - kernel.offsetof("struct kset", "kobj")
+                - kernel.offsetof("struct subsys_private", "subsys")
+            )
+    return 0
+
+
+def _disks(kernel: Kernel) -> list[int]:
+    """The ``struct gendisk *`` of the block class's disk devices, in klist order (dead nodes skipped)."""
+    private = _block_subsys_private(kernel)
+    if not private:
+        raise FaultError(0, False, "cannot determine subsys_private for block.")
+    head = (
+        private
+        + kernel.offsetof("struct subsys_private", "klist_devices")
+        + kernel.offsetof("struct klist", "k_list")
+    )
+    n_node = kernel.offsetof("struct klist_node", "n_node")
+    n_klist = kernel.offsetof("struct klist_node", "n_klist")
+    knode = kernel.offsetof("struct device_private", "knode_class")
+    disk_type = kernel.symbol("disk_type")
+    out = []
+    for node in list_for_each(kernel, head, on_error="stop"):
+        klist_node = node - n_node
+        if kernel.read_pointer(klist_node + n_klist) & 1:
+            continue
+        device = kernel.read_pointer(klist_node - knode + kernel.offsetof("struct device_private", "device"))
+        if kernel.read_pointer(device + kernel.offsetof("struct device", "type")) != disk_type:
+            continue
+        if kernel.has_member("struct hd_struct", "__dev"):
+            out.append(
+                device
+                - kernel.offsetof("struct hd_struct", "__dev")
+                - kernel.offsetof("struct gendisk", "part0")
+            )
+        else:
+            bdev = device - kernel.offsetof("struct block_device", "bd_device")
+            out.append(kernel.read_pointer(bdev + kernel.offsetof("struct block_device", "bd_disk")))
+    return out
+
+
+def _sbitmap_bits(kernel: Kernel, sb: int) -> list[int]:
+    """The set bits of a ``struct sbitmap`` (each word's ``word & ~cleared``), as crash's
+    ``sbitmap_for_each_set()`` visits them."""
+    depth = kernel.read_u32(sb + kernel.offsetof("struct sbitmap", "depth"))
+    shift = kernel.read_u32(sb + kernel.offsetof("struct sbitmap", "shift"))
+    words = kernel.read_pointer(sb + kernel.offsetof("struct sbitmap", "map"))
+    size = kernel.sizeof("struct sbitmap_word")
+    w_off = kernel.offsetof("struct sbitmap_word", "word")
+    has_cleared = kernel.has_member("struct sbitmap_word", "cleared")
+    out = []
+    scanned = index = 0
+    while scanned < depth and shift < 64:
+        base = words + index * size
+        word = kernel.read_u64(base + w_off)
+        if has_cleared:
+            word &= ~kernel.read_u64(base + kernel.offsetof("struct sbitmap_word", "cleared"))
+        span = min(1 << shift, depth - scanned)
+        out += [(index << shift) + bit for bit in range(span) if word >> bit & 1]
+        scanned += span
+        index += 1
+    return out
+
+
+def _mq_in_flight(kernel: Kernel, queue: int) -> tuple[int, int]:
+    """Reads and writes in flight on a blk-mq ``struct request_queue *`` (crash's
+    ``get_mq_diskio_from_hw_queues``)."""
+    q = "struct request_queue"
+    if kernel.has_member(q, "hctx_table"):
+        hctxs = [
+            e for _, e in xarray_for_each(kernel, queue + kernel.offsetof(q, "hctx_table"), on_error="stop")
+        ]
+    else:
+        count = kernel.read_u32(queue + kernel.offsetof(q, "nr_hw_queues"))
+        array = kernel.read_pointer(queue + kernel.offsetof(q, "queue_hw_ctx"))
+        hctxs = list(kernel.target.read_pointers(array, count)) if count else []
+    tag_set = kernel.read_pointer(queue + kernel.offsetof(q, "tag_set"))
+    flags = kernel.read_u32(tag_set + kernel.offsetof("struct blk_mq_tag_set", "flags"))
+    try:
+        shared_flag = kernel.target.enumerator("BLK_MQ_F_TAG_HCTX_SHARED")
+    except TargetError:
+        shared_flag = 0
+    tag_pointers = (
+        [tag_set + kernel.offsetof("struct blk_mq_tag_set", "shared_tags")]
+        if flags & shared_flag and kernel.has_member("struct blk_mq_tag_set", "shared_tags")
+        else [h + kernel.offsetof("struct blk_mq_hw_ctx", "tags") for h in hctxs]
+    )
+    t = "struct blk_mq_tags"
+    bitmap_is_ptr = kernel.type_info(t).member("bitmap_tags") is not None and (
+        kernel.member(t, "bitmap_tags").size == 8
+    )
+    reads = writes = 0
+    for pointer in tag_pointers:
+        tags = kernel.read_pointer(pointer)
+        reserved = kernel.read_u32(tags + kernel.offsetof(t, "nr_reserved_tags"))
+        rqs = kernel.read_pointer(tags + kernel.offsetof(t, "rqs"))
+        sets = []
+        if reserved:
+            sets.append((kernel.offsetof(t, "breserved_tags"), 0))
+        sets.append((kernel.offsetof(t, "bitmap_tags"), reserved))
+        for offset, first in sets:
+            sbq = kernel.read_pointer(tags + offset) if bitmap_is_ptr else tags + offset
+            sb = sbq + kernel.offsetof("struct sbitmap_queue", "sb")
+            for bit in _sbitmap_bits(kernel, sb):
+                rq = kernel.read_pointer(rqs + 8 * (bit + first))
+                if not rq:
+                    continue
+                r = "struct request"
+                if kernel.read_pointer(rq + kernel.offsetof(r, "q")) != queue:
+                    continue
+                if kernel.read_u32(rq + kernel.offsetof(r, "state")) != 1:  # MQ_RQ_IN_FLIGHT
+                    continue
+                if kernel.read_u32(rq + kernel.offsetof(r, "cmd_flags")) & 1:
+                    writes += 1
+                else:
+                    reads += 1
+    return reads, writes
+
+
+def disk_io(kernel: Kernel) -> list[DiskIo]:
+    """crash's ``dev -d`` rows (blk-mq queues; ``ram`` and ``loop`` disks left out).  Raises FaultError."""
+    g = "struct gendisk"
+    name_len = kernel.member(g, "disk_name").size
+    out = []
+    for disk in _disks(kernel):
+        name = (
+            kernel.read(disk + kernel.offsetof(g, "disk_name"), name_len).split(b"\0", 1)[0].decode("latin-1")
+        )
+        if name.startswith(("ram", "loop")):
+            continue
+        queue = kernel.read_pointer(disk + kernel.offsetof(g, "queue"))
+        major = int.from_bytes(kernel.read(disk + kernel.offsetof(g, "major"), 4), "little", signed=True)
+        reads, writes = _mq_in_flight(kernel, queue)
+        out.append(DiskIo(disk, major, name, queue, reads, writes))
+    return out
