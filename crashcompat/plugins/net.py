@@ -202,8 +202,8 @@ def task_sockets_text(ctx: CommandContext, task: int, ref: str | None) -> str:
             if not shown:
                 out.append("FD      SOCKET            SOCK       FAMILY:TYPE SOURCE-PORT DESTINATION-PORT\n")
             out.append(
-                f"{sock.fd:2d}  {mkstring(f'{sock.socket:x}', VADDR_PRLEN, 'r')}  "
-                f"{mkstring(f'{sock.sock:x}', VADDR_PRLEN, 'r')}  {netdev.sock_info(kernel, sock.sock)}\n"
+                f"{sock.fd:2d} {mkstring(f'{sock.socket:x}', VADDR_PRLEN, 'r')} "
+                f"{mkstring(f'{sock.sock:x}', VADDR_PRLEN, 'r')} {netdev.sock_info(kernel, sock.sock)}\n"
             )
         shown += 1
     if ref is None and not shown:
