@@ -14,8 +14,21 @@ from typing import Any
 from crashbench.measure import CommandResult, SessionResult, measure_session
 from crashbench.tools import DRIVER, Dump, Tool
 
-#: The commands of the issue, in this order; ``{vtop}`` and ``{pte}`` are filled per dump.
-COMMANDS = ["sys", "bt", "bt -a", "ps", "log", "mod", "kmem -i", "kmem -s", "vtop {vtop}", "pte {pte}"]
+#: The commands of issues 7 and 12, in this order; ``{vtop}`` and ``{pte}`` are filled per dump.
+COMMANDS = [
+    "sys",
+    "bt",
+    "bt -a",
+    "ps",
+    "log",
+    "mod",
+    "kmem -i",
+    "kmem -s",
+    "vtop {vtop}",
+    "pte {pte}",
+    "foreach bt",
+    "foreach files",
+]
 #: A PTE for ``pte`` when the dump's own cannot be read (the command only decodes the value).
 PTE_EXAMPLE = "800000001fe6a163"
 #: Failed sessions (no marks: the tool did not start or died) of one tool on one dump before giving up.

@@ -114,7 +114,7 @@ def _best(summary: Summary, tool: str, dump: str, row: str) -> float | None:
 
 
 #: The rows whose cost should grow with the number of tasks, and with the objects of the test cache.
-TASK_ROWS = (START, "sys", "ps", "bt -a")
+TASK_ROWS = (START, "sys", "ps", "bt -a", "foreach bt", "foreach files")
 OBJECT_ROWS = ("kmem -s",)
 
 

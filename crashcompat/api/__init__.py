@@ -89,7 +89,7 @@ from crashcompat.core.target import (
     TargetError,
     TypeNotFound,
 )
-from crashcompat.core.typeinfo import CMember, CType, TypeKind, type_name
+from crashcompat.core.typeinfo import CMember, CType, TypeKind, declaration, type_name
 from crashcompat.core.values import PrintOptions, ValuePrinter
 
 __all__ = [
@@ -130,6 +130,7 @@ __all__ = [
     "ValuePrinter",
     "__version__",
     "command",
+    "declaration",
     "evaluate",
     "hexadecimal",
     "hookimpl",

@@ -47,6 +47,10 @@ class PrintOptions:
     :param repeat_threshold: runs longer than this fold into ``<repeats N times>`` (``None``: never).
     :param max_depth: nesting depth printed before ``{...}`` (``None``: unlimited).
     :param stop_print_at_null: ``set print null-stop``.
+    :param gdb14_strings: strings as GDB 14 and later print them (the GDB 16 inside crash 9): a run of
+        one repeated character that crosses ``print_max`` is cut there (an ellipsis follows), and a
+        digit after an octal escape is printed as it is; older GDBs print that last run whole and
+        escape such a digit too.
     """
 
     format: str | None = None
@@ -56,6 +60,7 @@ class PrintOptions:
     repeat_threshold: int | None = None
     max_depth: int | None = 20
     stop_print_at_null: bool = False
+    gdb14_strings: bool = True
 
     def with_radix(self, radix: int) -> PrintOptions:
         """These options under crash's output radix (16: ``-x``, 10: ``-d``)."""
@@ -65,7 +70,7 @@ class PrintOptions:
 #: What crash 8.0.2 sets.
 CRASH_PRINT = PrintOptions()
 #: A plain GDB's defaults (for comparison tests against the host's GDB).
-GDB_DEFAULT_PRINT = PrintOptions(pretty=False, print_max=200, repeat_threshold=10)
+GDB_DEFAULT_PRINT = PrintOptions(pretty=False, print_max=200, repeat_threshold=10, gdb14_strings=False)
 
 _NAMED_ESCAPES = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
 
@@ -96,12 +101,13 @@ def _next_char(data: bytes, pos: int) -> tuple[int, bytes, str | None]:
 
 
 class _Escaper:
-    """GDB's ``print_wchar``: one character, escaped for a string or a character literal.  After an
-    octal escape a following digit is escaped too (``\\0001`` would read as one escape)."""
+    """GDB's ``print_wchar``: one character, escaped for a string or a character literal.  Before GDB 14
+    a digit after an octal escape is escaped too (*octal_needs_escape*)."""
 
-    def __init__(self, quoter: str) -> None:
+    def __init__(self, quoter: str, octal_needs_escape: bool = True) -> None:
         self.quoter = quoter
         self.need_escape = False
+        self.octal_needs_escape = octal_needs_escape
 
     def char(self, ch: str | None, raw: bytes) -> str:
         need_escape, self.need_escape = self.need_escape, False
@@ -111,7 +117,7 @@ class _Escaper:
                 return named
             if _printable(ch) and not (need_escape and ch.isdigit()):
                 return "\\" + ch if ch in (self.quoter, "\\") else ch
-        self.need_escape = True
+        self.need_escape = self.octal_needs_escape
         return "".join(f"\\{b:03o}" for b in raw)
 
 
@@ -513,9 +519,10 @@ class ValuePrinter:
         else:
             finished = pos >= length
         threshold = self.options.repeat_threshold
-        escaper = _Escaper('"')
+        escaper = _Escaper('"', not self.options.gdb14_strings)
         out: list[str] = []
         state = "start"
+        printed = 0
         for result, chunk, ch, count in runs:
             char = ch if result == _OK else None
             if result == _INCOMPLETE:
@@ -532,13 +539,18 @@ class ValuePrinter:
                 if state != "start":
                     out.append(", ")
                 out.append("'" + escaper.char(char, chunk) + "'" + f" <repeats {count} times>")
+                printed += count
                 state = "repeat"
             else:
                 if state != "single":
                     if state != "start":
                         out.append(", ")
                     out.append('"')
+                if self.options.gdb14_strings and limit is not None and printed + count > limit:
+                    count = max(0, limit - printed)
+                    finished = False
                 out.extend(escaper.char(char, chunk) for _ in range(count))
+                printed += count
                 state = "single"
         if state == "single":
             out.append('"')

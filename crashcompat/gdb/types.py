@@ -146,6 +146,9 @@ def _complete(t: gdb.Type, kind: TypeKind) -> bool:
         return True
     if t.sizeof or t.fields():
         return True
+    if not t.tag:
+        # An anonymous struct cannot be only declared: it is empty (``typedef struct {} lockdep_map_p``).
+        return True
     # Empty (``struct kmap_ctrl {}``) or only declared: GDB's own ptype tells them apart.
     try:
         text = gdb.execute(f"ptype {t}", to_string=True)

@@ -1,9 +1,21 @@
-"""``dev``: the character and block device majors (crash's dev.c ``cmd_dev``, ``dump_chrdevs``,
-``dump_blkdevs_v3``)."""
+"""``dev``: the character and block device majors, I/O port and memory resources, PCI devices (crash's
+dev.c ``cmd_dev``, ``dump_chrdevs``, ``dump_blkdevs_v3``, ``do_io``, ``do_pci2``)."""
 
 from __future__ import annotations
 
-from crashcompat.api import VADDR_PRLEN, Command, CommandContext, Kernel, command, hookimpl, mkstring
+from crashcompat.api import (
+    VADDR_PRLEN,
+    Command,
+    CommandArgumentError,
+    CommandContext,
+    CommandError,
+    Kernel,
+    Option,
+    TargetError,
+    command,
+    hookimpl,
+    mkstring,
+)
 from crashcompat.api.kernel import devices, symbols
 
 
@@ -23,15 +35,40 @@ def major_line(kernel: Kernel, device: devices.DeviceMajor) -> str:
 @command(
     "dev",
     summary="list the character and block device majors",
-    synopsis="dev",
+    synopsis="dev [-i | -p | -d | -D]",
     description="""
     Lists each registered character device major with its name, its struct cdev and that cdev's file
     operations, then each block device major with its name, a gendisk of that major and the disk's
     block device operations.
     """,
+    arguments=[
+        Option("-i", help="the I/O port and then the I/O memory resources, as a tree."),
+        Option("-p", help="the PCI buses and devices: address, slot, class, vendor:device ids and type."),
+        Option("-d", help="the disks with their request queues and the reads and writes in flight."),
+        Option("-D", help="as -d, only the disks with requests in flight."),
+    ],
 )
 def dev(ctx: CommandContext) -> None:
     kernel = ctx.kernel
+    if ctx.args.i:
+        ctx.write(io_text(kernel))
+        return
+    if ctx.args.d or ctx.args.D:
+        if kernel.has_member("struct request_queue", "in_flight") or not kernel.has_member(
+            "struct request", "state"
+        ):
+            raise CommandError("-d option is not supported for request queues before blk-mq only")
+        ctx.write(diskio_text(kernel, nonzero=bool(ctx.args.D)))
+        return
+    if ctx.args.p:
+        if not kernel.has_symbol("pci_root_buses"):
+            raise CommandArgumentError("-p option not supported")
+        buses = devices.pci_root_buses(kernel)
+        if not buses:
+            ctx.error("no PCI devices found on this system.")
+        pcie = kernel.has_member("struct pci_dev", "pcie_flags_reg")
+        ctx.write("".join(_root_bus_text(pcie, b) for b in buses))
+        return
     if not kernel.has_symbol("chrdevs"):
         ctx.error("chrdevs: symbol does not exist")
     out = [
@@ -44,6 +81,104 @@ def dev(ctx: CommandContext) -> None:
     )
     out += [major_line(kernel, d) for d in devices.block_majors(kernel)]
     ctx.write("".join(out))
+
+
+def diskio_text(kernel: Kernel, nonzero: bool) -> str:
+    """crash's ``display_all_diskio()``: a header, then one line per disk (with -D only those with
+    requests in flight)."""
+    # Kernels with the BLK_RW_SYNC enumerator count sync and async requests (crash's header says so).
+    try:
+        kernel.target.enumerator("BLK_RW_SYNC")
+        sync = True
+    except TargetError:
+        sync = False
+    out = [
+        f"MAJOR {'GENDISK':<{VADDR_PRLEN + 2}} NAME       {'REQUEST_QUEUE':<{max(13, VADDR_PRLEN + 2)}} "
+        + ("TOTAL ASYNC  SYNC \n" if sync else "TOTAL  READ WRITE \n")
+    ]
+    for d in devices.disk_io(kernel):
+        if nonzero and not d.reads + d.writes:
+            continue
+        out.append(
+            f"{d.major:5d} {d.gendisk:<{VADDR_PRLEN}x}   {d.name:<10} {d.queue:<{max(11, VADDR_PRLEN)}x}   "
+            f"{d.reads + d.writes:5d} {d.reads:5d} {d.writes:5d} \n"
+        )
+    return "".join(out)
+
+
+def _resources_text(kernel: Kernel, root: str) -> str:
+    """crash's ``do_resource_list()`` under one root, after its header."""
+    top = kernel.symbol(root)
+    width = 8 if kernel.read_u64(top + kernel.offsetof("struct resource", "end")) > 0xFFFF else 4
+    out = [f"{mkstring('RESOURCE', VADDR_PRLEN, 'cl')}  {mkstring('RANGE', width * 2 + 1, 'cl')}  NAME\n"]
+    wrap = VADDR_PRLEN + 2 + width * 2 + 1 + 2
+    for r in devices.resource_tree(kernel, top):
+        name = r.name if r.name is not None else "(unknown)"
+        head = f"{r.address:8x}  {r.start:0{width}x}-{r.end:0{width}x}"
+        if wrap + len(name) <= 80:
+            out.append(f"{head}  {name}\n")
+            continue
+        # crash cuts a long name at the last space that leaves it short enough, the rest indented below.
+        excess = wrap + len(name) - 80
+        cut = None
+        for c, i in enumerate(range(len(name) - 1, 0, -1)):
+            if name[i] == " " and c >= excess:
+                cut = i
+                break
+        if cut is None:
+            out.append(f"{head}  {name}\n")
+        else:
+            out.append(f"{head}  {name[:cut]}\n{' ' * wrap}{name[cut + 1 :]}\n")
+    return "".join(out)
+
+
+def io_text(kernel: Kernel) -> str:
+    """crash's ``dev -i``: the ``ioport_resource`` tree, a blank line, the ``iomem_resource`` tree."""
+    if not (kernel.has_symbol("ioport_resource") and kernel.has_symbol("iomem_resource")):
+        return ""
+    return _resources_text(kernel, "ioport_resource") + "\n" + _resources_text(kernel, "iomem_resource")
+
+
+def _pci_dev_line(d: devices.PciDevice) -> str:
+    return (
+        f"  {d.address:<{VADDR_PRLEN}x} {mkstring(d.name, 12, 'c')} {mkstring(f'{d.pci_class:04x}', 6, 'c')} "
+        f"{mkstring(f'{d.vendor:x}:{d.device:x}', 9, 'c')} {mkstring(d.kind, 10, 'c')}\n"
+    )
+
+
+def _devices_text(pcie: bool, bus: devices.PciBus) -> str:
+    """crash's ``walk_devices()``."""
+    header = f"  {mkstring('PCI DEV', VADDR_PRLEN, 'c')} {mkstring('DO:BU:SL.FN', 12, 'c')} {mkstring('CLASS', 6, 'c')} "
+    header += f"{mkstring('PCI_ID', 9, 'c')}"
+    header += f" {mkstring('TYPE', 10, 'c')}\n" if pcie else "\n"
+    out = [header]
+    if bus.bridge is not None:
+        out.append(_pci_dev_line(bus.bridge))
+    out += [_pci_dev_line(d) for d in bus.devices]
+    return "".join(out)
+
+
+def _buses_text(pcie: bool, bus: devices.PciBus) -> str:
+    """crash's ``walk_buses()``: each child bus, its devices, then its own children."""
+    out = []
+    for child in bus.children:
+        out.append(f"  {mkstring('PCI BUS', VADDR_PRLEN, 'c')} {mkstring('PARENT BUS', VADDR_PRLEN, 'c')}\n")
+        out.append(f"  {child.address:<{VADDR_PRLEN}x} {child.parent:<{VADDR_PRLEN}x}\n")
+        out.append(_devices_text(pcie, child))
+        out.append("\n")
+        out.append(_buses_text(pcie, child))
+    return "".join(out)
+
+
+def _root_bus_text(pcie: bool, bus: devices.PciBus) -> str:
+    """crash's ``do_pci2()`` for one root bus."""
+    return (
+        f"{mkstring('ROOT BUS', VADDR_PRLEN, 'c')} {mkstring('BUSNAME', 7, 'c')}\n"
+        f"{bus.address:<{VADDR_PRLEN}x} {mkstring(bus.name, 7, 'c')}\n"
+        + _devices_text(pcie, bus)
+        + _buses_text(pcie, bus)
+        + "\n"
+    )
 
 
 @hookimpl

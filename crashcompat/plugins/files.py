@@ -11,6 +11,7 @@ from crashcompat.api import (
     Command,
     CommandArgumentError,
     CommandContext,
+    FaultError,
     Kernel,
     Option,
     command,
@@ -19,7 +20,8 @@ from crashcompat.api import (
     mkstring,
     task_header,
 )
-from crashcompat.api.kernel import fs, tasks
+from crashcompat.api.kernel import fs, layout, lists, mm, tasks
+from crashcompat.plugins._memfmt import page_header, page_row
 
 HEADER = (
     f" FD {mkstring('FILE', VADDR_PRLEN, 'c')} {mkstring('DENTRY', VADDR_PRLEN, 'c')} "
@@ -193,6 +195,12 @@ def dentry_text(kernel: Kernel, dentry: int) -> str:
             "a descriptor number, or a file, dentry or inode address.",
         ),
         Option("-c", help="show each file's inode, its address_space and the number of pages it caches."),
+        Option(
+            "-p",
+            "inode",
+            dest="inode",
+            help="print an inode's number of cached pages, then the page struct of each (as kmem -p).",
+        ),
         Argument("targets", "pid | task", nargs="*", help="the tasks: pids or task_struct addresses."),
     ],
     examples="""
@@ -212,6 +220,12 @@ def files(ctx: CommandContext) -> None:
             ctx.error(f'invalid input: "{args.dentry}"')
         ctx.write(dentry_text(kernel, value))
         return
+    if args.inode is not None:
+        value = hexadecimal(args.inode)
+        if value is None:
+            ctx.error(f'invalid input: "{args.inode}"')
+        inode_pages(ctx, value)
+        return
     if args.reference and len(args.reference) > 1:
         raise CommandArgumentError("only one -R option allowed")
     ref = args.reference[0] if args.reference else None
@@ -227,6 +241,43 @@ def files(ctx: CommandContext) -> None:
         else:
             for t in tasks.tasks_by_pid(kernel, parsed[1]):
                 ctx.write(files_text(kernel, t.address, nrpages=args.c, ref=ref, subsequent=i > 0) + "\n")
+
+
+def inode_pages(ctx: CommandContext, inode: int) -> None:
+    """crash's ``files -p`` (``dump_inode_page_cache_info``): the inode's ``i_mapping->nrpages``, then
+    each page of its page cache (``address_space.i_pages``, value entries skipped) as ``kmem -p`` shows a
+    page, under one header."""
+    kernel = ctx.kernel
+    bad = f'invalid kernel virtual address: {inode:x}  type: "inode buffer"'
+    if not layout.layout(kernel).is_kvaddr(inode):
+        ctx.error(bad)
+    try:
+        mapping = kernel.read_pointer(inode + kernel.offsetof("struct inode", "i_mapping"))
+        kernel.read(inode, kernel.sizeof("struct inode"))
+    except FaultError:
+        ctx.error(bad)
+    nrpages = kernel.read_u64(mapping + kernel.offsetof("struct address_space", "nrpages"))
+    ctx.write(
+        f"{mkstring('INODE', VADDR_PRLEN, 'cl')}  NRPAGES\n"
+        f"{mkstring(f'{inode:x}', VADDR_PRLEN, 'cr')}  {mkstring(str(nrpages), len('NRPAGES'), 'r')}\n\n"
+    )
+    if not nrpages:
+        return
+    xa = mapping + kernel.offsetof("struct address_space", "i_pages")
+    count = 0
+    out: list[str] = []
+    for _, entry in lists.xarray_for_each(kernel, xa, on_error="stop"):
+        if entry & 1:  # a value entry (a shadow of an evicted page), not a page
+            continue
+        if mm.page_to_pfn(kernel, entry) is None:
+            continue
+        if not out:
+            out.append(page_header(kernel))
+        out.append(page_row(kernel, mm.read_page(kernel, entry)))
+        count += 1
+    ctx.write("".join(out))
+    if count != nrpages:
+        ctx.write(f"files: xarray page count: {count}  nrpages: {nrpages}\n")
 
 
 # ---- mount ----------------------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ from __future__ import annotations
 import io
 import re
 
-from crashcompat.api import Argument, Command, CommandContext, command, hookimpl, task_header
+from crashcompat.api import Argument, Command, CommandContext, Option, command, hookimpl, task_header
 from crashcompat.api.kernel import tasks
 
 #: The commands foreach runs here, in crash's keyword spelling.
-KEYWORDS = ("bt", "ps", "files", "vm", "sig")
+KEYWORDS = ("bt", "ps", "files", "vm", "sig", "task", "net")
 STATES = ("RU", "IN", "UN", "ST", "TR", "ZO", "DE", "PA", "WA", "ID", "NE", "SW")
 
 
@@ -27,14 +27,20 @@ def _is_number(text: str) -> bool:
     synopsis="foreach [pid | task | name | 'regex' | kernel | user | gleader | active | state] ... "
     "command [option ...]",
     description="""
-    Runs bt, ps, files, vm or sig once for each task selected, in the order of the task table.  Tasks are
+    Runs bt, ps, files, vm, sig, task or net once for each task selected, in the order of the task table.  Tasks are
     selected by pid, task_struct address, command name, a regular expression over the command name in
     single quotes, "kernel" (kernel threads), "user" (the others), "gleader" (user thread-group
     leaders), "active" (the task running on each CPU) or a state (RU, IN, UN, ID, ZO, ST, TR, DE,
     PA, WA, NE); without selectors every task is taken.  What follows the command name is handed to
-    each run of that command as its options.
+    each run of that command as its options (they may also come before the selectors); net needs -s
+    or -S.
     """,
-    arguments=[Argument("words", "selector ... command [option ...]", nargs="...", help="")],
+    arguments=[
+        *(Option(f"-{letter}", help="handed to the command run.") for letter in "vomlgersStTpukcfFxhdaG"),
+        Option("-R", "reference", dest="reference", help="handed to the command run."),
+        Option("-y", "policy", dest="policy", help="handed to the command run."),
+        Argument("words", "selector ... command [option ...]", nargs="...", help=""),
+    ],
 )
 def foreach(ctx: CommandContext) -> None:
     kernel = ctx.kernel
@@ -112,6 +118,14 @@ def foreach(ctx: CommandContext) -> None:
     if not keys:
         ctx.write("foreach: no keywords specified\n")
         return
+    letters = {c for o in options if o.startswith("-") and o not in ("-R", "-y") for c in o[1:]}
+    if "net" in keys:
+        if {"s", "S"} <= letters:
+            ctx.write("WARNING: net -s and -S options are mutually exclusive!\n")
+            options = [o for o in options if o != "-S"]
+        elif not letters & {"s", "S"}:
+            ctx.write("WARNING: net command requires -s or -S option\n\n")
+            options.append("-s")
     specified = specified or bool(regexes)
     active = set(tasks.active_tasks(kernel).values())
     subsequent = ps_rows = 0
@@ -147,7 +161,7 @@ def foreach(ctx: CommandContext) -> None:
         for key in keys:
             text = _run(ctx, key, [*options, f"{task.address:x}"])
             if key == "ps":
-                if ps_rows and "\n" in text:
+                if ps_rows and "\n" in text and text.lstrip().startswith("PID "):
                     text = text.split("\n", 1)[1]
                 ps_rows += 1
             elif key == "sig" and sig_group:

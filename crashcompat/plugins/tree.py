@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import io
+import re
+
 from crashcompat.api import (
     Argument,
+    CMember,
     Command,
     CommandArgumentError,
     CommandContext,
+    CommandError,
+    CType,
+    FaultError,
     Kernel,
     Option,
+    TypeKind,
     TypeNotFound,
     command,
+    declaration,
     hexadecimal,
     hookimpl,
 )
@@ -48,7 +57,7 @@ def _offset(kernel: Kernel, text: str, option: str) -> int:
                 continue
     if value is not None:
         return value
-    raise CommandArgumentError(f"invalid {option} argument: {text}")
+    raise CommandError(f"invalid {option} argument: {text}")
 
 
 def _start(kernel: Kernel, text: str) -> int:
@@ -68,11 +77,13 @@ def _start(kernel: Kernel, text: str) -> int:
 @command(
     "tree",
     summary="walk a red-black tree, radix tree, xarray or maple tree",
-    synopsis="tree [-t rbtree|radix|xarray|maple] [-r offset] [-o offset] [-N] [-l] [-p] start",
+    synopsis="tree [-t rbtree|radix|xarray|maple] [-r offset] [-o offset] [-s|-S struct[.member[,member]]]"
+    " [-N] [-l] [-p] [-x|-d] start",
     description="""
     Prints the address of each node (red-black trees) or entry (radix trees, xarrays, maple trees)
     found under the root at start, a symbol or a hexadecimal address.  Red-black trees are printed
-    root first, then the left and right subtrees, unless -l asks for key order.
+    root first, then the left and right subtrees, unless -l asks for key order.  With -s or -S, each
+    address is followed by the structure found there, or by some of its members.
     """,
     arguments=[
         Option("-t", "type", dest="type", action="append", help="the kind of tree (rbtree by default)."),
@@ -92,8 +103,23 @@ def _start(kernel: Kernel, text: str) -> int:
         Option("-N", help="start is a node (rb_node or xa_node), not a root."),
         Option("-l", help="red-black trees in key order."),
         Option("-p", help="after each entry, its position in the tree."),
-        Option("-x", help="(accepted for crash's struct printing, which is not supported here)."),
-        Option("-d", help="(accepted for crash's struct printing, which is not supported here)."),
+        Option(
+            "-s",
+            "struct[.member[,member]]",
+            dest="show",
+            action="append",
+            help="after each address, print the structure there, or only these members (may be repeated).",
+        ),
+        Option(
+            "-S",
+            "struct[.member[,member]]",
+            dest="show_fast",
+            action="append",
+            help="like -s, but members of eight bytes or less are read and printed directly as numbers.",
+        ),
+        Option("-x", help="with -s or -S: numbers in hexadecimal."),
+        Option("-d", help="with -s or -S: numbers in decimal."),
+        Option("-v", help="(maple trees' node dump; not supported here)."),
         Argument("start", "start", nargs="*", help="the root: a symbol or a hexadecimal address."),
     ],
 )
@@ -103,17 +129,14 @@ def tree(ctx: CommandContext) -> None:
     if args.type and len(args.type) > 1:
         raise CommandArgumentError("multiple tree types may not be entered")
     kind = _tree_type(args.type[0]) if args.type else "rbtree"
-    if kind == "radix":
-        # crash walks a radix tree as an xarray when struct radix_tree_root has xa_head; on kernels
-        # where radix_tree_root is only a #define for struct xarray it finds no radix tree at all.
-        if kernel.has_member("struct radix_tree_root", "rnode"):
-            ctx.error("radix trees before Linux 4.20 are not supported")
-        if not kernel.has_member("struct radix_tree_root", "xa_head"):
-            ctx.error("radix trees do not exist or have changed their format")
     if kind != "rbtree" and args.l:
         ctx.error(f"-l option is not applicable to {TYPE_NAMES[kind]}")
     if kind != "rbtree" and args.node_offset is not None:
         ctx.error(f"-o option is not applicable to {TYPE_NAMES[kind]}")
+    if kind != "maple" and args.v and args.type:  # crash lets -v pass for the default rbtree
+        ctx.error(f"-v option is not applicable to {TYPE_NAMES[kind]}")
+    if args.show and args.show_fast:
+        ctx.error("-S and -s options are mutually exclusive")
     if args.root_offset is not None and args.N:
         ctx.error("-r and -N options are mutually exclusive")
     if args.x and args.d:
@@ -128,31 +151,167 @@ def tree(ctx: CommandContext) -> None:
         start = _start(kernel, args.start[0])
     except ValueError:
         ctx.error(f"invalid start argument: {args.start[0]}")
+    if kind == "radix":
+        # crash walks a radix tree as an xarray when struct radix_tree_root has xa_head; on kernels
+        # where radix_tree_root is only a #define for struct xarray it finds no radix tree at all.
+        if kernel.has_member("struct radix_tree_root", "rnode"):
+            ctx.error("radix trees before Linux 4.20 are not supported")
+        if not kernel.has_member("struct radix_tree_root", "xa_head"):
+            ctx.error("radix trees do not exist or have changed their format")
     if not args.N:
         start += root_offset
+    if args.v and kind == "maple":
+        ctx.error("-v is not supported for maple trees here")
+    shower = _Shower(ctx, args.show or args.show_fast or [], fast=bool(args.show_fast))
     if kind == "rbtree":
         warnings: list[str] = []
         for entry in trees.rbtree_walk(kernel, start, node_pointer=args.N, linear=args.l, warnings=warnings):
             for message in warnings:
                 ctx.write(f"tree: {message}\n")
             warnings.clear()
+            shower.prepare()
             ctx.write(f"{entry.value - node_offset:x}\n")
             if args.p:
                 ctx.write(f"  position: {entry.position}\n")
+            shower.show(entry.value - node_offset)
         for message in warnings:
             ctx.write(f"tree: {message}\n")
     elif kind in ("radix", "xarray"):
         chunk = kernel.member("struct xa_node", "slots").size // 8
         for entry in trees.xarray_walk(kernel, start, node_pointer=args.N):
+            shower.prepare()
             ctx.write(f"{entry.value:x}\n")
             if args.p:
                 ctx.write(f"  index: {entry.index}  position: {entry.position}/{entry.index & (chunk - 1)}\n")
+            shower.show(entry.value)
     else:
         if args.p:
             ctx.error("-p is not supported for maple trees here")
         radix = 16 if args.x else 10 if args.d else ctx.radix
         for entry in trees.maple_walk(kernel, start):
+            shower.prepare()
             ctx.write(f"{entry.value:x}\n" if radix == 16 else f"{entry.value}\n")
+            shower.show(entry.value)
+
+
+class _Shower:
+    """crash's ``-s``/``-S`` printing after each tree entry (tools.c ``dump_struct``,
+    ``dump_struct_members_for_tree``, ``dump_struct_members_fast``, ``print_value``)."""
+
+    def __init__(self, ctx: CommandContext, specs: list[str], fast: bool) -> None:
+        self.ctx = ctx
+        self.specs = specs
+        self.fast = fast
+        args = ctx.args
+        self.radix_flag = ["-x"] if args.x else ["-d"] if args.d else []
+        self.radix = 16 if args.x else 10 if args.d else ctx.radix
+        self.checked = False
+
+    def _struct(self, argv: list[str]) -> str:
+        out = io.StringIO()
+        self.ctx.session.run_argv("struct", [*self.radix_flag, *argv], out)
+        return out.getvalue()
+
+    def _type(self, name: str) -> CType | None:
+        for candidate in (f"struct {name}", f"union {name}", name):
+            try:
+                return self.ctx.kernel.type_info(candidate)
+            except TypeNotFound:
+                continue
+        return None
+
+    def _check(self) -> None:
+        """crash's ``fill_member_offsets()`` at the first entry: every member named must exist."""
+        self.checked = True
+        for spec in self.specs:
+            if "." not in spec:
+                continue
+            name, members = spec.split(".", 1)
+            t = self._type(name)
+            for member in members.replace(",", " ").split():
+                if t is None or _member(t, member) is None:
+                    self.ctx.error(f"Can't get offset of '{name}.{member}'")
+
+    def prepare(self) -> None:
+        """Before the first entry is printed."""
+        if self.specs and not self.checked:
+            self._check()
+
+    def show(self, address: int) -> None:
+        if not self.specs:
+            return
+        for spec in self.specs:
+            if "." not in spec:
+                self.ctx.write(self._struct([spec, f"{address:x}"]))
+                continue
+            name, members = spec.split(".", 1)
+            for member in members.replace(",", " ").split():
+                if self.fast:
+                    self.ctx.write(self._fast(name, member, address))
+                else:
+                    self.ctx.write(self._struct([f"{name}.{member}", f"{address:x}"]))
+
+    def _fast(self, name: str, member: str, address: int) -> str:
+        """``print_value()``: a member of up to eight bytes (or a string) read and printed as a number."""
+        kernel = self.ctx.kernel
+        t = self._type(name)
+        assert t is not None
+        found = _member(t, member)
+        assert found is not None
+        bit_offset, m = found
+        width = m.type.strip_typedefs().size or 0
+        # crash asks GDB for the member's type code, which a typedef hides.
+        is_ptr = m.type.unqualified().kind == TypeKind.POINTER
+        last = member.rsplit(".", 1)[-1]
+        decl = declaration(m.type, last)
+        is_str = re.search(rf"char \*?{re.escape(last)}(\[|$)", decl) is not None
+        if not (0 < width <= 8 or is_str):
+            return self._struct([f"{name}.{member}", f"{address:x}"])
+        at = address + bit_offset // 8
+        out = []
+        value = 0
+        if width <= 8:
+            try:
+                value = int.from_bytes(kernel.read(at, width), "little")
+            except FaultError:
+                return f"tree: cannot access member: {member} at {at:x}\n"
+            radix = 16 if is_ptr else self.radix
+            out.append(f"  {member} = " + (f"0x{value:x}" if radix == 16 else f"{value}"))
+        if is_str:
+            if is_ptr:
+                out.append(f'  "{_read_string(kernel, value, 1500)}"')
+            else:
+                out.append(f'  {member} = "{_read_string(kernel, at, width)}"')
+        elif width <= 8:
+            sym = symbols.lookup(kernel, value) if value else None
+            if sym is not None and (sym.type_char or "") in ("t", "T"):
+                out.append(f" <{sym.name}>")
+        return "".join(out) + "\n"
+
+
+def _member(t: CType, path: str) -> tuple[int, CMember] | None:
+    """(bit offset, member) of a dotted member path inside *t*, anonymous members looked into."""
+    offset = 0
+    found: tuple[int, CMember] | None = None
+    for part in path.split("."):
+        found = t.member(part)
+        if found is None:
+            return None
+        offset += found[0]
+        t = found[1].type
+    return (offset, found[1]) if found is not None else None
+
+
+def _read_string(kernel: Kernel, address: int, limit: int) -> str:
+    """crash's ``read_string()``: bytes up to a NUL or *limit*, as they are (nothing from an address that
+    is not a kernel virtual one)."""
+    if not layout.layout(kernel).is_kvaddr(address):
+        return ""
+    try:
+        raw = kernel.read(address, limit)
+    except FaultError:
+        return ""
+    return raw.split(b"\0", 1)[0].decode("latin-1")
 
 
 @hookimpl

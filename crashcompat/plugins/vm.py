@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 from crashcompat.api import (
@@ -143,6 +144,28 @@ class _Ref:
         )
 
 
+def _struct(ctx: CommandContext, argv: list[str]) -> str:
+    out = io.StringIO()
+    ctx.session.run_argv("struct", argv, out)
+    return out.getvalue()
+
+
+def vm_structs_text(ctx: CommandContext, address: int, which: str, radix: list[str], subsequent: bool) -> str:
+    """crash's ``vm -m`` (*which* ``"mm"``: the task's whole ``mm_struct``) and ``vm -v`` (``"vma"``: each
+    ``vm_area_struct`` in full) of a ``struct task_struct *``, after its task header."""
+    kernel = ctx.kernel
+    task = tasks.read_task(kernel, address)
+    out = [task_header(task.pid, task.address, task.cpu, task.comm, newline=subsequent)]
+    if not task.mm:
+        return "".join(out)
+    if which == "mm":
+        out.append(_struct(ctx, [*radix, "mm_struct", f"{task.mm:x}"]))
+    else:
+        for vma in mm.for_each_vma(kernel, task.mm):
+            out.append(_struct(ctx, [*radix, "vm_area_struct", f"{vma.address:x}"]))
+    return "".join(out)
+
+
 def vm_text(kernel: Kernel, address: int, *, physical: bool = False, ref: str | None = None,
             single_vma: int | None = None, subsequent: bool = False) -> str:  # fmt: skip
     """crash's ``vm_area_dump()`` of a ``struct task_struct *`` (with its task header, unless *ref*)."""
@@ -216,7 +239,7 @@ def vm_text(kernel: Kernel, address: int, *, physical: bool = False, ref: str | 
 @command(
     "vm",
     summary="show a task's memory map",
-    synopsis="vm [-p | -P vma | -R reference | -f flags] [pid | task] ...",
+    synopsis="vm [-p | -P vma | -m | -v | -R reference | -f flags] [-x | -d] [pid | task] ...",
     description="""
     For the current task, or each task named by pid or task_struct address, prints the address of
     its mm_struct and page directory, its resident and virtual size, then one line per mapping
@@ -240,6 +263,10 @@ def vm_text(kernel: Kernel, address: int, *, physical: bool = False, ref: str | 
             "mm_struct, page directory, vm_area_struct, a page, a physical page), vm_flags, a "
             "file-name part or a swap offset.",
         ),
+        Option("-m", help="print the task's whole mm_struct instead."),
+        Option("-v", help="print each of the task's vm_area_structs in full instead."),
+        Option("-x", help="with -m or -v: numbers in hexadecimal."),
+        Option("-d", help="with -m or -v: numbers in decimal."),
         Option("-f", "flags", dest="flags", help="name the VM_* bits of a vm_flags value (hexadecimal)."),
         Argument("targets", "pid | task", nargs="*", help="the tasks: pids or task_struct addresses."),
     ],
@@ -255,7 +282,9 @@ def vm(ctx: CommandContext) -> None:
         return
     if args.reference and len(args.reference) > 1:
         raise CommandArgumentError("only one -R option allowed")
-    if sum(bool(x) for x in (args.p, args.vma is not None, args.reference)) > 1 and not (
+    if args.x and args.d:
+        ctx.error("-d and -x are mutually exclusive")
+    if sum(bool(x) for x in (args.p, args.vma is not None, args.reference, args.m, args.v)) > 1 and not (
         args.p and args.reference and args.vma is None
     ):
         raise CommandArgumentError("-p, -P and -R exclude one another")
@@ -266,8 +295,16 @@ def vm(ctx: CommandContext) -> None:
             ctx.error(f'invalid input: "{args.vma}"')
     ref = args.reference[0] if args.reference else None
     options = {"physical": args.p, "ref": ref, "single_vma": single}
+    radix = ["-x"] if args.x else ["-d"] if args.d else []
+    which = "mm" if args.m else "vma" if args.v else None
+
+    def show(address: int, subsequent: bool = False) -> str:
+        if which is not None:
+            return vm_structs_text(ctx, address, which, radix, subsequent)
+        return vm_text(kernel, address, subsequent=subsequent, **options)
+
     if not args.targets:
-        ctx.write(vm_text(kernel, ctx.session.current_task(), **options))
+        ctx.write(show(ctx.session.current_task()))
         return
     subsequent = 0
     for text in args.targets:
@@ -280,7 +317,7 @@ def vm(ctx: CommandContext) -> None:
             [parsed[1]] if parsed[0] == "task" else [t.address for t in tasks.tasks_by_pid(kernel, parsed[1])]
         )
         for address in found:
-            ctx.write(vm_text(kernel, address, subsequent=subsequent > 0, **options))
+            ctx.write(show(address, subsequent > 0))
             if ref is None:
                 subsequent += 1
 

@@ -13,12 +13,13 @@ prints.  Import the modules you need::
   crash's address-class checks
 - :mod:`.devices` — character and block device majors
 - :mod:`.fs` — a task's root, working directory and open files, dentry paths as crash builds them
+- :mod:`.ipc` — System V IPC: shared memory segments, semaphore arrays, message queues
 - :mod:`.irq` — interrupt descriptors, their actions, counts and affinity, softirq vectors
 - :mod:`.lists` — ``struct list_head`` / ``hlist`` walks, bounded against cycles and corruption
 - :mod:`.tasks` — tasks and crash's task table, runqueues, task specs (pid, ``0x`` task, command), states
 - :mod:`.modules` — ``struct module``: the module list, module kallsyms and section addresses
 - :mod:`.symbols` — addresses to names and back, crash's symbol letters, module debug info
-- :mod:`.net` — network devices and their IPv4 and IPv6 addresses
+- :mod:`.net` — network devices and their IPv4 and IPv6 addresses, a task's sockets
 - :mod:`.printk` — the kernel log (the lockless printk ring buffer)
 - :mod:`.pagetable` — x86_64 page-table walks, virtual to physical, PTE bits
 - :mod:`.mm` — pages, zones, nodes, vm_stat and vm events, vmalloc areas, VMAs, memory blocks
@@ -38,6 +39,7 @@ Each module holds the public names (``__all__``) of its namesake in ``crashcompa
 from crashcompat.api.kernel import (
     devices,
     fs,
+    ipc,
     irq,
     layout,
     lists,
@@ -62,6 +64,7 @@ from crashcompat.api.kernel import (
 __all__ = [
     "devices",
     "fs",
+    "ipc",
     "irq",
     "layout",
     "lists",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from crashcompat.core.kernel import Kernel
 from crashcompat.core.kernel.lists import rbtree_inorder
+from crashcompat.core.kernel.tasks import task_struct
 from crashcompat.core.target import FaultError, SymbolNotFound
 
 __all__ = [
@@ -246,7 +247,7 @@ def _fs_paths(kernel: Kernel, fs: int) -> tuple[str, str, int, int]:
 def task_files(kernel: Kernel, task: int) -> TaskFiles:
     """What crash's ``open_files_dump()`` reads of a ``struct task_struct *``: ``task->fs`` and the
     descriptors set in ``task->files->fdt->open_fds``, in fd order.  Raises FaultError."""
-    t = kernel.struct("struct task_struct", task)
+    t = task_struct(kernel, task)
     fs = t.ptr("fs")
     root = cwd = None
     root_inode = cwd_inode = 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from crashcompat.core.kernel import Kernel
 from crashcompat.core.kernel.lists import list_for_each
+from crashcompat.core.kernel.tasks import task_struct
 
 __all__ = [
     "NSIG",
@@ -106,7 +107,7 @@ class TaskSignals:
 
 def task_signals(kernel: Kernel, task: int) -> TaskSignals:
     """The :class:`TaskSignals` of a ``struct task_struct *``.  Raises FaultError."""
-    t = kernel.struct("struct task_struct", task)
+    t = task_struct(kernel, task)
     signal = t.ptr("signal")
     nr_threads = 0
     shared = 0

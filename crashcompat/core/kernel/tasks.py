@@ -46,6 +46,7 @@ __all__ = [
     "task_by_pid",
     "task_count",
     "task_mm",
+    "task_struct",
     "task_struct_size",
     "tasks_by_pid",
     "total_pages",
@@ -457,10 +458,7 @@ def _read_task_struct(kernel: Kernel, address: int) -> tuple[Task, int]:
     """One ``struct task_struct`` read: its :class:`Task` before the table-wide fields (``ppid``, ``rss``,
     ``total_vm``), and its unsynced per-task RSS count (see :func:`_finish`)."""
     f = _task_fields(kernel)
-    if kernel.target.sparse_reads:
-        t = kernel.struct("struct task_struct", address)
-    else:
-        t = Struct(kernel, "struct task_struct", address, kernel.read(address, task_struct_size(kernel)))
+    t = task_struct(kernel, address)
     state = t.uint(f["state"]) | (t.uint("exit_state") & 0xFFFFFFFF)
     split = 0
     if t.has("rss_stat.count"):
@@ -646,6 +644,14 @@ def task_struct_size(kernel: Kernel) -> int:
     return kernel.memo("tasks:task_struct_size", compute)
 
 
+def task_struct(kernel: Kernel, address: int) -> Struct:
+    """A ``struct task_struct`` as crash reads it: :func:`task_struct_size` bytes (not the debug info's
+    size, which can run into a page left out of a filtered dump).  Raises FaultError."""
+    if kernel.target.sparse_reads:
+        return kernel.struct("struct task_struct", address)
+    return Struct(kernel, "struct task_struct", address, kernel.read(address, task_struct_size(kernel)))
+
+
 def task_count(kernel: Kernel) -> int:
     """The number of tasks in crash's table (``sys``'s TASKS), without decoding them: on a dump a task
     is in the table when its ``struct task_struct`` can be read (:func:`_table` reads it in one piece);
@@ -748,7 +754,7 @@ def parse_task_spec(kernel: Kernel, text: str) -> tuple[Literal["pid", "task"], 
     """
     s = text.strip()
     table = _table(kernel)
-    pids = {t.pid for t in table.values()}
+    pids = kernel.memo("tasks:pids", lambda: {t.pid for t in table.values()})
     dvalue = int(s, 10) if s.isdigit() else None
     digits = s[2:] if s[:2].lower() == "0x" else s
     hvalue = None

@@ -30,7 +30,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import IntFlag
 
 from crashcompat.core.kernel import Kernel
 from crashcompat.core.kernel import layout as _layout
@@ -197,7 +196,10 @@ class _Fatal(Exception):
 # ---- crash's bt flags -------------------------------------------------------------------------------------
 
 
-class _F(IntFlag):
+class _F:
+    """crash's bt flags, as plain ints (an IntFlag's operators cost microseconds each in the tracer's
+    inner loop)."""
+
     EXCEPTION_FRAME = 1 << 0
     START = 1 << 1
     SAVE_EFRAME_IP = 1 << 2
@@ -338,7 +340,7 @@ class _Tracer:
         self.task = task
         self.trace = trace
         self.orc = _orc.tables(kernel)
-        self.flags = _F(0)
+        self.flags = 0
         self.process = _stacks.task_stack(kernel, task.stack)
         self.stackbase = self.process.base
         self.stacktop = self.process.top
