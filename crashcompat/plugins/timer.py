@@ -11,6 +11,7 @@ from crashcompat.api import (
     FaultError,
     Kernel,
     Option,
+    TypeNotFound,
     command,
     hookimpl,
     mkstring,
@@ -72,6 +73,21 @@ def wheel_text(kernel: Kernel, cpus: list[int]) -> str:
     return "".join(out)
 
 
+def _clock_label(kernel: Kernel, base: int) -> str:
+    """What crash shows after a ``struct hrtimer_clock_base *``: ``  [its get_time function]``, or since Linux
+    6.18, which dropped ``get_time`` (commit 009eb5da29a9), ``  [HRTIMER_BASE_...]``, the name of its
+    ``index`` in ``enum hrtimer_base_type`` (nothing without that enum)."""
+    if kernel.has_member("struct hrtimer_clock_base", "get_time"):
+        get_time = kernel.read_pointer(base + kernel.offsetof("struct hrtimer_clock_base", "get_time"))
+        return f"  [{_symstr(kernel, get_time)}]"
+    try:
+        names = {value: name for name, value in kernel.target.enumerators("enum hrtimer_base_type")}
+    except TypeNotFound:
+        return ""
+    index = kernel.target.read_u32(base + kernel.offsetof("struct hrtimer_clock_base", "index"))
+    return f"  [{names[index]}]" if index in names else "  [(null)]"
+
+
 def hrtimer_text(kernel: Kernel, cpus: list[int]) -> str:
     """crash's ``timer -r``: each CPU's hrtimer clock bases and their queued timers."""
     now_base = system.uptime_jiffies(kernel) * (1_000_000_000 // system.hz(kernel))
@@ -84,8 +100,7 @@ def hrtimer_text(kernel: Kernel, cpus: list[int]) -> str:
         for j, base in enumerate(timers.hrtimer_clock_bases(kernel, cpu)):
             if j:
                 out.append("\n")
-            get_time = kernel.read_pointer(base + kernel.offsetof("struct hrtimer_clock_base", "get_time"))
-            out.append(f"  CLOCK: {j}  HRTIMER_CLOCK_BASE: {base:x}  [{_symstr(kernel, get_time)}]\n")
+            out.append(f"  CLOCK: {j}  HRTIMER_CLOCK_BASE: {base:x}{_clock_label(kernel, base)}\n")
             offset = 0
             if offset_member:
                 offset = kernel.target.read_s64(base + kernel.offsetof("struct hrtimer_clock_base", "offset"))
