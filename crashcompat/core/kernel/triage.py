@@ -122,6 +122,7 @@ MACHINERY = frozenset((
     # KASAN, KFENCE, machine checks
     "kasan_report", "__kasan_report", "kasan_report_invalid_free", "kasan_report_double_free",
     "print_report", "print_address_description", "kasan_check_range", "check_region_inline",
+    "start_report", "end_report", "complete_report_info", "print_error_description",
     "kfence_report_error", "kfence_handle_page_fault", "kfence_guarded_free",
     "do_machine_check", "mce_panic", "mce_timed_out", "machine_check_poll", "mce_end",
     # sysrq (sysrq_handle_crash itself is the culprit of a sysrq crash)
