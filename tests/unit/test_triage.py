@@ -91,6 +91,26 @@ def test_classify(stack: list[str], log: list[str], expected: str) -> None:
     assert expected in triage.CLASSES
 
 
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("hung_task: blocked tasks", "hung-task"),
+        ("softlockup: hung tasks", "soft-lockup"),
+        ("RCU Stall", "rcu-stall"),
+        ("Out of memory: compulsory panic_on_oom is enabled", "oom"),
+        ("kernel: panic_on_warn set ...", "warn"),
+        ("kfence: panic_on_warn set ...", "kfence"),
+        ("crashme: panic requested by fixcrash", "panic"),
+    ],
+)
+def test_a_folded_checker_is_named_by_the_panic_reason(reason: str, expected: str) -> None:
+    # the checker's frame is inlined into its caller: the stack shows panic() and the caller only
+    assert (
+        triage.classify(["panic", "watchdog", "kthread"], [f"Kernel panic - not syncing: {reason}"])
+        == expected
+    )
+
+
 def test_class_comes_from_the_stack_before_the_log() -> None:
     # an old NULL-pointer line in the log does not turn a sysrq crash into an oops, nor a stray WARN a panic
     assert triage.classify(SYSRQ_STACK, ["BUG: kernel NULL pointer dereference, address: 0"]) == "sysrq"

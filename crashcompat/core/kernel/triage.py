@@ -106,6 +106,7 @@ MACHINERY = frozenset((
     "rcu_sched_clock_irq", "print_cpu_stall", "print_other_cpu_stall", "check_cpu_stall",
     "rcu_pending", "rcu_check_callbacks", "rcu_stall_kick_kthreads", "panic_on_rcu_stall",
     "update_process_times", "tick_sched_handle", "tick_sched_timer", "tick_nohz_handler",
+    "tick_nohz_highres_handler", "hrtimer_run_queues", "irq_exit_rcu", "__irq_exit_rcu",
     "__hrtimer_run_queues", "hrtimer_interrupt", "__run_hrtimer", "local_apic_timer_interrupt",
     "smp_apic_timer_interrupt", "apic_timer_interrupt",
     # NMI
@@ -309,11 +310,40 @@ def classify(functions: Sequence[str], log: Iterable[str]) -> str:
             return "bug"
         return "oops"
     if names & {"panic", "vpanic"}:
-        return "panic"  # panic() called directly
+        # panic() called directly: by the code that crashed, or by a checker whose own frame the compiler
+        # folded into its caller — then the reason panic() was given names it
+        return _panic_reason(lines) or "panic"
     return _log_class(lines) or "unknown"
 
 
 _LOG_BUG = re.compile(r"kernel BUG at |Kernel BUG at ")
+
+
+#: The reasons the kernel's checkers give panic() ("Kernel panic - not syncing: REASON"), by class.
+_PANIC_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("sysrq", re.compile(r"sysrq triggered crash")),
+    ("kasan", re.compile(r"^KASAN: panic_on_warn set")),
+    ("kfence", re.compile(r"^kfence: panic_on_warn set")),
+    ("hard-lockup", re.compile(r"[Hh]ard LOCKUP|hardlockup: ")),
+    ("soft-lockup", re.compile(r"softlockup: hung tasks")),
+    ("rcu-stall", re.compile(r"RCU Stall")),
+    ("hung-task", re.compile(r"hung_task: blocked tasks")),
+    ("oom", re.compile(r"Out of memory|System is deadlocked on memory|panic_on_oom")),
+    ("warn", re.compile(r"panic_on_warn set")),
+    ("mce", re.compile(r"[Mm]achine check")),
+)
+_PANIC_LINE = re.compile(r"Kernel panic - not syncing: (?P<reason>.*)")
+
+
+def _panic_reason(lines: Sequence[str]) -> str | None:
+    """The class the last panic message's reason names, if any."""
+    reasons = [m["reason"] for line in lines if (m := _PANIC_LINE.search(line))]
+    if not reasons:
+        return None
+    for cls, pattern in _PANIC_REASONS:
+        if pattern.search(reasons[-1]):
+            return cls
+    return None
 
 
 def _log_class(lines: Sequence[str]) -> str | None:
@@ -561,7 +591,34 @@ def _mutex_owner(kernel: Kernel, task: int) -> dict[str, Any] | None:
     except (FaultError, TargetError, TypeNotFound):
         return None
     found = _task_info(kernel, owner) if owner else None
-    return {"mutex": f"{lock:x}", "owner": found}
+    return {"lock": "mutex", "address": f"{lock:x}", "owner": found, "source": "kernel"}
+
+
+#: hung_task's report of the lock a blocked task waits for (Linux 6.16 and later).
+_BLOCKED_ON = re.compile(
+    r"INFO: task (?P<comm>.+?):(?P<pid>\d+)(?: <\w+>)? (?:is )?blocked on an? (?P<lock>[\w -]+?) likely owned "
+    r"by task (?P<owner_comm>.+?):(?P<owner_pid>\d+)"
+)
+
+
+def _owners_from_log(kernel: Kernel, lines: Sequence[str]) -> dict[int, dict[str, Any]]:
+    """pid → the ``mutex`` entry of :func:`triage`'s ``blocked`` from hung_task's "is blocked on a mutex
+    likely owned by task" lines."""
+    out: dict[int, dict[str, Any]] = {}
+    for line in lines:
+        m = _BLOCKED_ON.search(line)
+        if m is None:
+            continue
+        owner = _by_pid(kernel, int(m["owner_pid"]))
+        info = _task_info(kernel, owner) if owner is not None else None
+        out[int(m["pid"])] = {
+            "lock": m["lock"],
+            "address": None,
+            "owner": info
+            or {"pid": int(m["owner_pid"]), "comm": m["owner_comm"], "cpu": None, "address": None},
+            "source": "log",
+        }
+    return out
 
 
 def _taint(kernel: Kernel) -> dict[str, Any]:
@@ -642,6 +699,7 @@ def triage(kernel: Kernel, *, module_search: Sequence[str] = ()) -> dict[str, An
     # every task's stack, once
     stacks: list[tuple[int, str, Sequence[str]]] = []
     blocked: list[dict[str, Any]] = []
+    owners_from_log = _owners_from_log(kernel, text)
     by_task: dict[int, list[TraceFrame]] = {}
     for task in _tasks.for_each_task(kernel):
         task_frames = by_task[task.address] = (
@@ -651,7 +709,7 @@ def triage(kernel: Kernel, *, module_search: Sequence[str] = ()) -> dict[str, An
         stacks.append((task.pid, task.comm, names))
         if task.state == "UN":
             entry: dict[str, Any] = {"pid": task.pid, "comm": task.comm, "cpu": task.cpu, "stack": names}
-            entry["mutex"] = _mutex_owner(kernel, task.address)
+            entry["mutex"] = _mutex_owner(kernel, task.address) or owners_from_log.get(task.pid)
             blocked.append(entry)
     groups = group_stacks(stacks)
 
@@ -760,9 +818,11 @@ def render(result: dict[str, Any], *, groups: int = 5) -> str:
         lines += ["", f"Blocked (D state): {len(result['blocked'])}"]
         for entry in result["blocked"]:
             owner = ""
-            if entry["mutex"] and entry["mutex"]["owner"]:
-                o = entry["mutex"]["owner"]
-                owner = f"  [mutex {entry['mutex']['mutex']} held by {o['comm']} (pid {o['pid']})]"
+            lock = entry["mutex"]
+            if lock and lock["owner"]:
+                o = lock["owner"]
+                where = f" {lock['address']}" if lock["address"] else ""
+                owner = f"  [{lock['lock']}{where} held by {o['comm']} (pid {o['pid']})]"
             lines.append(f"  {entry['comm']} (pid {entry['pid']}): {' < '.join(entry['stack'][:6])}{owner}")
     total = sum(g["count"] for g in result["stack_groups"])
     lines += ["", f"Stack groups: {len(result['stack_groups'])} for {total} tasks"]
