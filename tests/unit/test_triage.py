@@ -394,3 +394,29 @@ def test_cli_single_dump_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
     foreign.write_text("x\n")
     assert cli.main(["triage", str(foreign), "--debug-root", str(tmp_path)]) == 1
     assert capsys.readouterr().err == f"crashcompat: triage: {foreign}: not a supported file format\n"
+
+
+def test_without_a_trace_the_log_names_the_culprit() -> None:
+    from crashcompat.core.kernel.triage import _culprit_from_log
+
+    oops = triage.parse_reports(LOG[:7])
+    assert _culprit_from_log(oops) == {
+        "function": "crashme_deref",
+        "offset": 5,
+        "module": "crashme",
+        "address": None,
+        "file": None,
+        "line": None,
+        "source": "log",
+    }
+    panic = triage.parse_reports(
+        [
+            (1.0, "Kernel panic - not syncing: sysrq triggered crash"),
+            (1.0, " dump_stack_lvl+0x44/0x5c"),
+            (1.0, " panic+0x118/0x2f4"),
+            (1.0, " sysrq_handle_crash+0x16/0x20"),
+        ]
+    )
+    found = _culprit_from_log(panic)
+    assert found is not None and (found["function"], found["module"]) == ("sysrq_handle_crash", None)
+    assert _culprit_from_log([]) is None

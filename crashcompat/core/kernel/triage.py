@@ -658,6 +658,63 @@ def _by_pid(kernel: Kernel, pid: int) -> int | None:
     return task.address if task is not None else None
 
 
+def _culprit_from_log(reports: Sequence[Report]) -> dict[str, Any] | None:
+    """The culprit as the log's last report names it: its ``RIP:`` function, else the first function of
+    its call trace that is not machinery."""
+    for report in reversed(reports):
+        candidates = [report.fields["rip"]] if "rip" in report.fields else []
+        candidates += report.fields.get("call_trace", [])
+        index = culprit_index([c["function"] for c in candidates])
+        if index is not None:
+            found = candidates[index]
+            return {
+                "function": found["function"],
+                "offset": found.get("offset", 0),
+                "module": found.get("module"),
+                "address": None,
+                "file": None,
+                "line": None,
+                "source": "log",
+            }
+    return None
+
+
+def _task_from_log(kernel: Kernel, reports: Sequence[Report]) -> dict[str, Any] | None:
+    """The task the log's last report names (``CPU: … PID: … Comm:``), from the task table when it has it."""
+    for report in reversed(reports):
+        if "pid" in report.fields and "comm" in report.fields:
+            pid = report.fields["pid"]
+            try:
+                address = _by_pid(kernel, pid)
+            except (FaultError, TargetError):
+                address = None
+            found = _task_info(kernel, address)
+            if found is not None and found["comm"] == report.fields["comm"]:
+                return found
+            return {
+                "pid": pid,
+                "comm": report.fields["comm"],
+                "cpu": report.fields.get("cpu"),
+                "address": None,
+            }
+    return None
+
+
+def _all_tasks(kernel: Kernel) -> list[_tasks.Task]:
+    """crash's task table, or none when it cannot be read (a damaged dump): triage goes on without it."""
+    try:
+        return list(_tasks.for_each_task(kernel))
+    except (FaultError, TargetError):
+        return []
+
+
+def _active(kernel: Kernel) -> dict[int, int]:
+    try:
+        return dict(_tasks.active_tasks(kernel))
+    except (FaultError, TargetError):
+        return {}
+
+
 def triage(kernel: Kernel, *, module_search: Sequence[str] = ()) -> dict[str, Any]:
     """The triage of a dump: a dict with exactly :data:`TOP_LEVEL_KEYS` (docs/triage.md).
 
@@ -671,7 +728,10 @@ def triage(kernel: Kernel, *, module_search: Sequence[str] = ()) -> dict[str, An
     text = [line for _, line in log]
     reports = parse_reports(log)
 
-    panic_task = _tasks.panic_task(kernel)
+    try:
+        panic_task = _tasks.panic_task(kernel)
+    except (FaultError, TargetError):
+        panic_task = None
     panic_frames = _frames_of(kernel, panic_task) if panic_task is not None else []
     cls = classify([f.function for f in panic_frames], text)
 
@@ -695,13 +755,18 @@ def triage(kernel: Kernel, *, module_search: Sequence[str] = ()) -> dict[str, An
             _load_module_debuginfo(kernel, chosen.module, module_search)
         culprit = _frame_dict(kernel, chosen, lines=True)
         del culprit["exception"]
+        culprit["source"] = "stack"
+    task_info = _task_info(kernel, task_address)
+    if not frames:  # no trace (no panic task, unreadable pages): the log's own report says what it saw
+        culprit = culprit or _culprit_from_log(reports)
+        task_info = task_info or _task_from_log(kernel, reports)
 
     # every task's stack, once
     stacks: list[tuple[int, str, Sequence[str]]] = []
     blocked: list[dict[str, Any]] = []
     owners_from_log = _owners_from_log(kernel, text)
     by_task: dict[int, list[TraceFrame]] = {}
-    for task in _tasks.for_each_task(kernel):
+    for task in _all_tasks(kernel):
         task_frames = by_task[task.address] = (
             frames if task.address == task_address else _frames_of(kernel, task.address)
         )
@@ -715,7 +780,7 @@ def triage(kernel: Kernel, *, module_search: Sequence[str] = ()) -> dict[str, An
 
     cpus: list[dict[str, Any]] = []
     if cls in ("soft-lockup", "hard-lockup", "rcu-stall"):
-        for cpu, address in sorted(_tasks.active_tasks(kernel).items()):
+        for cpu, address in sorted(_active(kernel).items()):
             info = _task_info(kernel, address) or {}
             cpu_frames = by_task.get(address) or _frames_of(kernel, address)
             cpus.append(
@@ -743,7 +808,7 @@ def triage(kernel: Kernel, *, module_search: Sequence[str] = ()) -> dict[str, An
 
     return {
         "class": cls,
-        "task": _task_info(kernel, task_address),
+        "task": task_info,
         "culprit": culprit,
         "panic_message": _system.panic_message(kernel),
         "taint": _taint(kernel),
