@@ -129,3 +129,20 @@ def test_batch_finds_the_vmlinux(lab_manifest: Any, tmp_path: Path) -> None:
         assert record["result"]["class"] == expected(d.facts)["class"]
     assert sum(g["count"] for g in summary["groups"]) == len(dumps)
     assert "<svg" in (tmp_path / "summary.html").read_text()
+
+
+@pytest.mark.lab_dumps(format="elf")
+def test_drgn_crash_triage(lab_dump: Any, lab_manifest: Any) -> None:
+    """``drgn -c VMCORE -e 'crash.triage("-j")'``: the drgn frontend's command returns the JSON."""
+    import shutil
+    import subprocess
+    import sys
+
+    drgn = shutil.which("drgn") or str(Path(sys.executable).with_name("drgn"))
+    code = "import json\nout = crash.triage('-j')\nprint('CLASS', json.loads(out)['class'])\n"
+    argv = [drgn, "-q", "-c", lab_dump.path, "-s", lab_manifest.vmlinux, "--main-symbols", "-e", code]
+    if lab_dump.needs_host_platform:
+        argv[1:1] = ["--architecture", "x86_64"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert f"\nCLASS {expected(lab_dump.facts)['class']}\n" in proc.stdout

@@ -119,7 +119,9 @@ MACHINERY = frozenset((
     "__alloc_pages_noprof", "alloc_pages", "alloc_pages_noprof", "alloc_pages_vma", "alloc_pages_mpol",
     "alloc_pages_mpol_noprof", "__folio_alloc", "folio_alloc", "__folio_alloc_noprof",
     "folio_alloc_noprof", "vma_alloc_folio", "vma_alloc_folio_noprof", "pagefault_out_of_memory",
-    "mem_cgroup_out_of_memory",
+    "mem_cgroup_out_of_memory", "__alloc_frozen_pages_noprof", "alloc_frozen_pages_noprof",
+    "__alloc_pages_direct_compact", "__alloc_pages_direct_reclaim", "__perform_reclaim",
+    "get_page_from_freelist", "try_to_free_pages",
     # KASAN, KFENCE, machine checks
     "kasan_report", "__kasan_report", "kasan_report_invalid_free", "kasan_report_double_free",
     "print_report", "print_address_description", "kasan_check_range", "check_region_inline",
