@@ -256,7 +256,9 @@ def run_batch(
                 records[i] = {"dump": dump, "ok": False, "seconds": timeout, "error": "timed out"}
                 _write_json(os.path.join(out, names[i]), records[i])
                 log.write(_progress_line(len(records), len(dumps), records[i]))
-        client.cancel(futures)
+        pending = [f for f in futures if not f.done()]
+        if pending:  # timed out: give the workers back
+            client.cancel(pending)
     finally:
         client.close(timeout=CONNECT_TIMEOUT)
         if cluster is not None:

@@ -3,6 +3,7 @@ report text, the vmlinux search of a batch and a batch of bad files on a one-wor
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -420,3 +421,20 @@ def test_without_a_trace_the_log_names_the_culprit() -> None:
     found = _culprit_from_log(panic)
     assert found is not None and (found["function"], found["module"]) == ("sysrq_handle_crash", None)
     assert _culprit_from_log([]) is None
+
+
+def test_batch_on_an_existing_scheduler(tmp_path: Path) -> None:
+    import distributed
+
+    foreign = tmp_path / "foreign.dump"
+    foreign.write_text("hello\n")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        progress = io.StringIO()
+        summary = batch.run_batch(
+            [str(foreign)], str(tmp_path / "out"), scheduler=cluster.scheduler_address, progress=progress
+        )
+    assert summary["workers"] == 1
+    assert summary["failed"] == [{"dump": str(foreign), "error": f"{foreign}: not a supported file format"}]
+    assert progress.getvalue().startswith(f"[1/1] {foreign}: FAILED: ")

@@ -870,7 +870,9 @@ def render(result: dict[str, Any], *, groups: int = 5) -> str:
         lines.append(f"  taint:     {taint['letters']} ({meanings})")
     else:
         lines.append("  taint:     not tainted")
-    sysctls = ", ".join(f"{k.split('.', 1)[-1]}={v}" for k, v in result["panic_sysctls"].items() if v)
+    sysctls = ", ".join(
+        f"{k.split('.', 1)[-1]}={'yes' if v is True else v}" for k, v in result["panic_sysctls"].items() if v
+    )
     lines.append(f"  sysctls:   {sysctls or '(none set)'}")
     lines.append(f"  signature: {result['signature']}")
     lines += ["", "Backtrace:"]
