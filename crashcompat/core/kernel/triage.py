@@ -559,6 +559,8 @@ def _load_module_debuginfo(kernel: Kernel, name: str, search: Sequence[str]) -> 
 
 
 def _task_info(kernel: Kernel, address: int | None) -> dict[str, Any] | None:
+    """pid, comm, CPU and address of the task at *address* (``struct task_struct *``), ``None`` when
+    unreadable."""
     if address is None:
         return None
     try:
@@ -569,6 +571,8 @@ def _task_info(kernel: Kernel, address: int | None) -> dict[str, Any] | None:
 
 
 def _frames_of(kernel: Kernel, address: int) -> list[TraceFrame]:
+    """:func:`trace_frames` of crash's ``bt`` of *address* (``struct task_struct *``); empty when the
+    task's stack cannot be read."""
     try:
         return trace_frames(_unwind.backtrace(kernel, address))
     except (FaultError, TargetError):
@@ -656,7 +660,11 @@ def _panic_sysctls(kernel: Kernel) -> dict[str, Any]:
 
 
 def _by_pid(kernel: Kernel, pid: int) -> int | None:
-    task = _tasks.task_by_pid(kernel, pid)
+    """The ``struct task_struct *`` of *pid* in crash's task table, ``None`` when none or unreadable."""
+    try:
+        task = _tasks.task_by_pid(kernel, pid)
+    except (FaultError, TargetError):
+        return None
     return task.address if task is not None else None
 
 
@@ -686,11 +694,7 @@ def _task_from_log(kernel: Kernel, reports: Sequence[Report]) -> dict[str, Any] 
     for report in reversed(reports):
         if "pid" in report.fields and "comm" in report.fields:
             pid = report.fields["pid"]
-            try:
-                address = _by_pid(kernel, pid)
-            except (FaultError, TargetError):
-                address = None
-            found = _task_info(kernel, address)
+            found = _task_info(kernel, _by_pid(kernel, pid))
             if found is not None and found["comm"] == report.fields["comm"]:
                 return found
             return {
@@ -711,6 +715,7 @@ def _all_tasks(kernel: Kernel) -> list[_tasks.Task]:
 
 
 def _active(kernel: Kernel) -> dict[int, int]:
+    """Each CPU's running ``struct task_struct *`` (crash's active set), empty when unreadable."""
     try:
         return dict(_tasks.active_tasks(kernel))
     except (FaultError, TargetError):
