@@ -26,7 +26,10 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from crashcompat.core.dumpfile import DumpHeader
 
 PROG = "crashcompat"
 
@@ -142,9 +145,14 @@ def dump_release(path: str) -> str:
 
     :raises OpenError: the file cannot be read, is no dump crash reads, or has no release in it.
     """
-    from crashcompat.core.opening import OpenError, dump_header, dump_vmcoreinfo
+    from crashcompat.core.opening import dump_header
 
-    header = dump_header(path)
+    return _release(path, dump_header(path))
+
+
+def _release(path: str, header: DumpHeader) -> str:
+    from crashcompat.core.opening import OpenError, dump_vmcoreinfo
+
     release = dump_vmcoreinfo(header.notes).get("OSRELEASE", "")
     if not release:
         raise OpenError(f"{path}: no OSRELEASE in the dump's VMCOREINFO")
@@ -169,7 +177,7 @@ def triage_dump(path: str, roots: Sequence[str] = ()) -> dict[str, Any]:
         warnings = dump_warnings(path, header)
         if warnings:
             raise RuntimeError(warnings[0].removeprefix("WARNING: "))
-        vmlinux = find_vmlinux(dump_release(path), roots)
+        vmlinux = find_vmlinux(_release(path, header), roots)
         from crashcompat.core.kernel import Kernel
 
         kernel = Kernel(open_dump_target(path, vmlinux))
