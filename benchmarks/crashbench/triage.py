@@ -103,7 +103,7 @@ def measure(
     """The figures: batch seconds with 1 and 2 workers (minimum of *reps*), and the *primary* dump's
     (path, vmlinux) open and triage seconds (minimum of three fresh processes)."""
     dumps, roots = lab_dumps(cache)
-    out: dict[str, Any] = {"dumps": len(dumps), "roots": roots}
+    out: dict[str, Any] = {"dumps": len(dumps), "roots": roots, "load_before": os.getloadavg()[0]}
     for workers in (1, 2):
         times = []
         for _ in range(reps):
@@ -111,6 +111,8 @@ def measure(
             times.append(batch_seconds(dumps, roots, workers, env))
         out[f"batch_{workers}"] = min(times)
     out["speedup"] = out["batch_1"] / out["batch_2"] if out.get("batch_2") else 0.0
+    out["cpus"] = os.cpu_count()
+    out["load_after"] = os.getloadavg()[0]
     runs = [one_dump(primary[0], primary[1], roots, env) for _ in range(3)]
     good = [r for r in runs if "error" not in r]
     out["one_dump"] = {
@@ -132,7 +134,9 @@ def render(figures: dict[str, Any], date: str) -> str:
         f"# crashcompat triage — {date}\n",
         f"`crashcompat triage --batch` over {figures['dumps']} lab dumps (every series' newest lab), wall "
         "clock including the local Dask cluster's start-up, minimum of the runs; and one dump's triage in a "
-        "fresh process, after the dump is open.\n",
+        f"fresh process, after the dump is open. Machine: {figures.get('cpus')} CPUs, 1-minute load average "
+        f"{figures.get('load_before', 0):.1f} before and {figures.get('load_after', 0):.1f} after (a second "
+        "worker only helps when a CPU is free).\n",
         "| measure | seconds | target | verdict |",
         "|---|---|---|---|",
         f"| batch, 1 worker | {figures['batch_1']:.1f} | | |",
