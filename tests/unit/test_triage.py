@@ -438,3 +438,18 @@ def test_batch_on_an_existing_scheduler(tmp_path: Path) -> None:
     assert summary["workers"] == 1
     assert summary["failed"] == [{"dump": str(foreign), "error": f"{foreign}: not a supported file format"}]
     assert progress.getvalue().startswith(f"[1/1] {foreign}: FAILED: ")
+
+
+def test_stalled_cpus_of_an_rcu_stall_report() -> None:
+    from crashcompat.core.kernel.triage import _stalled_cpus
+
+    other = [
+        "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:",
+        "rcu: \t0-...0: (1 GPs behind) idle=6c4/1/0x4000000000000000 softirq=1/1 fqs=2",
+        "rcu: \t(detected by 1, t=2102 jiffies, g=1, q=3 ncpus=2)",
+    ]
+    assert _stalled_cpus(other) == [0]
+    assert _stalled_cpus(
+        ["rcu: INFO: rcu_sched self-detected stall on CPU", "rcu: \t1-....: (2100 ticks)"]
+    ) == [1]
+    assert _stalled_cpus(["no stall here", "rcu: \t1-....: (2100 ticks)"]) == []

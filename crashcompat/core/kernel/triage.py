@@ -111,6 +111,8 @@ MACHINERY = frozenset((
     "smp_apic_timer_interrupt", "apic_timer_interrupt",
     # NMI
     "nmi_handle", "default_do_nmi", "do_nmi", "nmi", "end_repeat_nmi", "repeat_nmi",
+    "nmi_cpu_backtrace", "nmi_cpu_backtrace_handler", "nmi_raise_cpu_backtrace", "smp_stop_nmi_callback",
+    "stop_this_cpu", "native_stop_other_cpus",
     "perf_event_nmi_handler", "__perf_event_overflow", "perf_event_overflow", "handle_pmi_common",
     "intel_pmu_handle_irq", "x86_pmu_handle_irq", "amd_pmu_handle_irq",
     # out of memory
@@ -706,6 +708,18 @@ def _task_from_log(kernel: Kernel, reports: Sequence[Report]) -> dict[str, Any] 
     return None
 
 
+#: A stalled CPU in an RCU stall report: "rcu: \t0-...0: (1 GPs behind) idle=…".
+_STALLED_CPU = re.compile(r"^(?:rcu: )?\s+(?P<cpu>\d+)-\S*: \(")
+
+
+def _stalled_cpus(lines: Sequence[str]) -> list[int]:
+    """The CPUs the last RCU stall report lists as stalled, in its order."""
+    start = max((i for i, line in enumerate(lines) if "detected stall" in line), default=None)
+    if start is None:
+        return []
+    return [int(m["cpu"]) for line in lines[start + 1 :] if (m := _STALLED_CPU.search(line))]
+
+
 def _all_tasks(kernel: Kernel) -> list[_tasks.Task]:
     """crash's task table, or none when it cannot be read (a damaged dump): triage goes on without it."""
     try:
@@ -752,6 +766,11 @@ def triage(kernel: Kernel, *, module_search: Sequence[str] = ()) -> dict[str, An
             found = _by_pid(kernel, named.fields["pid"])
             if found is not None:
                 task_address, waiting = found, cls == "hung-task"
+    if cls == "rcu-stall":  # another CPU may have detected the stall: the stalled CPU's task is the one
+        stalled = _stalled_cpus(text)
+        active = _active(kernel)
+        if stalled and active.get(stalled[0]) not in (None, panic_task):
+            task_address = active[stalled[0]]
     frames = panic_frames if task_address == panic_task else _frames_of(kernel, task_address or 0)
 
     index = culprit_index([f.function for f in frames], waiting=waiting)
