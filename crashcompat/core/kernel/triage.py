@@ -764,6 +764,8 @@ def triage(kernel: Kernel, *, module_search: Sequence[str] = ()) -> dict[str, An
         named = next((r for r in reports if r.kind == pid_report and "pid" in r.fields), None)
         if named is not None:
             found = _by_pid(kernel, named.fields["pid"])
+            if found is None and "cpu" in named.fields:  # a soft lockup names its CPU too
+                found = _active(kernel).get(named.fields["cpu"])
             if found is not None:
                 task_address, waiting = found, cls == "hung-task"
     if cls == "rcu-stall":  # another CPU may have detected the stall: the stalled CPU's task is the one
