@@ -453,3 +453,14 @@ def test_stalled_cpus_of_an_rcu_stall_report() -> None:
         ["rcu: INFO: rcu_sched self-detected stall on CPU", "rcu: \t1-....: (2100 ticks)"]
     ) == [1]
     assert _stalled_cpus(["no stall here", "rcu: \t1-....: (2100 ticks)"]) == []
+
+
+def test_a_user_mode_rip_is_no_culprit() -> None:
+    reports = triage.parse_reports(
+        [
+            (1.0, "Kernel panic - not syncing: sysrq triggered crash"),
+            (1.0, "RIP: 0033:0x43ac50"),
+            (1.0, " sysrq_handle_crash+0x16/0x20"),
+        ]
+    )
+    assert "rip" not in reports[0].fields

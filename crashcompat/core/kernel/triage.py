@@ -426,7 +426,10 @@ _HEADLINES: tuple[tuple[str, re.Pattern[str]], ...] = (
 )  # fmt: skip
 
 _CPU_LINE = re.compile(r"CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>\S+) (?P<taint>.*)")
-_RIP_LINE = re.compile(r"RIP: 00\w\w:(?P<where>\S+)(?: \[(?P<module>\w+)\])?")
+#: A kernel-mode RIP (CS 0010) at a symbol; a user-mode "RIP: 0033:0x43ac50" is no culprit.
+_RIP_LINE = re.compile(
+    r"RIP: 0010:(?P<where>[A-Za-z_][\w.]*\+0x[0-9a-f]+/0x[0-9a-f]+)(?: \[(?P<module>\w+)\])?"
+)
 _ACCESS_LINE = re.compile(
     r"(?P<access>Read|Write) of size (?P<size>\d+) at addr (?P<address>[0-9a-f]+) by task (?P<comm>.*)/(?P<pid>\d+)"
 )
@@ -884,7 +887,8 @@ def render(result: dict[str, Any], *, groups: int = 5) -> str:
     culprit = result["culprit"]
     lines = [f"{result['class'].upper()}: {result['panic_message'] or '(no panic message in the log)'}"]
     if culprit:
-        lines.append(f"  culprit:   {_where(culprit)}")
+        source = "  (from the log: no trace)" if culprit.get("source") == "log" else ""
+        lines.append(f"  culprit:   {_where(culprit)}{source}")
     if task:
         lines.append(f"  task:      {task['comm']} (pid {task['pid']}) on CPU {task['cpu']}")
     lines.append(f"  kernel:    {result['release'] or '(unknown)'}")
