@@ -26,6 +26,7 @@ __all__ = [
     "format_loadavg",
     "format_uptime",
     "hz",
+    "kernel_hz",
     "load_average",
     "memory_size",
     "memory_size_text",
@@ -109,22 +110,29 @@ def hz(kernel: Kernel) -> int:
     def compute() -> int:
         if not any(kernel.has_symbol(name) for name in _DEADLINE_INIT):
             return 1000
-        try:
-            tick_nsec = kernel.read_global_u64("tick_nsec")
-        except (SymbolNotFound, FaultError):
-            return 1000
-        return round(1_000_000_000 / tick_nsec) if tick_nsec else 1000
+        return kernel_hz(kernel) or 1000
 
     return kernel.memo("system:hz", compute)
+
+
+def kernel_hz(kernel: Kernel) -> int | None:
+    """The kernel's real ``HZ``: ``NSEC_PER_SEC / tick_nsec`` (kernel/time/ntp.c), ``None`` when unknown.
+    crash's own figure, which its uptimes use, is :func:`hz`."""
+    try:
+        tick_nsec = kernel.read_global_u64("tick_nsec")
+    except (SymbolNotFound, FaultError):
+        return None
+    return round(1_000_000_000 / tick_nsec) if tick_nsec else None
 
 
 #: mq-deadline's init function across kernels: crash reads ``write_expire`` in its scope.
 _DEADLINE_INIT = ("dd_init_queue", "dd_init_sched", "deadline_init_queue")
 
 
-def uptime_jiffies(kernel: Kernel) -> int:
-    """crash's ``get_uptime()``: ``jiffies_64`` less ``INITIAL_JIFFIES`` (``(u32)(-300 * HZ)``)."""
-    frequency = hz(kernel)
+def uptime_jiffies(kernel: Kernel, frequency: int | None = None) -> int:
+    """crash's ``get_uptime()``: ``jiffies_64`` less ``INITIAL_JIFFIES`` (``(u32)(-300 * HZ)``), with crash's
+    :func:`hz` unless *frequency* gives the HZ (:func:`kernel_hz` for the true uptime)."""
+    frequency = frequency or hz(kernel)
     try:
         jiffies_64 = kernel.read_global_u64("jiffies_64")
     except SymbolNotFound:

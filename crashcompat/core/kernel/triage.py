@@ -828,8 +828,9 @@ def triage(kernel: Kernel, *, module_search: Sequence[str] = ()) -> dict[str, An
     except (FaultError, TargetError):
         release = kernel.target.vmcoreinfo.get("OSRELEASE", "")
     try:
-        jiffies = _system.uptime_jiffies(kernel)
-        frequency = _system.hz(kernel)
+        # the kernel's own HZ, not the 1000 crash's sys assumes where it cannot learn it
+        frequency = _system.kernel_hz(kernel) or _system.hz(kernel)
+        jiffies = _system.uptime_jiffies(kernel, frequency)
         uptime: dict[str, Any] | None = {
             "seconds": jiffies // frequency,
             "text": _system.format_uptime(jiffies, frequency),
