@@ -101,6 +101,7 @@ def test_classify(stack: list[str], log: list[str], expected: str) -> None:
         ("Out of memory: compulsory panic_on_oom is enabled", "oom"),
         ("kernel: panic_on_warn set ...", "warn"),
         ("kfence: panic_on_warn set ...", "kfence"),
+        ("KFENCE: panic_on_warn set ...", "kfence"),
         ("crashme: panic requested by fixcrash", "panic"),
     ],
 )

@@ -326,8 +326,8 @@ _LOG_BUG = re.compile(r"kernel BUG at |Kernel BUG at ")
 #: The reasons the kernel's checkers give panic() ("Kernel panic - not syncing: REASON"), by class.
 _PANIC_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("sysrq", re.compile(r"sysrq triggered crash")),
-    ("kasan", re.compile(r"^KASAN: panic_on_warn set")),
-    ("kfence", re.compile(r"^kfence: panic_on_warn set")),
+    ("kasan", re.compile(r"^KASAN: panic_on_warn set", re.I)),
+    ("kfence", re.compile(r"^KFENCE: panic_on_warn set", re.I)),
     ("hard-lockup", re.compile(r"[Hh]ard LOCKUP|hardlockup: ")),
     ("soft-lockup", re.compile(r"softlockup: hung tasks")),
     ("rcu-stall", re.compile(r"RCU Stall")),
