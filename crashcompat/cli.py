@@ -6,6 +6,8 @@
     crashcompat [OPTION]... [VMLINUX]               # the running kernel through /proc/kcore
     crashcompat --qemu QMP-SOCKET [VMLINUX]         # a running QEMU guest
     crashcompat dmesg VMCORE [VMLINUX]              # the kernel log, as makedumpfile --dump-dmesg writes it
+    crashcompat triage [VMLINUX] VMCORE [--json]    # a dump as a short bug report (crashcompat.batch)
+    crashcompat triage --batch DUMP... --out DIR    # many dumps at once, on Dask distributed
     crashcompat gdb-script                          # path of the GDB loader script
 
 As with crash: ``-s`` drops the banner; ``-i FILE`` runs FILE's commands first; commands may come on stdin
@@ -67,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["dmesg"]:
         return dmesg_main(argv[1:])
+    if argv[:1] == ["triage"]:
+        from crashcompat import batch
+
+        return batch.main(argv[1:])
     if argv[:1] == ["gdb-script"]:
         return gdb_script_main()
     try:

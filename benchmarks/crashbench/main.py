@@ -33,6 +33,7 @@ DOC = REPO / "docs" / "performance.md"
 DOC_BEGIN, DOC_END = "<!-- bench:latest:begin -->", "<!-- bench:latest:end -->"
 LIVE_BEGIN, LIVE_END = "<!-- bench:live:begin -->", "<!-- bench:live:end -->"
 KERNELS_BEGIN, KERNELS_END = "<!-- bench:kernels:begin -->", "<!-- bench:kernels:end -->"
+TRIAGE_BEGIN, TRIAGE_END = "<!-- bench:triage:begin -->", "<!-- bench:triage:end -->"
 #: The bigger guests (1 GiB and 2 GiB): with qemu-sysrq's ELF dump, three sizes for the growth fit.
 SCALE_SCENARIOS = ["scale-1g", "scale"]
 #: The lab scenarios the benchmark asks for: the default dumps and the bigger guests.
@@ -159,6 +160,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--live-only", action="store_true", help="only the live links (keeps the dump results)")
     p.add_argument("--live-links", default="gdbstub,kgdb", help="which live links (default: gdbstub,kgdb)")
+    p.add_argument(
+        "--triage-only",
+        action="store_true",
+        help="only the triage benchmark: --batch with 1 and 2 workers over every series' dumps, and one "
+        "dump's triage beyond start-up (keeps the other results)",
+    )
+    p.add_argument("--no-triage", action="store_true", help="skip the triage benchmark")
     p.add_argument(
         "--from-json", metavar="PATH", help="render an earlier run's latest.json again, run nothing"
     )
@@ -344,6 +352,24 @@ def run_kernels(args: argparse.Namespace) -> None:
     print(text)
 
 
+def run_triage(args: argparse.Namespace, primary: tuple[str, str]) -> None:
+    """The triage benchmark: ``results/triage.md`` and ``triage.json``, and docs/performance.md's triage
+    section."""
+    from crashbench import triage
+
+    cache = Path(os.environ.get("CRASHCOMPAT_LAB_CACHE") or "/var/cache/crashcompat-lab")
+    with tempfile.TemporaryDirectory(prefix="crashbench-") as tmp:
+        figures = triage.measure(cache, primary, session_environment(Path(tmp)), log)
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = triage.render(figures, date)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "triage.md").write_text(text, encoding="utf-8")
+    (args.out / "triage.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+    if not args.no_doc and args.out.resolve() == RESULTS.resolve():
+        update_doc(text, TRIAGE_BEGIN, TRIAGE_END)
+    print(text)
+
+
 def select_dumps(manifest: dict[str, Any], args: argparse.Namespace) -> tuple[list[Dump], str]:
     """The dumps to benchmark and the primary one's name (see ``--primary``, ``--dumps``, ``--quick``)."""
     vmlinux = str(manifest["kernel"]["vmlinux"])
@@ -418,6 +444,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     manifest, manifest_path = load_manifest(args.manifest)
     dumps, primary_name = select_dumps(manifest, args)
+    primary_dump = next(d for d in dumps if d.name == primary_name)
+    if args.triage_only:
+        run_triage(args, (primary_dump.path, primary_dump.vmlinux))
+        return 0
     env = environment(manifest_path)
     env["repetitions"] = (
         f"crash {args.reps_crash}, drgn and crashcompat-drgn {args.reps}, crashcompat-GDB {args.reps_gdb} "
@@ -444,5 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     print(write_results(env, plan, records, profiles, args))
     if args.live:
         run_live(args, plan.commands[primary.name][-1].split()[1])
+    if not args.no_triage:
+        run_triage(args, (primary_dump.path, primary_dump.vmlinux))
     log(f"done in {(time.monotonic() - t0) / 60:.1f} min: {args.out / 'latest.md'}")
     return 0

@@ -13,7 +13,7 @@ symbols.c ``kaslr_init()``/``derive_kaslr_offset()``, netdump.c/diskdump.c (per-
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from crashcompat.core.dumpfile import (
@@ -124,21 +124,29 @@ def dump_vmcoreinfo(notes: Iterable[Note]) -> dict[str, str]:
     return {}
 
 
-def vmlinux_candidates(release: str) -> list[str]:
-    """Where a distribution installs the debug vmlinux of kernel *release*, in crash's search order."""
-    return [
+def vmlinux_candidates(release: str, roots: Sequence[str] = ()) -> list[str]:
+    """Where a distribution installs the debug vmlinux of kernel *release*, in crash's search order; then,
+    under each directory of *roots* (``triage --debug-root``), the same paths below it, below its
+    ``RELEASE`` subdirectory, and ``vmlinux-RELEASE`` and ``RELEASE/vmlinux`` in it."""
+    usual = [
         f"/usr/lib/debug/boot/vmlinux-{release}",
         f"/usr/lib/debug/lib/modules/{release}/vmlinux",
         f"/boot/vmlinux-{release}",
     ]
+    out = list(usual)
+    for root in roots:
+        for base in (root, os.path.join(root, release)):
+            out += [base + path for path in usual]
+        out += [os.path.join(root, f"vmlinux-{release}"), os.path.join(root, release, "vmlinux")]
+    return out
 
 
-def find_vmlinux(release: str) -> str:
+def find_vmlinux(release: str, roots: Sequence[str] = ()) -> str:
     """The first existing :func:`vmlinux_candidates` of *release* (the dump's ``OSRELEASE``).
 
     :raises OpenError: none exists.
     """
-    for path in vmlinux_candidates(release):
+    for path in vmlinux_candidates(release, roots):
         if os.path.isfile(path):
             return path
     raise OpenError(

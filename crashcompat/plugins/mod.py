@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
 
 from crashcompat.api import (
@@ -18,13 +17,10 @@ from crashcompat.api import (
     hookimpl,
     mkstring,
 )
-from crashcompat.api.kernel import modules, symbols, system
+from crashcompat.api.kernel import modules, symbols
 from crashcompat.api.kernel.modules import Module
 
 SYNOPSIS = "mod -s module [objfile] | -d module | -S [directory] [-D|-t|-r|-R|-o|-g]"
-
-#: crash's DEFAULT_REDHAT_DEBUG_LOCATION.
-DEBUG_MODULES = "/usr/lib/debug/lib/modules"
 
 
 @command(
@@ -214,11 +210,11 @@ def _load_one(ctx: CommandContext, ref: str, rest: list[str]) -> None:
     if rest:
         path: str | None = rest[0]
         if not os.path.exists(rest[0]):
-            path = find_object(kernel, m.name, rest[0])
+            path = modules.find_object(kernel, m.name, rest[0])
             if path is None:
                 ctx.error(f"{m.name}: cannot find or load object file: {rest[0]}")
     else:
-        path = find_object(kernel, m.name)
+        path = modules.find_object(kernel, m.name)
         if path is None:
             ctx.error(f"cannot find or load object file for {m.name} module")
     assert path is not None
@@ -235,7 +231,7 @@ def _load_all(ctx: CommandContext, installed: list[Module], tree: str | None) ->
     kernel = ctx.kernel
     header = True
     for m in installed:
-        path = find_object(kernel, m.name, tree=tree)
+        path = modules.find_object(kernel, m.name, tree=tree)
         if path is not None:
             if not _is_elf(path):
                 ctx.write(f"mod: {path}: not an ELF format object file\n")
@@ -252,7 +248,7 @@ def _load(ctx: CommandContext, m: Module, path: str, fatal: bool = True) -> None
     """Hand *path* to the backend (debug info for ``p``, ``bt -l`` …) and to the symbol table."""
     kernel = ctx.kernel
     try:
-        if not _same_build(kernel, m, path):  # the one check for every backend
+        if not modules.object_matches(kernel, m, path):  # the one check for every backend
             raise TargetError(f"{path}: does not match module {m.name} (build ID)")
         kernel.target.load_module_debuginfo(m.name, path, modules.sections(kernel, m))
         symbols.load_module_object(kernel, m.name, path)
@@ -260,16 +256,6 @@ def _load(ctx: CommandContext, m: Module, path: str, fatal: bool = True) -> None
         if fatal:
             ctx.error(f"cannot load symbols from: {path}")
         ctx.write(f"mod: cannot load symbols from: {path}\n")
-
-
-def _same_build(kernel: Kernel, m: Module, path: str) -> bool:
-    """Whether the object file *path* was built with the module's code: the GNU build IDs agree (or one
-    side has none to compare)."""
-    loaded = modules.build_id(kernel, m)
-    if loaded is None:
-        return True
-    on_disk = ElfFile(path).build_id()
-    return on_disk is None or on_disk == loaded
 
 
 def _unload(ctx: CommandContext, m: Module) -> None:
@@ -286,79 +272,6 @@ def _is_elf(path: str) -> bool:
     except (ElfError, OSError):
         return False
     return True
-
-
-# ---- finding object files (crash's find_module_objfile / module_objfile_search) --------------------------
-
-
-def find_object(
-    kernel: Kernel, name: str, filename: str | None = None, tree: str | None = None
-) -> str | None:
-    """crash's ``find_module_objfile``: search for module *name*'s object file (or for *filename*) under
-    *tree*, else under ``/usr/lib/debug/lib/modules/<release>``, ``$CRASH_MODULE_PATH``,
-    ``/lib/modules/<release>/updates``, ``/lib/modules/<release>`` and the vmlinux file's directory; then
-    again with ``-`` for ``_`` in the name, then with ``[_-]`` for each ``_``."""
-    found = _search(kernel, name, filename, tree)
-    if found is None:
-        found = _search(kernel, name.replace("_", "-"), filename, tree)
-    if found is None and name.count("_") > 1:
-        found = _search(kernel, name.replace("_", "[_-]"), filename, tree)
-    return found
-
-
-def _search(kernel: Kernel, ref: str, filename: str | None, tree: str | None) -> str | None:
-    file = filename or f"{ref}.o"
-    if tree is not None:
-        return _find_in(tree, (file, f"{ref}.ko", f"{ref}.ko.debug"), follow_links=True)
-    try:
-        release = system.utsname(kernel).release
-    except TargetError:
-        release = ""
-    places: list[tuple[str, tuple[str, ...]]] = [
-        (f"{DEBUG_MODULES}/{release}", (file, f"{ref}.ko", f"{ref}.ko.debug"))
-    ]
-    env = os.environ.get("CRASH_MODULE_PATH")
-    if env:
-        places.append((env, (file, f"{ref}.ko", f"{ref}.ko.debug")))
-    places.append((f"/lib/modules/{release}/updates", (file, f"{ref}.ko")))
-    places.append((f"/lib/modules/{release}", (file, f"{ref}.ko")))
-    vmlinux = kernel.target.info.vmlinux
-    if vmlinux:
-        places.append((os.path.dirname(os.path.realpath(vmlinux)), (file, f"{ref}.ko", f"{ref}.ko.debug")))
-    for directory, names in places:
-        found = _find_in(directory, names)
-        if found is not None:
-            return found
-    return None
-
-
-def _find_in(directory: str, names: tuple[str, ...], follow_links: bool = False) -> str | None:
-    """crash's ``search_directory_tree``: ``find DIR -name NAME``'s first hit (pre-order, directory
-    order), for each name in turn."""
-    if not os.path.isdir(directory):
-        return None
-    for name in names:
-        if not name.startswith("("):
-            found = _walk(directory, name, follow_links, 0)
-            if found is not None:
-                return found
-    return None
-
-
-def _walk(directory: str, pattern: str, follow_links: bool, depth: int) -> str | None:
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return None
-    for entry in entries:
-        path = os.path.join(directory, entry.name)
-        if fnmatch.fnmatchcase(entry.name, pattern):
-            return path
-        if depth < 64 and entry.is_dir(follow_symlinks=follow_links):
-            found = _walk(path, pattern, follow_links, depth + 1)
-            if found is not None:
-                return found
-    return None
 
 
 @hookimpl

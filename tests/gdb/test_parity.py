@@ -93,6 +93,7 @@ EXTRA = [
     "whatis schedule",
     "whatis pid_t",
     "ptype struct list_head",
+    "triage",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}

@@ -60,9 +60,11 @@ def test_vmlinux_of_a_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     )
     present = tmp_path / "vmlinux-6.1.0"
     present.write_bytes(b"")
-    monkeypatch.setattr(opening, "vmlinux_candidates", lambda release: [str(tmp_path / "x"), str(present)])
+    monkeypatch.setattr(
+        opening, "vmlinux_candidates", lambda release, roots=(): [str(tmp_path / "x"), str(present)]
+    )
     assert opening.find_vmlinux("6.1.0") == str(present)
-    monkeypatch.setattr(opening, "vmlinux_candidates", lambda release: [str(tmp_path / "x")])
+    monkeypatch.setattr(opening, "vmlinux_candidates", lambda release, roots=(): [str(tmp_path / "x")])
     with pytest.raises(OpenError) as caught:
         opening.find_vmlinux("6.1.0")
     assert str(caught.value) == (

@@ -32,6 +32,7 @@ prints.  Import the modules you need::
 - :mod:`.unwind` — back traces: frames, exception frames, the ORC unwinder's events
 - :mod:`.orc` — the ORC unwind tables of the kernel and its modules
 - :mod:`.system` — utsname, uptime, date, load average, taint, CPUs, memory size, the panic message
+- :mod:`.triage` — a dump's crash class, culprit, signature, stack groups and log reports
 
 Each module holds the public names (``__all__``) of its namesake in ``crashcompat.core.kernel``.
 """
@@ -58,6 +59,7 @@ from crashcompat.api.kernel import (
     tasks,
     timers,
     trees,
+    triage,
     unwind,
 )
 
@@ -83,5 +85,6 @@ __all__ = [
     "tasks",
     "timers",
     "trees",
+    "triage",
     "unwind",
 ]

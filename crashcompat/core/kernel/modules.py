@@ -11,23 +11,30 @@ Nothing here prints; see :mod:`crashcompat.plugins.mod`.
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from crashcompat.core.elf import ElfFile
 from crashcompat.core.kernel import Kernel, Struct
+from crashcompat.core.kernel import system as _system
 from crashcompat.core.target import FaultError, SymbolNotFound, TargetError, TypeNotFound
 
 __all__ = [
+    "DEBUG_MODULES",
     "KallsymsEntry",
     "Module",
     "build_id",
     "exported_symbols",
     "find_module",
+    "find_object",
     "for_each_module",
     "iter_taint_letters",
     "kallsyms",
     "module_at",
+    "object_matches",
     "sections",
 ]
 
@@ -452,3 +459,101 @@ def iter_taint_letters(kernel: Kernel, module: Module) -> Iterator[str]:
             return
         if entry[module_off] and module.taints >> bit & 1:
             yield chr(entry[true_off])
+
+
+#: crash's DEFAULT_REDHAT_DEBUG_LOCATION.
+DEBUG_MODULES = "/usr/lib/debug/lib/modules"
+
+
+def object_matches(kernel: Kernel, module: Module, path: str) -> bool:
+    """Whether the object file *path* was built with *module*'s code: the GNU build IDs agree (or one
+    side has none to compare).
+
+    :raises ElfError: *path* is not an ELF file; :raises OSError: it cannot be read.
+    """
+    loaded = build_id(kernel, module)
+    if loaded is None:
+        return True
+    on_disk = ElfFile(path).build_id()
+    return on_disk is None or on_disk == loaded
+
+
+# ---- finding object files (crash's find_module_objfile / module_objfile_search) --------------------------
+
+
+def find_object(
+    kernel: Kernel,
+    name: str,
+    filename: str | None = None,
+    tree: str | None = None,
+    extra: Sequence[str] = (),
+) -> str | None:
+    """crash's ``find_module_objfile``: search for module *name*'s object file (or for *filename*) under
+    *tree*, else under ``/usr/lib/debug/lib/modules/<release>``, ``$CRASH_MODULE_PATH``,
+    ``/lib/modules/<release>/updates``, ``/lib/modules/<release>`` and the vmlinux file's directory; then
+    again with ``-`` for ``_`` in the name, then with ``[_-]`` for each ``_``.  *extra* directories
+    (``triage --debug-root``) are searched after ``$CRASH_MODULE_PATH``."""
+    found = _search(kernel, name, filename, tree, extra)
+    if found is None:
+        found = _search(kernel, name.replace("_", "-"), filename, tree, extra)
+    if found is None and name.count("_") > 1:
+        found = _search(kernel, name.replace("_", "[_-]"), filename, tree, extra)
+    return found
+
+
+def _search(
+    kernel: Kernel, ref: str, filename: str | None, tree: str | None, extra: Sequence[str]
+) -> str | None:
+    file = filename or f"{ref}.o"
+    if tree is not None:
+        return _find_in(tree, (file, f"{ref}.ko", f"{ref}.ko.debug"), follow_links=True)
+    try:
+        release = _system.utsname(kernel).release
+    except TargetError:
+        release = ""
+    places: list[tuple[str, tuple[str, ...]]] = [
+        (f"{DEBUG_MODULES}/{release}", (file, f"{ref}.ko", f"{ref}.ko.debug"))
+    ]
+    env = os.environ.get("CRASH_MODULE_PATH")
+    if env:
+        places.append((env, (file, f"{ref}.ko", f"{ref}.ko.debug")))
+    places += [(directory, (file, f"{ref}.ko", f"{ref}.ko.debug")) for directory in extra]
+    places.append((f"/lib/modules/{release}/updates", (file, f"{ref}.ko")))
+    places.append((f"/lib/modules/{release}", (file, f"{ref}.ko")))
+    vmlinux = kernel.target.info.vmlinux
+    if vmlinux:
+        places.append((os.path.dirname(os.path.realpath(vmlinux)), (file, f"{ref}.ko", f"{ref}.ko.debug")))
+    for directory, names in places:
+        found = _find_in(directory, names)
+        if found is not None:
+            return found
+    return None
+
+
+def _find_in(directory: str, names: tuple[str, ...], follow_links: bool = False) -> str | None:
+    """crash's ``search_directory_tree``: ``find DIR -name NAME``'s first hit (pre-order, directory
+    order), for each name in turn."""
+    if not os.path.isdir(directory):
+        return None
+    for name in names:
+        if not name.startswith("("):
+            found = _walk(directory, name, follow_links, 0)
+            if found is not None:
+                return found
+    return None
+
+
+def _walk(directory: str, pattern: str, follow_links: bool, depth: int) -> str | None:
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return None
+    for entry in entries:
+        path = os.path.join(directory, entry.name)
+        if fnmatch.fnmatchcase(entry.name, pattern):
+            return path
+        if depth < 64 and entry.is_dir(follow_symlinks=follow_links):
+            found = _walk(path, pattern, follow_links, depth + 1)
+            if found is not None:
+                return found
+    return None

@@ -16,6 +16,7 @@ from crashcompat.core.kernel.tasks import cpu_count
 from crashcompat.core.target import FaultError, SymbolNotFound, TargetError
 
 __all__ = [
+    "PanicPolicy",
     "TaintFlag",
     "Utsname",
     "cpu_mhz",
@@ -25,11 +26,13 @@ __all__ = [
     "format_loadavg",
     "format_uptime",
     "hz",
+    "kernel_hz",
     "load_average",
     "memory_size",
     "memory_size_text",
     "panic_message",
     "panic_message_from_log",
+    "panic_policy",
     "taint_flags",
     "taint_string",
     "tainted_mask",
@@ -107,22 +110,29 @@ def hz(kernel: Kernel) -> int:
     def compute() -> int:
         if not any(kernel.has_symbol(name) for name in _DEADLINE_INIT):
             return 1000
-        try:
-            tick_nsec = kernel.read_global_u64("tick_nsec")
-        except (SymbolNotFound, FaultError):
-            return 1000
-        return round(1_000_000_000 / tick_nsec) if tick_nsec else 1000
+        return kernel_hz(kernel) or 1000
 
     return kernel.memo("system:hz", compute)
+
+
+def kernel_hz(kernel: Kernel) -> int | None:
+    """The kernel's real ``HZ``: ``NSEC_PER_SEC / tick_nsec`` (kernel/time/ntp.c), ``None`` when unknown.
+    crash's own figure, which its uptimes use, is :func:`hz`."""
+    try:
+        tick_nsec = kernel.read_global_u64("tick_nsec")
+    except (SymbolNotFound, FaultError):
+        return None
+    return round(1_000_000_000 / tick_nsec) if tick_nsec else None
 
 
 #: mq-deadline's init function across kernels: crash reads ``write_expire`` in its scope.
 _DEADLINE_INIT = ("dd_init_queue", "dd_init_sched", "deadline_init_queue")
 
 
-def uptime_jiffies(kernel: Kernel) -> int:
-    """crash's ``get_uptime()``: ``jiffies_64`` less ``INITIAL_JIFFIES`` (``(u32)(-300 * HZ)``)."""
-    frequency = hz(kernel)
+def uptime_jiffies(kernel: Kernel, frequency: int | None = None) -> int:
+    """crash's ``get_uptime()``: ``jiffies_64`` less ``INITIAL_JIFFIES`` (``(u32)(-300 * HZ)``), with crash's
+    :func:`hz` unless *frequency* gives the HZ (:func:`kernel_hz` for the true uptime)."""
+    frequency = frequency or hz(kernel)
     try:
         jiffies_64 = kernel.read_global_u64("jiffies_64")
     except SymbolNotFound:
@@ -284,6 +294,70 @@ def panic_message(kernel: Kernel) -> str:
             return ""
 
     return kernel.memo("system:panic", compute)
+
+
+# ---- the panic policy (the panic sysctls) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PanicPolicy:
+    """The panic policy's values; ``None`` where the kernel was built without the feature.
+
+    :param crashkernel: the ``crashk_res`` reservation (start, end), ``None`` when none is reserved.
+    """
+
+    panic_timeout: int | None
+    panic_on_oops: int | None
+    panic_on_warn: int | None
+    softlockup_panic: int | None
+    hung_task_timeout_secs: int | None
+    hung_task_panic: int | None
+    crash_kernel_loaded: bool | None
+    crashkernel: tuple[int, int] | None
+    hardlockup_panic: int | None = None
+    panic_on_oom: int | None = None
+    panic_on_rcu_stall: int | None = None
+
+
+def _global_int(kernel: Kernel, name: str) -> int | None:
+    """A C ``int`` global, or None if the symbol does not exist."""
+    try:
+        return kernel.target.read_s32(kernel.symbol(name))
+    except (SymbolNotFound, FaultError):
+        return None
+
+
+def panic_policy(kernel: Kernel) -> PanicPolicy:
+    """How the kernel was set to react to oopses, lockups and panics: its panic sysctls'
+    globals (kernel/panic.c, kernel/watchdog.c, kernel/hung_task.c) and whether a crash kernel was
+    loaded (kernel/kexec_core.c)."""
+    try:
+        hung = kernel.read_global_u64("sysctl_hung_task_timeout_secs")  # unsigned long
+    except (SymbolNotFound, FaultError):
+        hung = None
+    try:
+        loaded: bool | None = kernel.read_global_u64("kexec_crash_image") != 0  # struct kimage *
+    except (SymbolNotFound, FaultError):
+        loaded = None
+    try:
+        res = kernel.struct("struct resource", kernel.symbol("crashk_res"))
+        start, end = res.u64("start"), res.u64("end")
+        reservation = (start, end) if end > start else None
+    except (SymbolNotFound, FaultError):
+        reservation = None
+    return PanicPolicy(
+        panic_timeout=_global_int(kernel, "panic_timeout"),
+        panic_on_oops=_global_int(kernel, "panic_on_oops"),
+        panic_on_warn=_global_int(kernel, "panic_on_warn"),
+        softlockup_panic=_global_int(kernel, "softlockup_panic"),
+        hung_task_timeout_secs=hung,
+        hung_task_panic=_global_int(kernel, "sysctl_hung_task_panic"),
+        crash_kernel_loaded=loaded,
+        crashkernel=reservation,
+        hardlockup_panic=_global_int(kernel, "hardlockup_panic"),
+        panic_on_oom=_global_int(kernel, "sysctl_panic_on_oom"),
+        panic_on_rcu_stall=_global_int(kernel, "sysctl_panic_on_rcu_stall"),
+    )
 
 
 # ---- crash's string conversions (tools.c) ---------------------------------------------------------------

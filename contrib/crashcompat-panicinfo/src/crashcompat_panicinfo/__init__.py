@@ -6,59 +6,13 @@ kernel/kexec_core.c), so it works on any crashcompat backend.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from crashcompat.api import Command, CommandContext, FaultError, Kernel, SymbolNotFound, command, hookimpl
-
-
-@dataclass(frozen=True)
-class PanicPolicy:
-    """The values; ``None`` where the kernel was built without the feature."""
-
-    panic_timeout: int | None
-    panic_on_oops: int | None
-    panic_on_warn: int | None
-    softlockup_panic: int | None
-    hung_task_timeout_secs: int | None
-    hung_task_panic: int | None
-    crash_kernel_loaded: bool | None
-    crashkernel: tuple[int, int] | None
-
-
-def _int(kernel: Kernel, name: str) -> int | None:
-    """A C ``int`` global, or None if the symbol does not exist."""
-    try:
-        return kernel.target.read_s32(kernel.symbol(name))
-    except (SymbolNotFound, FaultError):
-        return None
+from crashcompat.api import Command, CommandContext, Kernel, command, hookimpl
+from crashcompat.api.kernel.system import PanicPolicy, panic_policy
 
 
 def read_policy(kernel: Kernel) -> PanicPolicy:
-    """Read the panic policy globals."""
-    try:
-        hung = kernel.read_global_u64("sysctl_hung_task_timeout_secs")  # unsigned long
-    except (SymbolNotFound, FaultError):
-        hung = None
-    try:
-        loaded: bool | None = kernel.read_global_u64("kexec_crash_image") != 0  # struct kimage *
-    except (SymbolNotFound, FaultError):
-        loaded = None
-    try:
-        res = kernel.struct("struct resource", kernel.symbol("crashk_res"))
-        start, end = res.u64("start"), res.u64("end")
-        reservation = (start, end) if end > start else None
-    except (SymbolNotFound, FaultError):
-        reservation = None
-    return PanicPolicy(
-        panic_timeout=_int(kernel, "panic_timeout"),
-        panic_on_oops=_int(kernel, "panic_on_oops"),
-        panic_on_warn=_int(kernel, "panic_on_warn"),
-        softlockup_panic=_int(kernel, "softlockup_panic"),
-        hung_task_timeout_secs=hung,
-        hung_task_panic=_int(kernel, "sysctl_hung_task_panic"),
-        crash_kernel_loaded=loaded,
-        crashkernel=reservation,
-    )
+    """Read the panic policy globals (the kernel model's :func:`~crashcompat.api.kernel.system.panic_policy`)."""
+    return panic_policy(kernel)
 
 
 def _fmt(value: int | None, meaning: str = "") -> str:
