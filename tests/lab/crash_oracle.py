@@ -63,3 +63,20 @@ def run_crash(vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 9
         _CACHE.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(found))
     return found
+
+
+def makedumpfile_dmesg(dump: str, timeout: int = 300) -> bytes:
+    """The host's ``makedumpfile --dump-dmesg`` of *dump*: the one makedumpfile ``crashcompat dmesg`` follows
+    (a series' capture kernel may run another release: 6.12's runs unstable's 1.7.8, which adds a caller
+    column)."""
+    with tempfile.TemporaryDirectory(prefix="crashcompat-dmesg-") as tmp:
+        out = Path(tmp) / "dmesg"
+        proc = subprocess.run(
+            ["makedumpfile", "--dump-dmesg", dump, str(out)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert proc.returncode == 0 and out.exists(), proc.stderr.decode(errors="replace")[-2000:]
+        return out.read_bytes()

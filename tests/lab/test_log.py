@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from crash_oracle import makedumpfile_dmesg
 from line_match import assert_like_crash
 
 from crashcompat.core.kernel import printk
@@ -66,8 +67,7 @@ def test_log_c_adds_the_caller(lab_dump: Any, session: Session) -> None:
 
 @pytest.mark.lab_dumps(where=lambda d: "dmesg" in d)  # makedumpfile --dump-dmesg ran in the capture kernel
 def test_dmesg_equals_makedumpfile(lab_dump: Any, session: Session) -> None:
-    with open(lab_dump["dmesg"], encoding="utf-8", errors="surrogateescape") as f:
-        expected = f.read()
+    expected = makedumpfile_dmesg(lab_dump.path).decode("utf-8", errors="surrogateescape")
     assert printk.render_dmesg(session.kernel) == expected
 
 
