@@ -23,7 +23,8 @@ from pathlib import Path
 
 from crashcompat.testing.lab import oracle_argv
 
-_RESET = "kmem -o"
+#: The command run before each one, whose output ends the previous one (crash keeps no marker of its own).
+RESET = "kmem -o"
 _PROMPT = re.compile(r"^crash> (.*)\n", re.M)
 _CACHE = Path(os.environ.get("CRASHCOMPAT_ORACLE_CACHE", Path(tempfile.gettempdir()) / "crashcompat-oracle"))
 
@@ -41,7 +42,7 @@ def run_crash(vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 9
     if cached.exists():
         return dict(json.loads(cached.read_text()))
     with tempfile.NamedTemporaryFile("w", suffix=".crash", delete=False) as script:
-        script.write("".join(f"{_RESET}\n{c}\n" for c in commands))
+        script.write("".join(f"{RESET}\n{c}\n" for c in commands))
     try:
         proc = subprocess.run(
             [*crash, vmlinux, dump, "-i", script.name],
@@ -57,7 +58,7 @@ def run_crash(vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 9
     parts = _PROMPT.split(proc.stdout.removesuffix("crash> "))
     found: dict[str, str] = {}
     for i in range(1, len(parts) - 1, 2):
-        if parts[i] != _RESET:
+        if parts[i] != RESET:
             found.setdefault(parts[i], parts[i + 1])
     if found:
         _CACHE.mkdir(parents=True, exist_ok=True)

@@ -81,7 +81,7 @@ def test_every_frame_is_a_drgn_frame(session: Session, lab_dump: Any) -> None:
         theirs = drgn_frames(session, task.address)
         assert ours and theirs, task
         if task.address in ipi_stopped:
-            assert is_subsequence(theirs, ours), (task.pid, task.comm)
+            assert is_subsequence(theirs[1:], ours), (task.pid, task.comm)
         elif ours[0] in theirs:  # drgn starts above us (a sleeping task, or delay_tsc under panic)
             assert theirs[theirs.index(ours[0]) :] == ours, (task.pid, task.comm)
         else:  # crash starts above drgn (machine_kexec, crash_nmi_callback …)
@@ -127,7 +127,9 @@ def test_ipi_stopped_cpu(session: Session, lab_dump: Any) -> None:
         cpu = tasks.read_task_fields(session.kernel, task).cpu
         out = session.run(f"bt -c {cpu}", echo=False)
         assert "--- <IRQ stack> ---" in out
-        assert is_subsequence(drgn_frames(session, task), printed_pcs(unwind.backtrace(session.kernel, task)))
+        # drgn starts at the noted RIP, which crash 9.0 does not use on an ELF dump (see unwind's docstring)
+        theirs = drgn_frames(session, task)[1:]
+        assert is_subsequence(theirs, printed_pcs(unwind.backtrace(session.kernel, task)))
 
 
 # ---- errors ------------------------------------------------------------------------------------------------

@@ -230,7 +230,9 @@ def test_ps_t_l_m(lab_dump: Any, session: Session) -> None:
     m = re.match(r"^\[(\d+) (\d\d):(\d\d):(\d\d)\.(\d{3})\] \[IN\]  PID: ", millis)
     assert m, millis
     task = tasks[pid]
-    delta = cpu_rq(prog, int(task.thread_info.cpu)).clock.value_() - task.sched_info.last_arrival.value_()
+    from drgn.helpers.linux.sched import task_cpu
+
+    delta = cpu_rq(prog, task_cpu(task)).clock.value_() - task.sched_info.last_arrival.value_()
     d, h, mi, s, ms = (int(x) for x in m.groups())
     assert (((d * 24 + h) * 60 + mi) * 60 + s) * 1000 + ms == max(delta, 0) // 1_000_000
     per_cpu = session.run("ps -l -C 0", echo=False)

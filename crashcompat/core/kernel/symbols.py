@@ -95,7 +95,7 @@ def pseudo_label(sym: Symbol) -> str | None:
     m = _PSEUDO_RE.match(sym.name)
     if m is None:
         return None
-    kind = f"{m.group(1).replace('_', ' ')} " if m.group(1) else ""
+    kind = f"{m.group(1)} " if m.group(1) else ""  # the type as named: "MODULE RO_AFTER_INIT START"
     return f"MODULE {kind}{m.group(2)}"
 
 
