@@ -179,8 +179,10 @@ def test_module_marker_labels() -> None:
     assert ksymbols.pseudo_label(_marker("_MODULE_START_crashme")) == "MODULE START"
     assert ksymbols.pseudo_label(_marker("_MODULE_INIT_END_crashme")) == "MODULE INIT END"
     assert ksymbols.pseudo_label(_marker("_MODULE_TEXT_START_crashme")) == "MODULE TEXT START"
-    assert ksymbols.pseudo_label(_marker("_MODULE_RO_AFTER_INIT_END_crashme")) == "MODULE RO AFTER INIT END"
-    assert ksymbols.pseudo_label(_marker("_MODULE_INIT_RODATA_START_crashme")) == "MODULE INIT RODATA START"
+    assert (
+        ksymbols.pseudo_label(_marker("_MODULE_RO_AFTER_INIT_END_crashme")) == "MODULE RO_AFTER_INIT END"
+    )  # crash 9.0 symbols.c MODULE_STR
+    assert ksymbols.pseudo_label(_marker("_MODULE_INIT_RODATA_START_crashme")) == "MODULE INIT_RODATA START"
     assert ksymbols.pseudo_label(_marker("crashme_open")) is None
 
 
