@@ -116,4 +116,7 @@ def test_kernel_table_agrees_with_nm(lab_dump: Any, session: Session, lab_manife
         ours.add((value, sym.type_char, sym.name))
     sections = {sec.name for sec in elf.ElfFile(lab_manifest.vmlinux).sections}
     assert {s for s in ours if s[2] not in sections} <= nm  # nm hides section symbols
-    assert {s for s in nm if s[0] >= text} <= ours
+    # crash leaves out a padding symbol that shares _text's address (6.12's __pfx_sev_es_terminate: crash 9's
+    # "sym" says "symbol not found"), and so do we
+    kept = {s for s in nm if s[0] >= text and not (s[0] == text and s[2].startswith("__pfx_"))}
+    assert kept <= ours
