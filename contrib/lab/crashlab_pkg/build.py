@@ -45,9 +45,8 @@ from .util import (
 
 SCHEMA_VERSION = 1
 NEED_GB = 5.0
-KEEP_ENTRIES = (
-    2  # per series; CRASHLAB_KEEP_ENTRIES overrides (e.g. while developing the lab next to others' entries)
-)
+# Lab entries kept per series; CRASHLAB_KEEP_ENTRIES overrides (e.g. while developing the lab next to others').
+KEEP_ENTRIES = 2
 
 
 def default_cache() -> Path:

@@ -230,10 +230,9 @@ if [ "$BUSY" = 1 ]; then
     [ -e $f ] && echo 0 > $f 2>/dev/null
 fi
 sysfact() {  # sysfact NAME FILE
-    # (busybox's read returns 1 on /proc/sys files even when it read the line: do not chain on its status)
+    # (not busybox's read: it reads a byte at a time, and a /proc/sys file answers only the read at offset 0)
     if [ -e "$2" ]; then
-        v=
-        read -r v < "$2"
+        v=$(cat "$2")
         fact sysctl name=$1 text=$v
     fi
 }
