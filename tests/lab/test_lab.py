@@ -386,6 +386,8 @@ TRIAGE_SCENARIOS = {
     "qemu-kfence": ("kfence", "crashme_do_kfence", r"BUG: KFENCE: use-after-free read in crashme_do_kfence"),
 }
 TRIAGE_DUMPS = tuple(f"{s}-elf" for s in TRIAGE_SCENARIOS)
+#: the scenarios whose guest runs fixbusy (SCHED_FIFO, spinning on CPU 1 when the kernel crashes)
+BUSY_SCENARIOS = ("qemu-warn", "qemu-softlockup", "qemu-hung-task", "qemu-kfence")
 
 
 def test_triage_scenarios_built_or_skipped(lab_kernel: str, lab_manifest: LabManifest) -> None:
@@ -497,18 +499,19 @@ def test_actor_facts(lab_kernel: str, lab_manifest: LabManifest) -> None:
         }
         assert all(v["id"] >= 0 for v in f["ipc"].values())
         busy = f.get("busy")
-        if busy:  # not in the oom and rcu-stall scenarios
+        if d["scenario"] in BUSY_SCENARIOS:
             assert (
                 busy["cpu"] == 1 and busy["policy"] == "SCHED_FIFO" and pids[busy["pid"]]["comm"] == "fixbusy"
             )
-        else:
-            assert d["scenario"] in ("qemu-oom", "qemu-rcu-stall"), d.name
+        else:  # CPU 1 idles in the other scenarios (the default dumps' bt -a stays as it was)
+            assert busy is None, d.name
 
 
-@pytest.mark.lab_dumps(where=lambda d: not d["dump_level"] & 8)  # user pages are only in QEMU's dumps
+@pytest.mark.lab_dumps("qemu-sysrq-elf", *TRIAGE_DUMPS)  # QEMU's dumps: the user pages are there
 def test_drgn_actor(lab_dump: LabDump, prog: Any) -> None:
     from drgn.helpers.linux.fs import for_each_file
     from drgn.helpers.linux.mm import access_remote_vm
+    from drgn.helpers.linux.percpu import per_cpu
     from drgn.helpers.linux.pid import find_task
     from drgn.helpers.linux.sched import task_state_to_char
 
@@ -523,8 +526,10 @@ def test_drgn_actor(lab_dump: LabDump, prog: Any) -> None:
     text = b"CRASHCOMPAT-ANON page=0 name=fixactor"
     assert access_remote_vm(task.mm, int(anon["start"], 16), len(text)) == text
     busy = lab_dump.facts.get("busy")
-    if busy:
-        assert find_task(prog, busy["pid"]).policy.value_() == 1  # SCHED_FIFO
+    if busy:  # SCHED_FIFO, CPU 1's current task when the kernel crashed
+        b = find_task(prog, busy["pid"])
+        assert b.policy.value_() == 1
+        assert per_cpu(prog["runqueues"], busy["cpu"]).curr.value_() == b.value_()
 
 
 # ---------------------------------------------------------------------------------------------- cache

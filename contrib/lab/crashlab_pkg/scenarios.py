@@ -63,8 +63,21 @@ def _scale(name: str, mem: str, tasks: int, objects: int, formats: tuple[str, ..
 
 
 # The triage scenarios: one crash class each, QEMU's plain ELF dump only, and a short oracle list (the stacks
-# and the log triage reads; ps for the task table's known-wrong check).
-TRIAGE_REFERENCES = ("sys", "bt", "bt -a", "ps", "log", "foreach bt")
+# and the log triage reads; ps for the task table's known-wrong check; runq, ipcs and fixactor's files, vm and
+# sig for the task commands). Four of them run fixbusy (fixture.busy=1), the SCHED_FIFO task busy on CPU 1.
+TRIAGE_REFERENCES = (
+    "sys",
+    "bt",
+    "bt -a",
+    "ps",
+    "log",
+    "foreach bt",
+    "runq",
+    "ipcs",
+    "foreach fixactor files",
+    "foreach fixactor vm",
+    "foreach fixactor sig",
+)
 
 
 def _triage(
@@ -83,37 +96,39 @@ def _triage(
 
 
 TRIAGE_LIST = [
-    _triage("qemu-warn", "warn", "a WARN() in crashme with kernel.panic_on_warn=1"),
+    _triage(
+        "qemu-warn", "warn", "a WARN() in crashme with kernel.panic_on_warn=1", kernel_args="fixture.busy=1"
+    ),
     _triage(
         "qemu-softlockup",
         "softlockup",
         "a soft lockup (crashme spins with preemption off; softlockup_panic=1, watchdog_thresh=2)",
+        kernel_args="fixture.busy=1",
     ),
     _triage(
         "qemu-hung-task",
         "hung",
         "a hung task (fixcrash waits in D state for crashme_mutex, which fixhold holds; hung_task_panic=1, "
         "hung_task_timeout_secs=2)",
+        kernel_args="fixture.busy=1",
     ),
     _triage(
         "qemu-rcu-stall",
         "rcu",
         "an RCU stall (crashme spins in an RCU read-side section with preemption off; panic_on_rcu_stall=1, "
         "rcu_cpu_stall_timeout=3)",
-        kernel_args="fixture.busy=0",
     ),
     _triage(
         "qemu-oom",
         "oom",
         "an OOM panic (crashme takes every page; vm.panic_on_oom=1)",
-        kernel_args="fixture.busy=0",
     ),
     _triage(
         "qemu-kfence",
         "kfence",
         "a KFENCE use-after-free report (crashme reads a freed KFENCE object; kfence.sample_interval=5, "
         "panic_on_warn=1)",
-        kernel_args="kfence.sample_interval=5",
+        kernel_args="kfence.sample_interval=5 fixture.busy=1",
         requires=("CONFIG_KFENCE",),
     ),
 ]

@@ -7,8 +7,9 @@
 #   - fixture.mode=kgdb             -> enter KGDB with sysrq-g from the process `fixkgdb`
 # fixture.crash=sysrq|null|panic|bug|warn|softlockup|rcu|hung|oom|kfence picks how the process `fixcrash`
 # crashes the kernel (the last six after arming the sysctls that turn their report into a panic, see arm()).
-# fixture.busy=0 leaves out the SCHED_FIFO task `fixbusy` that spins on CPU 1 from the go signal on (the oom and
-# rcu scenarios need CPU 1's kernel threads); fixcrash runs on CPU 0.
+# fixture.busy=1 adds the SCHED_FIFO task `fixbusy` that spins on CPU 1 from the go signal on (the triage
+# scenarios warn, softlockup, hung-task and kfence; not the default dumps, whose CPU 1 stays idle). fixcrash
+# runs on CPU 0.
 # fixture.spawn=N (the `scale` scenario) adds N sleeping processes `fixidle`; fixture.extra_objects=N loads
 # crashme with extra_objects=N (N more objects in its slab cache). Both default to 0.
 # Facts for the host go to the third serial port (ttyS2) as "FIXTURE-FACT <kind> key=value ..." lines, so that
@@ -37,7 +38,7 @@ CRASH=sysrq
 SCENARIO=unknown
 SPAWN=0
 EXTRA_OBJECTS=0
-BUSY=1
+BUSY=0
 read -r CMDLINE < /proc/cmdline
 for w in $CMDLINE; do
     case "$w" in
