@@ -387,7 +387,7 @@ TRIAGE_SCENARIOS = {
 }
 TRIAGE_DUMPS = tuple(f"{s}-elf" for s in TRIAGE_SCENARIOS)
 #: the scenarios whose guest runs fixbusy (SCHED_FIFO, spinning on CPU 1 when the kernel crashes)
-BUSY_SCENARIOS = ("qemu-warn", "qemu-softlockup", "qemu-hung-task", "qemu-kfence")
+BUSY_SCENARIOS = ("qemu-warn", "qemu-softlockup", "qemu-kfence")
 
 
 def test_triage_scenarios_built_or_skipped(lab_kernel: str, lab_manifest: LabManifest) -> None:

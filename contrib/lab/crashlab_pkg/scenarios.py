@@ -64,7 +64,7 @@ def _scale(name: str, mem: str, tasks: int, objects: int, formats: tuple[str, ..
 
 # The triage scenarios: one crash class each, QEMU's plain ELF dump only, and a short oracle list (the stacks
 # and the log triage reads; ps for the task table's known-wrong check; runq, ipcs and fixactor's files, vm and
-# sig for the task commands). Four of them run fixbusy (fixture.busy=1), the SCHED_FIFO task busy on CPU 1.
+# sig for the task commands). Three of them run fixbusy (fixture.busy=1), the SCHED_FIFO task busy on CPU 1.
 TRIAGE_REFERENCES = (
     "sys",
     "bt",
@@ -110,7 +110,6 @@ TRIAGE_LIST = [
         "hung",
         "a hung task (fixcrash waits in D state for crashme_mutex, which fixhold holds; hung_task_panic=1, "
         "hung_task_timeout_secs=2)",
-        kernel_args="fixture.busy=1",
     ),
     _triage(
         "qemu-rcu-stall",

@@ -8,8 +8,7 @@
 # fixture.crash=sysrq|null|panic|bug|warn|softlockup|rcu|hung|oom|kfence picks how the process `fixcrash`
 # crashes the kernel (the last six after arming the sysctls that turn their report into a panic, see arm()).
 # fixture.busy=1 adds the SCHED_FIFO task `fixbusy` that spins on CPU 1 from the go signal on (the triage
-# scenarios warn, softlockup, hung-task and kfence; not the default dumps, whose CPU 1 stays idle). fixcrash
-# runs on CPU 0.
+# scenarios warn, softlockup and kfence; not the default dumps, whose CPU 1 stays idle). fixcrash runs on CPU 0.
 # fixture.spawn=N (the `scale` scenario) adds N sleeping processes `fixidle`; fixture.extra_objects=N loads
 # crashme with extra_objects=N (N more objects in its slab cache). Both default to 0.
 # Facts for the host go to the third serial port (ttyS2) as "FIXTURE-FACT <kind> key=value ..." lines, so that
