@@ -351,6 +351,185 @@ def test_scale_drgn(lab_dump: LabDump, prog: Any) -> None:
     assert extra == prog["crashme_nextra"].value_() == f["test_module"]["extra_objects"]
 
 
+# ---------------------------------------------------------------------------------------------- triage
+# The triage scenarios (crashlab's TRIAGE_SCENARIOS, default on every series): one crash class each, QEMU's plain
+# ELF dump. Every dump of every scenario records facts["triage"]: the class, the task and the culprit function.
+
+TRIAGE_CLASSES = {
+    "oops",
+    "bug",
+    "soft-lockup",
+    "hard-lockup",
+    "hung-task",
+    "rcu-stall",
+    "sysrq",
+    "panic",
+    "oom",
+    "warn",
+    "kasan",
+    "kfence",
+    "mce",
+}
+#: scenario -> (class, culprit function, a line of the kernel's own report in the log)
+TRIAGE_SCENARIOS = {
+    "qemu-warn": ("warn", "crashme_do_warn", r"WARNING: .*crashme_do_warn"),
+    "qemu-softlockup": ("soft-lockup", "crashme_do_softlockup", r"BUG: soft lockup - CPU#\d+ stuck for"),
+    "qemu-hung-task": ("hung-task", "crashme_do_hung", r"INFO: task fixcrash:\d+ blocked for more than"),
+    "qemu-rcu-stall": (
+        "rcu-stall",
+        "crashme_do_rcu_stall",
+        r"rcu: INFO: rcu_(preempt|sched) .*detected stall",
+    ),
+    "qemu-oom": ("oom", "crashme_do_oom", r"Out of memory: system-wide panic_on_oom is enabled"),
+    "qemu-kfence": ("kfence", "crashme_do_kfence", r"BUG: KFENCE: use-after-free read in crashme_do_kfence"),
+}
+TRIAGE_DUMPS = tuple(f"{s}-elf" for s in TRIAGE_SCENARIOS)
+#: the scenarios whose guest runs fixbusy (SCHED_FIFO, spinning on CPU 1 when the kernel crashes)
+BUSY_SCENARIOS = ("qemu-warn", "qemu-softlockup", "qemu-kfence")
+
+
+def test_triage_scenarios_built_or_skipped(lab_kernel: str, lab_manifest: LabManifest) -> None:
+    """Each series builds every triage scenario, or the manifest says why its kernel cannot (never silently)."""
+    skipped: dict[str, str] = lab_manifest.get("scenarios_skipped", {})
+    names = {d.name for d in lab_manifest.dumps}
+    for sc in TRIAGE_SCENARIOS:
+        if sc in skipped:
+            assert skipped[sc], sc
+            assert f"{sc}-elf" not in names
+        else:
+            assert sc in lab_manifest["scenarios"], (lab_kernel, sc)
+            assert f"{sc}-elf" in names, (lab_kernel, sc)
+    if lab_kernel in ("5.10", "6.1"):
+        assert "qemu-kfence" in skipped  # no CONFIG_KFENCE in these Debian kernels
+
+
+def test_triage_facts_on_every_dump(lab_kernel: str, lab_manifest: LabManifest) -> None:
+    """facts["triage"] on every dump the lab has: the class, fixcrash as the task, the culprit a symbol the guest
+    listed in /proc/kallsyms."""
+    for d in lab_manifest.dumps:
+        f = d.facts
+        t = f["triage"]
+        assert t["class"] in TRIAGE_CLASSES, (d.name, t)
+        assert t["task"]["pid"] == f["crash_pid"] and t["task"]["comm"] == f["crash_comm"] == "fixcrash"
+        assert t["task"]["cpu"] == f["crash_cpu"] == 0, d.name  # /init pins fixcrash to CPU 0
+        fn, mod = t["culprit"]["function"], t["culprit"]["module"]
+        assert fn in f["symbols"], (d.name, fn)
+        assert mod is None or mod in {m["name"] for m in f["modules"]}
+        want = TRIAGE_SCENARIOS.get(d["scenario"])
+        if want:
+            assert (t["class"], fn) == want[:2], d.name
+        if t["class"] == "hung-task":
+            owner = t["mutex"]["owner"]
+            assert owner["comm"] == "fixhold" and owner["pid"] == t["mutex"]["owner_seen"]
+
+
+@pytest.mark.lab_dumps(*TRIAGE_DUMPS)
+def test_triage_dump_shows_the_class(lab_dump: LabDump, prog: Any) -> None:
+    """The dump holds what the facts claim: the kernel's own report in the log, and fixcrash's stack through the
+    culprit (for a hung task, fixcrash blocked in D state)."""
+    from drgn.helpers.linux.pid import find_task
+    from drgn.helpers.linux.printk import get_dmesg
+    from drgn.helpers.linux.sched import task_state_to_char
+
+    cls, fn, report = TRIAGE_SCENARIOS[lab_dump["scenario"]]
+    log = get_dmesg(prog).decode(errors="replace")
+    assert re.search(report, log), report
+    assert "Kernel panic - not syncing" in log
+    t = lab_dump.facts["triage"]
+    task = find_task(prog, t["task"]["pid"])
+    assert task.comm.string_().decode() == "fixcrash"
+    frames = [f.name for f in prog.stack_trace(task) if f.name]
+    assert fn in frames, frames
+    if cls == "hung-task":
+        assert task_state_to_char(task) == "D"
+        holder = find_task(prog, t["mutex"]["owner"]["pid"])
+        assert holder.comm.string_().decode() == "fixhold"
+        owner = prog["crashme_mutex"].owner.counter.value_() & ~0x7 & (2**64 - 1)  # the low bits are flags
+        assert owner == holder.value_()
+    elif cls in ("warn", "oom", "kfence"):
+        assert prog.crashed_thread().tid == t["task"]["pid"]
+
+
+# ---------------------------------------------------------------------------------------------- actors
+# fixactor (fixture_helper.c): what the task commands (files, vm, sig, ps, ipcs, net, runq) must show.
+
+
+def test_actor_facts(lab_kernel: str, lab_manifest: LabManifest) -> None:
+    for d in lab_manifest.dumps:
+        f = d.facts
+        a = f["actor"]
+        pids = {t["pid"]: t for t in f["tasks"]}
+        assert pids[a["pid"]]["comm"] == "fixactor"
+        assert [t["comm"] for t in a["threads"]] == ["fixactor", "fixactor_thr"]
+        states = {c["kind"]: (pids[c["pid"]]["state"], c["comm"]) for c in a["children"]}
+        assert states == {"zombie": ("Z", "fixzombie"), "stopped": ("T", "fixstopped")}, d.name
+        kinds = {fd["kind"] for fd in a["fds"]}
+        assert {
+            "pipe-read",
+            "pipe-write",
+            "unix-stream-pair",
+            "unix-listen",
+            "udp",
+            "eventfd",
+            "file",
+        } <= kinds
+        assert {"tcp-listen", "tcp-client", "tcp-accepted"} <= kinds, "lo is up in the guest"
+        links = {fd["kind"]: fd["link"] for fd in a["fds"]}
+        assert links["pipe-read"].startswith("pipe:[") and links["udp"].startswith("socket:[")
+        assert links["eventfd"] == "anon_inode:[eventfd]" and links["file"] == "/tmp/fixactor.data"
+        maps = {m["start"]: m for m in a["maps"]}
+        shared = a["mappings"]["shared_file"]
+        assert maps[shared["start"]]["perms"] == "rw-s" and maps[shared["start"]]["path"] == shared["path"]
+        assert maps[a["mappings"]["private_anon"]["start"]]["perms"] == "rw-p"
+        assert maps[a["mappings"]["sysv_shm"]["start"]]["path"].startswith("/SYSV46580001")
+        sigs = {s["name"]: s for s in a["signals"]}
+        assert sigs["SIGUSR1"]["disposition"] == "handler" and sigs["SIGUSR2"]["disposition"] == "ignore"
+        assert sigs["SIGTERM"]["blocked"] and sigs["SIGRTMIN+1"]["pending"] == "shared"
+        st = a["sigstatus"]
+        rt = 1 << (sigs["SIGRTMIN+1"]["num"] - 1)
+        assert int(st["ShdPnd"], 16) & rt and int(st["SigBlk"], 16) & rt
+        assert int(st["SigBlk"], 16) & (1 << 14) and int(st["SigIgn"], 16) & (1 << 11)
+        assert int(st["SigCgt"], 16) & (1 << 9) and st["Threads"] == "2"
+        assert {k: v["key"] for k, v in f["ipc"].items()} == {
+            "shm": "0x46580001",
+            "sem": "0x46580002",
+            "msg": "0x46580003",
+        }
+        assert all(v["id"] >= 0 for v in f["ipc"].values())
+        busy = f.get("busy")
+        if d["scenario"] in BUSY_SCENARIOS:
+            assert (
+                busy["cpu"] == 1 and busy["policy"] == "SCHED_FIFO" and pids[busy["pid"]]["comm"] == "fixbusy"
+            )
+        else:  # CPU 1 idles in the other scenarios (the default dumps' bt -a stays as it was)
+            assert busy is None, d.name
+
+
+@pytest.mark.lab_dumps("qemu-sysrq-elf", *TRIAGE_DUMPS)  # QEMU's dumps: the user pages are there
+def test_drgn_actor(lab_dump: LabDump, prog: Any) -> None:
+    from drgn.helpers.linux.fs import for_each_file
+    from drgn.helpers.linux.mm import access_remote_vm
+    from drgn.helpers.linux.percpu import per_cpu
+    from drgn.helpers.linux.pid import find_task
+    from drgn.helpers.linux.sched import task_state_to_char
+
+    a = lab_dump.facts["actor"]
+    task = find_task(prog, a["pid"])
+    assert task.signal.nr_threads.value_() == 2
+    fds = {fd for fd, _ in for_each_file(task)}
+    assert {fd["fd"] for fd in a["fds"]} <= fds
+    for c in a["children"]:
+        assert task_state_to_char(find_task(prog, c["pid"])) == c["state"]
+    anon = a["mappings"]["private_anon"]
+    text = b"CRASHCOMPAT-ANON page=0 name=fixactor"
+    assert access_remote_vm(task.mm, int(anon["start"], 16), len(text)) == text
+    busy = lab_dump.facts.get("busy")
+    if busy:  # SCHED_FIFO, CPU 1's current task when the kernel crashed
+        b = find_task(prog, busy["pid"])
+        assert b.policy.value_() == 1
+        assert per_cpu(prog["runqueues"], busy["cpu"]).curr.value_() == b.value_()
+
+
 # ---------------------------------------------------------------------------------------------- cache
 
 

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "contrib" / "lab"))
 
-from crashlab_pkg import apt, facts, kernel, reference, roots, series
+from crashlab_pkg import apt, facts, kernel, reference, roots, scenarios, series
 from crashlab_pkg.util import LabError
 
 HOST_SOURCES = """\
@@ -247,3 +247,115 @@ def test_meminfo_facts() -> None:
     ]
     built = facts.build_facts([e for e in entries if e], "kdump-null", "null")
     assert built["meminfo"] == {"Slab": 15872, "MemFree": 9}
+
+
+# A hung-task guest's fact lines as fixture_helper and /init write them (abridged).
+TRIAGE_LINES = """\
+FIXTURE-FACT trigger pid=131 target=/proc/crashme payload=hung cpu=0 comm=fixcrash
+FIXTURE-FACT holder pid=129 target=/proc/crashme payload=hold cpu=1 comm=fixhold
+FIXTURE-FACT mutex name=crashme_mutex holder=129
+FIXTURE-FACT busy pid=128 cpu=1 policy=SCHED_FIFO priority=10 comm=fixbusy
+FIXTURE-FACT actor pid=120 thread=122 zombie=123 stopped=124 comm=fixactor
+FIXTURE-FACT actor_thread pid=120 tid=122 comm=fixactor_thr
+FIXTURE-FACT actor_child pid=123 ppid=120 kind=zombie state=Z comm=fixzombie
+FIXTURE-FACT actor_child pid=124 ppid=120 kind=stopped state=T comm=fixstopped
+FIXTURE-FACT actor_signal pid=120 num=10 name=SIGUSR1 disposition=handler handler=0x401ee0
+FIXTURE-FACT actor_signal pid=120 num=12 name=SIGUSR2 disposition=ignore
+FIXTURE-FACT actor_signal pid=120 num=35 name=SIGRTMIN+1 disposition=default blocked=1 pending=shared
+FIXTURE-FACT actor_mapping pid=120 what=shared_file start=0x7f6844549000 size=8192 path=/tmp/fixactor.data
+FIXTURE-FACT actor_mapping pid=120 what=private_anon start=0x7f6844546000 size=12288
+FIXTURE-FACT ipc kind=shm key=0x46580001 id=0 size=65536 nattch=1 cpid=120
+FIXTURE-FACT ipc kind=msg key=0x46580003 id=1 messages=1 bytes=16 cpid=120
+FIXTURE-FACT actor_net pid=120 tcp_port=7701 udp_port=7702 unix_path=/tmp/fixactor.sock
+FIXTURE-FACT fd pid=120 fd=3 kind=pipe-read link=pipe:[345588]
+FIXTURE-FACT fd pid=120 fd=13 kind=eventfd link=anon_inode:[eventfd]
+FIXTURE-FACT map pid=120 start=0x00400000 end=0x00401000 perms=r--p offset=0x00000000 dev=fe:00 inode=22 path=/bin/fixactor
+FIXTURE-FACT map pid=120 start=0x7f6844536000 end=0x7f6844546000 perms=rw-s offset=0x00000000 dev=00:01 inode=0 path=/SYSV46580001 (deleted)
+FIXTURE-FACT map pid=120 start=0x7f6844546000 end=0x7f6844549000 perms=rw-p offset=0x00000000 dev=00:00 inode=0 path=
+FIXTURE-FACT sigstatus pid=120 Threads=2 SigPnd=0000000000000000 ShdPnd=0000000400000000 SigBlk=0000000400004000
+"""
+
+
+def _built(crash: str, lines: str = TRIAGE_LINES) -> dict[str, Any]:
+    entries = [facts.parse_line(ln) for ln in lines.splitlines()]
+    return facts.build_facts([e for e in entries if e], f"qemu-{crash}", crash)
+
+
+def test_triage_facts() -> None:
+    f = _built("hung")
+    assert f["crash_cpu"] == 0
+    t = f["triage"]
+    assert t["class"] == "hung-task" and t["class"] in facts.TRIAGE_CLASSES
+    assert t["task"] == {"pid": 131, "comm": "fixcrash", "cpu": 0}
+    assert t["culprit"] == {"function": "crashme_do_hung", "module": "crashme"}
+    assert t["mutex"] == {
+        "name": "crashme_mutex",
+        "owner": {"pid": 129, "comm": "fixhold"},
+        "owner_seen": 129,
+    }
+    assert f["busy"] == {"pid": 128, "comm": "fixbusy", "cpu": 1, "policy": "SCHED_FIFO", "priority": 10}
+    # The class and culprit follow the trigger, never the payload's own word (sysrq writes "c").
+    sysrq = _built(
+        "sysrq", "FIXTURE-FACT trigger pid=7 target=/proc/sysrq-trigger payload=c cpu=0 comm=fixcrash"
+    )
+    assert sysrq["triage"]["class"] == "sysrq"
+    assert sysrq["triage"]["culprit"] == {"function": "sysrq_handle_crash", "module": None}
+    assert "mutex" not in sysrq["triage"]
+    for cls, function, module in facts.TRIAGE.values():
+        assert cls in facts.TRIAGE_CLASSES
+        assert module is None or function.startswith("crashme_")
+    # Every scenario that crashes the kernel has a triage entry; kgdb does not crash.
+    for sc in scenarios.SCENARIOS.values():
+        assert sc.crash in facts.TRIAGE or sc.capture == "kgdb", sc.name
+
+
+def test_actor_facts() -> None:
+    a = _built("null")["actor"]
+    assert a["pid"] == 120 and a["comm"] == "fixactor"
+    assert a["threads"] == [{"tid": 120, "comm": "fixactor"}, {"tid": 122, "comm": "fixactor_thr"}]
+    assert [(c["kind"], c["state"], c["comm"]) for c in a["children"]] == [
+        ("zombie", "Z", "fixzombie"),
+        ("stopped", "T", "fixstopped"),
+    ]
+    sigs = {s["name"]: s for s in a["signals"]}
+    assert sigs["SIGUSR1"]["handler"] == "0x401ee0" and not sigs["SIGUSR1"]["blocked"]
+    assert sigs["SIGRTMIN+1"]["blocked"] and sigs["SIGRTMIN+1"]["pending"] == "shared"
+    assert a["mappings"]["shared_file"] == {
+        "start": "0x7f6844549000",
+        "end": "0x7f684454b000",
+        "size": 8192,
+        "path": "/tmp/fixactor.data",
+    }
+    assert a["fds"] == [
+        {"fd": 3, "kind": "pipe-read", "link": "pipe:[345588]"},
+        {"fd": 13, "kind": "eventfd", "link": "anon_inode:[eventfd]"},
+    ]
+    assert a["maps"][0]["start"] == "0x400000" and a["maps"][0]["path"] == "/bin/fixactor"
+    assert a["maps"][1]["path"] == "/SYSV46580001 (deleted)" and a["maps"][1]["perms"] == "rw-s"
+    assert a["maps"][2]["path"] == ""
+    assert a["sigstatus"]["ShdPnd"] == "0000000400000000" and a["sigstatus"]["Threads"] == "2"
+    assert a["net"] == {"tcp_port": 7701, "udp_port": 7702, "unix_path": "/tmp/fixactor.sock"}
+    ipc = _built("null")["ipc"]
+    assert ipc["shm"] == {"key": "0x46580001", "id": 0, "size": 65536, "nattch": 1, "cpid": 120}
+    assert ipc["msg"]["messages"] == 1
+
+
+def test_series_scenario_table(tmp_path: Path) -> None:
+    """Every series builds every triage scenario by default, or lists why not; a scenario's kernel options are
+    checked against the kernel's config."""
+    for s in series.SERIES.values():
+        for name in scenarios.TRIAGE_SCENARIOS:
+            assert name in s.scenarios, (s.name, name)
+        for name, why in s.skips:
+            assert name in scenarios.SCENARIOS and why, (s.name, name)
+    assert series.SERIES["5.10"].skip_reason("qemu-kfence")
+    assert series.SERIES["6.1"].skip_reason("qemu-kfence")
+    assert series.SERIES["6.12"].skip_reason("qemu-kfence") is None
+    assert series.SERIES["newest"].skip_reason("qemu-kfence") is None
+    kfence = scenarios.SCENARIOS["qemu-kfence"]
+    config = tmp_path / "config"
+    config.write_text("CONFIG_SLUB=y\n# CONFIG_KFENCE is not set\n")
+    assert scenarios.missing_config(kfence, config) == ["CONFIG_KFENCE"]
+    config.write_text("CONFIG_KFENCE=y\nCONFIG_KFENCE_SAMPLE_INTERVAL=0\n")
+    assert scenarios.missing_config(kfence, config) == []
+    assert scenarios.missing_config(scenarios.SCENARIOS["qemu-warn"], tmp_path / "absent") == []

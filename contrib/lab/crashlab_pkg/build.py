@@ -45,6 +45,7 @@ from .util import (
 
 SCHEMA_VERSION = 1
 NEED_GB = 5.0
+# Lab entries kept per series; CRASHLAB_KEEP_ENTRIES overrides (e.g. while developing the lab next to others').
 KEEP_ENTRIES = 2
 
 
@@ -146,7 +147,7 @@ def find_entry(
                 data = read_json(m)
             except (OSError, ValueError):
                 continue
-            if set(requested) <= set(data.get("scenarios", {})):
+            if set(requested) <= _present(data):
                 return m
     if not fallback:
         return None
@@ -165,9 +166,14 @@ def find_entry(
             continue
         if data.get("tools", {}).get("oracle") != entry_tools(s, {}, oracle)["oracle"]:
             continue
-        if set(requested) <= set(data.get("scenarios", {})):
+        if set(requested) <= _present(data):
             return m
     return None
+
+
+def _present(manifest: dict[str, Any]) -> set[str]:
+    """The scenarios an entry has built, or skipped because its kernel cannot make them."""
+    return set(manifest.get("scenarios", {})) | set(manifest.get("scenarios_skipped", {}))
 
 
 def _relocate(obj: Any, old: str, new: str) -> Any:
@@ -250,12 +256,19 @@ def _build_locked(cache_root: Path, requested: list[str], s: series.Series) -> P
     guest: dict[str, Any] = read_json(gdir / "guest.json")
 
     scen_info: dict[str, Any] = dict(manifest.get("scenarios", {}))
+    skipped: dict[str, str] = dict(manifest.get("scenarios_skipped", {}))
+    for name in requested:
+        why = _skip_reason(s, scenarios.SCENARIOS[name], kinfo)
+        if why and name not in skipped:
+            log(f"[{name}] skipped on series {s.name}: {why}")
+            skipped[name] = why
+    requested = [n for n in requested if n not in skipped]
     from .vm import accel, choose_accel
 
     if any(scenarios.SCENARIOS[n].capture in ("kdump", "qemu") and n not in scen_info for n in requested):
         choose_accel(Path(kinfo["vmlinuz"]), Path(guest["main_initrd"]), tmp_root / "kvm-probe")
 
-    ctx = _Manifest(entry, key, kinfo, guest, tools, timings, resolved, s, tool_root, oracle)
+    ctx = _Manifest(entry, key, kinfo, guest, tools, timings, resolved, s, tool_root, oracle, skipped)
     for name in requested:
         sc = scenarios.SCENARIOS[name]
         if s.qemu_formats is not None and sc.capture == "qemu":
@@ -308,6 +321,21 @@ def _build_locked(cache_root: Path, requested: list[str], s: series.Series) -> P
     return mpath
 
 
+def _skip_reason(s: series.Series, sc: scenarios.Scenario, kinfo: dict[str, Any]) -> str | None:
+    """Why the series' kernel cannot make the scenario (its skips table), or None. A kernel config that lacks
+    what the scenario requires without the table saying so is an error, never a silent skip."""
+    why = s.skip_reason(sc.name)
+    if why:
+        return why
+    missing = scenarios.missing_config(sc, Path(kinfo["config"]))
+    if missing:
+        raise LabError(
+            f"scenario {sc.name} needs {', '.join(missing)}, which {kinfo['release']} lacks: list it in series "
+            f"{s.name}'s skips (series.py)"
+        )
+    return None
+
+
 def _fetch_kernel(
     cache_root: Path, s: series.Series, resolved: dict[str, Any], apt: Any
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -358,8 +386,9 @@ class _Manifest:
         s: series.Series,
         tool_root: dict[str, Any] | None,
         oracle: dict[str, Any],
+        skipped: dict[str, str],
     ) -> None:
-        self.args = (entry, key, kinfo, guest, tools, timings, resolved, s, tool_root, oracle)
+        self.args = (entry, key, kinfo, guest, tools, timings, resolved, s, tool_root, oracle, skipped)
 
     def write(self, scen_info: dict[str, Any]) -> None:
         _write_manifest(*self.args, scen_info)
@@ -376,6 +405,7 @@ def _write_manifest(
     s: series.Series,
     tool_root: dict[str, Any] | None,
     oracle: dict[str, Any],
+    skipped: dict[str, str],
     scen_info: dict[str, Any],
 ) -> None:
     dumps: list[dict[str, Any]] = []
@@ -418,6 +448,7 @@ def _write_manifest(
         "guest_tools": _guest_tools(tool_root),
         "oracle": {k: oracle.get(k) for k in ("name", "version", "package_version", "suite", "argv")},
         "scenarios": scen_info,
+        "scenarios_skipped": skipped,
         "dumps": dumps,
         "default_dump": _default_dump(dumps),
         "timings": {
@@ -504,7 +535,8 @@ def _prune(cache_root: Path, keep: Path) -> None:
         for p in others
         if not (p / "manifest.json").is_file() and time.time() - p.stat().st_mtime > 6 * 3600
     ]
-    for p in complete[KEEP_ENTRIES - 1 :] + stale:
+    keep_n = max(1, int(os.environ.get("CRASHLAB_KEEP_ENTRIES", "") or KEEP_ENTRIES))
+    for p in complete[keep_n - 1 :] + stale:
         log(f"pruning old lab entry {p.name} ({du_bytes(p) / 1e9:.1f} GB)")
         shutil.rmtree(p, ignore_errors=True)
     tmp = cache_root / "tmp"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 # Keys whose value runs to the end of the line (they may hold spaces); they always come last.
-REST_KEYS = {"comm", "text", "banner"}
+REST_KEYS = {"comm", "text", "banner", "link", "path"}
 KERNEL_START_MAP = 0xFFFFFFFF81000000
 _PAIR = re.compile(r"(\w+)=")
 
@@ -57,6 +57,48 @@ def task_comm(name: str) -> str:
     return name[:15]
 
 
+# What each crashme/sysrq trigger makes of the kernel, for `crashcompat triage`: the class of the crash and the
+# function of the crashing task's stack that is not the kernel's report machinery (its module, None for the
+# kernel itself). fixcrash is the task in every case: the one that oopsed, spun (soft lockup, RCU stall),
+# blocked in D state (hung task: khungtaskd panics, fixcrash is the hung task), allocated (OOM) or warned.
+TRIAGE: dict[str, tuple[str, str, str | None]] = {
+    "null": ("oops", "crashme_deref", "crashme"),
+    "sysrq": ("sysrq", "sysrq_handle_crash", None),
+    "panic": ("panic", "crashme_do_panic", "crashme"),
+    "bug": ("bug", "crashme_do_bug", "crashme"),
+    "warn": ("warn", "crashme_do_warn", "crashme"),
+    "softlockup": ("soft-lockup", "crashme_do_softlockup", "crashme"),
+    "rcu": ("rcu-stall", "crashme_do_rcu_stall", "crashme"),
+    "hung": ("hung-task", "crashme_do_hung", "crashme"),
+    "oom": ("oom", "crashme_do_oom", "crashme"),
+    "kfence": ("kfence", "crashme_do_kfence", "crashme"),
+}
+#: the classes triage knows (docs/triage.md); the lab makes the first ten of them
+TRIAGE_CLASSES = (
+    "oops",
+    "bug",
+    "soft-lockup",
+    "hard-lockup",
+    "hung-task",
+    "rcu-stall",
+    "sysrq",
+    "panic",
+    "oom",
+    "warn",
+    "kasan",
+    "kfence",
+    "mce",
+)
+
+
+def _hex(v: str) -> str:
+    """0x-prefixed lower-case hex without leading zeros ("0x00400000" -> "0x400000")."""
+    try:
+        return hex(int(v, 16))
+    except ValueError:
+        return v
+
+
 def _num(v: str) -> int | str:
     try:
         return int(v, 0)
@@ -80,6 +122,11 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
     meminfo: dict[str, int] = {}
     capture: dict[str, Any] = {"steps": []}
     errors: list[str] = []
+    busy: dict[str, str] = {}
+    holder: dict[str, str] = {}
+    mutex: dict[str, str] = {}
+    actor: dict[str, Any] = {}
+    ipc: dict[str, dict[str, Any]] = {}
     for kind, kv in entries:
         if kind == "task":
             name = kv.get("comm", "")
@@ -148,6 +195,16 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
             capture["kexec_crash_loaded"] = kv.get("crash_loaded")
         elif kind == "error":
             errors.append(kv.get("text", ""))
+        elif kind == "busy":
+            busy = kv
+        elif kind == "holder":
+            holder = kv
+        elif kind == "mutex":
+            mutex = kv
+        elif kind == "ipc":
+            ipc[kv["kind"]] = {k: _num(v) if k != "key" else v for k, v in kv.items() if k != "kind"}
+        elif kind.startswith("actor") or kind in ("fd", "map", "sigstatus"):
+            _actor_fact(actor, kind, kv)
     kaslr_text = int(info.get("kaslr_text", "0x0"), 16)
     facts: dict[str, Any] = {
         "scenario": scenario,
@@ -212,8 +269,118 @@ def build_facts(entries: list[tuple[str, dict[str, str]]], scenario: str, crash:
             "crashme_obj_objects": tm["objects"] + tm.get("extra_objects", 0),
             "slabinfo_active_objs": tm["slabinfo_active_objs"],
         }
+    if trigger and "cpu" in trigger:
+        facts["crash_cpu"] = int(trigger["cpu"])
+    if trigger and crash in TRIAGE:
+        facts["triage"] = _triage(crash, trigger, holder, mutex)
+    if busy:
+        facts["busy"] = {
+            "pid": int(busy["pid"]),
+            "comm": busy.get("comm", ""),
+            "cpu": int(busy["cpu"]),
+            "policy": busy.get("policy", ""),
+            "priority": int(busy.get("priority", "0")),
+        }
+    if actor:
+        facts["actor"] = actor
+    if ipc:
+        facts["ipc"] = ipc
     if len(capture) > 1 or capture["steps"]:
         facts["capture"] = capture
     if errors:
         facts["errors"] = errors
     return facts
+
+
+def _triage(
+    crash: str, trigger: dict[str, str], holder: dict[str, str], mutex: dict[str, str]
+) -> dict[str, Any]:
+    """facts["triage"]: what the guest did, as `crashcompat triage` must find it (class, task, culprit)."""
+    cls, function, module = TRIAGE[crash]
+    task: dict[str, Any] = {"pid": int(trigger["pid"]), "comm": trigger.get("comm", "")}
+    if "cpu" in trigger:
+        task["cpu"] = int(trigger["cpu"])
+    out: dict[str, Any] = {
+        "class": cls,
+        "task": task,
+        "culprit": {"function": function, "module": module},
+        "trigger": {"target": trigger.get("target"), "payload": trigger.get("payload")},
+    }
+    if crash == "hung" and holder:
+        out["mutex"] = {
+            "name": mutex.get("name", "crashme_mutex"),
+            "owner": {"pid": int(holder["pid"]), "comm": holder.get("comm", "")},
+        }
+        if mutex.get("holder"):
+            out["mutex"]["owner_seen"] = int(mutex["holder"])
+    return out
+
+
+def _actor_fact(actor: dict[str, Any], kind: str, kv: dict[str, str]) -> None:
+    """fixactor's lines (fixture_helper.c) into facts["actor"]: what files, vm, sig, ps and net must show."""
+    if kind == "actor":
+        actor.update(
+            {
+                "pid": int(kv["pid"]),
+                "comm": kv.get("comm", ""),
+                "threads": [{"tid": int(kv["pid"]), "comm": kv.get("comm", "")}],
+            }
+        )
+    elif kind == "actor_thread":
+        actor.setdefault("threads", []).append({"tid": int(kv["tid"]), "comm": kv.get("comm", "")})
+    elif kind == "actor_child":
+        actor.setdefault("children", []).append(
+            {
+                "pid": int(kv["pid"]),
+                "ppid": int(kv["ppid"]),
+                "kind": kv["kind"],
+                "state": kv.get("state", ""),
+                "comm": kv.get("comm", ""),
+            }
+        )
+    elif kind == "actor_signal":
+        sig: dict[str, Any] = {
+            "num": int(kv["num"]),
+            "name": kv["name"],
+            "disposition": kv.get("disposition", ""),
+            "blocked": kv.get("blocked") == "1",
+        }
+        if "handler" in kv:
+            sig["handler"] = _hex(kv["handler"])
+        if "pending" in kv:
+            sig["pending"] = kv["pending"]
+        actor.setdefault("signals", []).append(sig)
+    elif kind == "actor_mapping":
+        start = int(kv["start"], 16)
+        m: dict[str, Any] = {
+            "start": hex(start),
+            "end": hex(start + int(kv["size"])),
+            "size": int(kv["size"]),
+        }
+        if kv.get("path"):
+            m["path"] = kv["path"]
+        actor.setdefault("mappings", {})[kv["what"]] = m
+    elif kind == "actor_net":
+        actor["net"] = {
+            "tcp_port": int(kv.get("tcp_port", "0")),
+            "udp_port": int(kv.get("udp_port", "0")),
+            "unix_path": kv.get("unix_path", ""),
+        }
+    elif kind == "fd":
+        actor.setdefault("fds", []).append(
+            {"fd": int(kv["fd"]), "kind": kv.get("kind", ""), "link": kv.get("link", "")}
+        )
+    elif kind == "map":
+        actor.setdefault("maps", []).append(
+            {
+                "start": _hex(kv["start"]),
+                "end": _hex(kv["end"]),
+                "perms": kv.get("perms", ""),
+                "offset": _hex(kv.get("offset", "0")),
+                "dev": kv.get("dev", ""),
+                "inode": int(kv.get("inode", "0")),
+                "path": kv.get("path", ""),
+            }
+        )
+    elif kind == "sigstatus":
+        actor["sigstatus"] = {k: v for k, v in kv.items() if k != "pid"}

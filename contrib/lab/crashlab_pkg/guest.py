@@ -14,7 +14,7 @@ from . import roots
 from .kernel import guest_modules
 from .util import GUEST_SRC, LabError, log, run
 
-ACTORS = ("fixsleep_a", "fixsleep_b", "fixcrash", "fixkgdb", "fixspawn")
+ACTORS = ("fixsleep_a", "fixsleep_b", "fixcrash", "fixkgdb", "fixspawn", "fixhold", "fixactor", "fixbusy")
 
 
 def build_module(kbuild_dir: Path, out: Path, make_env: dict[str, str] | None = None) -> Path:

@@ -3,6 +3,11 @@
 ``kdump-*``  real in-guest kdump: crashkernel=192M, kexec -p, crash; the capture kernel runs makedumpfile and
              writes a kdump-tools style /var/crash/<stamp>/ to an ext4 virtio disk, read out with debugfs.
 ``qemu-*``   QMP dump-guest-memory of the crashed guest: ELF (paging off/on) and kdump-zlib (flattened).
+
+The triage scenarios (TRIAGE_SCENARIOS: WARN, soft lockup, hung task, RCU stall, OOM, KFENCE) are QEMU ELF
+captures of one crash class each: /init arms the sysctls that turn the kernel's report into a panic, then
+fixcrash writes the trigger to /proc/crashme. A scenario that needs a kernel option (``requires``) is skipped
+on a series that lists it in its ``skips``, with the reason in the manifest's ``scenarios_skipped``.
 """
 
 from __future__ import annotations
@@ -27,13 +32,14 @@ CAPTURE_TIMEOUT = 400.0  # capture kernel boot + 3 makedumpfile runs: ~20-30 s m
 class Scenario:
     name: str
     capture: str  # "kdump" | "qemu" | "kgdb"
-    crash: str  # sysrq | null | panic | bug
+    crash: str  # sysrq | null | panic | bug | warn | softlockup | rcu | hung | oom | kfence | none
     cpu: str = "qemu64"
     mem: str = "512M"
     formats: tuple[str, ...] = ("elf", "elf-paging", "kdump-zlib")
     description: str = ""
     kernel_args: str = ""  # extra fixture.* words for /init
     references: tuple[str, ...] | None = None  # oracle command lines; None: the full list (reference.py)
+    requires: tuple[str, ...] = ()  # kernel config options (=y) the scenario needs
 
 
 # The scale scenarios: sleeping processes `fixidle` (fixture_helper's fixspawn) and crashme_obj objects
@@ -55,6 +61,77 @@ def _scale(name: str, mem: str, tasks: int, objects: int, formats: tuple[str, ..
         f"processes, {objects} more crashme_obj objects), for benchmarks; not a default",
     )
 
+
+# The triage scenarios: one crash class each, QEMU's plain ELF dump only, and a short oracle list (the stacks
+# and the log triage reads; ps for the task table's known-wrong check; runq, ipcs and fixactor's files, vm and
+# sig for the task commands). Three of them run fixbusy (fixture.busy=1), the SCHED_FIFO task busy on CPU 1.
+TRIAGE_REFERENCES = (
+    "sys",
+    "bt",
+    "bt -a",
+    "ps",
+    "log",
+    "foreach bt",
+    "runq",
+    "ipcs",
+    "foreach fixactor files",
+    "foreach fixactor vm",
+    "foreach fixactor sig",
+)
+
+
+def _triage(
+    name: str, crash: str, what: str, kernel_args: str = "", requires: tuple[str, ...] = ()
+) -> Scenario:
+    return Scenario(
+        name,
+        "qemu",
+        crash,
+        formats=("elf",),
+        kernel_args=kernel_args,
+        references=TRIAGE_REFERENCES,
+        requires=requires,
+        description=f"QEMU ELF dump of {what}",
+    )
+
+
+TRIAGE_LIST = [
+    _triage(
+        "qemu-warn", "warn", "a WARN() in crashme with kernel.panic_on_warn=1", kernel_args="fixture.busy=1"
+    ),
+    _triage(
+        "qemu-softlockup",
+        "softlockup",
+        "a soft lockup (crashme spins with preemption off; softlockup_panic=1, watchdog_thresh=2)",
+        kernel_args="fixture.busy=1",
+    ),
+    _triage(
+        "qemu-hung-task",
+        "hung",
+        "a hung task (fixcrash waits in D state for crashme_mutex, which fixhold holds; hung_task_panic=1, "
+        "hung_task_timeout_secs=2)",
+    ),
+    _triage(
+        "qemu-rcu-stall",
+        "rcu",
+        "an RCU stall (crashme spins in an RCU read-side section with preemption off; panic_on_rcu_stall=1, "
+        "rcu_cpu_stall_timeout=3)",
+    ),
+    _triage(
+        "qemu-oom",
+        "oom",
+        "an OOM panic (crashme takes every page; vm.panic_on_oom=1)",
+    ),
+    _triage(
+        "qemu-kfence",
+        "kfence",
+        "a KFENCE use-after-free report (crashme reads a freed KFENCE object; kfence.sample_interval=5, "
+        "panic_on_warn=1)",
+        kernel_args="kfence.sample_interval=5 fixture.busy=1",
+        requires=("CONFIG_KFENCE",),
+    ),
+]
+TRIAGE_SCENARIOS = tuple(s.name for s in TRIAGE_LIST)
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -82,10 +159,11 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         _scale("scale", "2G", 2000, 100000, ("elf", "kdump-zlib")),
         _scale("scale-1g", "1G", 1000, 50000, ("elf",)),
+        *TRIAGE_LIST,
         Scenario("kgdb", "kgdb", "none", description="the self-built KGDB kernel (for crashlab live --kgdb)"),
     ]
 }
-DEFAULT_SCENARIOS = ["kdump-null", "qemu-sysrq", "kgdb"]
+DEFAULT_SCENARIOS = ["kdump-null", "qemu-sysrq", "kgdb", *TRIAGE_SCENARIOS]
 
 KDUMP_VARIANTS = [
     # (name suffix, file prefix in /var/crash/<ts>/, format, compression)
@@ -93,6 +171,17 @@ KDUMP_VARIANTS = [
     ("lzo-d31", "dump-lzo", "kdump-compressed", "lzo"),
     ("elf-d31", "dump-elf", "elf", "none"),
 ]
+
+
+def missing_config(sc: Scenario, config: Path) -> list[str]:
+    """The options of ``sc.requires`` the kernel's config does not set to y."""
+    if not sc.requires:
+        return []
+    try:
+        text = config.read_text(errors="replace")
+    except OSError:
+        return list(sc.requires)
+    return [opt for opt in sc.requires if f"\n{opt}=y\n" not in f"\n{text}"]
 
 
 def run_scenario(sc: Scenario, guest: dict[str, Any], kinfo: dict[str, Any], out: Path) -> dict[str, Any]:

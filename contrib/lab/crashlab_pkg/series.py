@@ -18,6 +18,7 @@ from typing import Any
 
 from . import host
 from .apt import PrivateApt
+from .scenarios import TRIAGE_SCENARIOS
 from .util import LabError, log, read_json, write_json
 
 RESOLVE_TTL = 6 * 3600
@@ -30,10 +31,16 @@ class Series:
     meta: str  # the metapackage that names the kernel today
     description: str
     host: bool = False  # the host's apt and tools (only the default series)
-    scenarios: tuple[str, ...] = ("kdump-null", "qemu-sysrq")
+    scenarios: tuple[str, ...] = ("kdump-null", "qemu-sysrq", *TRIAGE_SCENARIOS)
     qemu_formats: tuple[str, ...] | None = ("elf",)  # QEMU dump formats of its qemu-* scenarios
     oracle: str = "newest"  # whose crash writes the references (CRASHLAB_ORACLE overrides): newest | host
     makedumpfile_suite: str = ""  # take the guest's makedumpfile from this suite instead of the kernel's own
+    # (scenario, why): scenarios this series' kernel cannot make; a build records them in the manifest's
+    # scenarios_skipped instead of running them (a scenario whose `requires` the config lacks must be listed)
+    skips: tuple[tuple[str, str], ...] = ()
+
+    def skip_reason(self, scenario: str) -> str | None:
+        return dict(self.skips).get(scenario)
 
 
 SERIES: dict[str, Series] = {
@@ -44,6 +51,7 @@ SERIES: dict[str, Series] = {
             "bullseye",
             "linux-image-cloud-amd64",
             "Debian 11 bullseye (bullseye-security's LTS kernel)",
+            skips=(("qemu-kfence", "Linux 5.10 has no KFENCE (merged in 5.12)"),),
         ),
         Series(
             "6.1",
@@ -51,8 +59,14 @@ SERIES: dict[str, Series] = {
             "linux-image-cloud-amd64",
             "Debian 12 bookworm, the host's own apt (the default lab)",
             host=True,
-            scenarios=("kdump-null", "qemu-sysrq", "kgdb"),
+            scenarios=("kdump-null", "qemu-sysrq", "kgdb", *TRIAGE_SCENARIOS),
             qemu_formats=None,
+            skips=(
+                (
+                    "qemu-kfence",
+                    "Debian's 6.1 cloud kernel is built without KFENCE (# CONFIG_KFENCE is not set)",
+                ),
+            ),
         ),
         Series(
             "6.12",

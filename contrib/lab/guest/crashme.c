@@ -2,7 +2,9 @@
 /*
  * crashme: the crash lab's test module. It leaves known facts in kernel memory for the dump tests
  * (a magic value, a string, a list of CRASHME_NOBJ objects in their own slab cache, a kthread) and crashes
- * the kernel on request: `echo null|panic|bug > /proc/crashme`.
+ * the kernel on request: `echo null|panic|bug|warn|softlockup|rcu|hung|oom|kfence > /proc/crashme` (the
+ * triage scenarios: each needs the sysctls /init sets for it; `hold` takes crashme_mutex and sleeps holding it,
+ * so that a later `hung` blocks in D state).
  * The parameter extra_objects=N (default 0; the lab's `scale` scenario) allocates N more objects from the same
  * cache, on their own list crashme_extra_list, so that slab walkers have many objects to count.
  * Reading /proc/crashme prints the facts as "key=value" lines.
@@ -26,6 +28,12 @@
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
 #include <linux/xarray.h>
+#include <linux/mutex.h>
+#include <linux/gfp.h>
+#include <linux/mm.h>
+#ifdef CONFIG_KFENCE
+#include <linux/kfence.h>
+#endif
 
 #define CRASHME_NOBJ 17
 
@@ -38,6 +46,13 @@
 int crashme_deref(int *p);
 void crashme_do_panic(const char *who);
 void crashme_do_bug(void);
+void crashme_do_warn(void);
+void crashme_do_softlockup(void);
+void crashme_do_rcu_stall(void);
+void crashme_hold_mutex(void);
+void crashme_do_hung(void);
+void crashme_do_oom(void);
+int crashme_do_kfence(void);
 
 struct crashme_obj {
 	int index;
@@ -59,6 +74,12 @@ int *crashme_nullptr;
 struct kmem_cache *crashme_cache;
 struct task_struct *crashme_task;
 static struct proc_dir_entry *crashme_proc;
+/* The triage scenarios: the mutex `hold` keeps and `hung` waits for, its holder, the RCU callback that makes
+ * RCU start the grace period `rcu` stalls, and the pages `oom` takes. */
+DEFINE_MUTEX(crashme_mutex);
+int crashme_mutex_holder;
+static struct rcu_head crashme_rcu_head;
+unsigned long crashme_oom_pages;
 
 /* A constructor keeps SLUB from merging this cache into another one of the same size. */
 static void crashme_ctor(void *p)
@@ -80,6 +101,102 @@ noinline void crashme_do_bug(void)
 {
 	BUG();
 }
+
+/* WARN with panic_on_warn=1: __warn() panics in this task. */
+noinline void crashme_do_warn(void)
+{
+	WARN(1, "crashme: warning requested by %s\n", current->comm);
+}
+
+/* Spin with preemption off and interrupts on: the watchdog's hrtimer on this CPU sees that its per-CPU
+ * stopper never ran (softlockup_panic=1 panics there). */
+noinline void crashme_do_softlockup(void)
+{
+	preempt_disable();
+	for (;;)
+		cpu_relax();
+}
+
+static void crashme_rcu_cb(struct rcu_head *head)
+{
+}
+
+/* Spin inside an RCU read-side section with preemption off, after queueing a callback so that RCU starts a
+ * grace period this CPU never lets end: the stall detector (rcu_cpu_stall_timeout, panic_on_rcu_stall=1)
+ * reports it from this CPU's tick. */
+noinline void crashme_do_rcu_stall(void)
+{
+	rcu_read_lock();
+	preempt_disable();
+	call_rcu(&crashme_rcu_head, crashme_rcu_cb);
+	for (;;)
+		cpu_relax();
+}
+
+/* Take crashme_mutex and keep it, sleeping interruptibly (state S), until a signal comes. */
+noinline void crashme_hold_mutex(void)
+{
+	mutex_lock(&crashme_mutex);
+	WRITE_ONCE(crashme_mutex_holder, task_pid_nr(current));
+	pr_info("crashme: %s[%d] holds crashme_mutex\n", current->comm, task_pid_nr(current));
+	while (!signal_pending(current))
+		msleep_interruptible(3600 * 1000);
+	WRITE_ONCE(crashme_mutex_holder, 0);
+	mutex_unlock(&crashme_mutex);
+}
+
+/* Wait for crashme_mutex in state D: khungtaskd reports (and with hung_task_panic=1 panics) after
+ * hung_task_timeout_secs. */
+noinline void crashme_do_hung(void)
+{
+	mutex_lock(&crashme_mutex);
+	mutex_unlock(&crashme_mutex);
+}
+
+/* Take every page the allocator gives (and never give them back): with vm.panic_on_oom=1 the OOM killer's
+ * first call panics in this task. */
+noinline void crashme_do_oom(void)
+{
+	for (;;) {
+		struct page *page = alloc_page(GFP_KERNEL);
+
+		if (!page)
+			break;
+		crashme_oom_pages++;
+	}
+	pr_err("crashme: the allocator failed after %lu pages without an OOM panic\n", crashme_oom_pages);
+}
+
+#ifdef CONFIG_KFENCE
+/* A use-after-free read of a KFENCE object: kmalloc until KFENCE hands out an object (kfence.sample_interval
+ * must be set at boot), free it and read it. KFENCE reports the fault; panic_on_warn=1 panics. */
+noinline int crashme_do_kfence(void)
+{
+	int i;
+
+	for (i = 0; i < 20000; i++) {
+		int *p = kmalloc(32, GFP_KERNEL);
+
+		if (!p)
+			return -ENOMEM;
+		if (is_kfence_address(p)) {
+			pr_info("crashme: KFENCE object at %px after %d allocations\n", p, i + 1);
+			kfree(p);
+			return READ_ONCE(*p);
+		}
+		kfree(p);
+		usleep_range(200, 400);
+	}
+	pr_err("crashme: KFENCE gave no object in %d allocations (kfence.sample_interval=0?)\n", i);
+	return -EAGAIN;
+}
+#else
+noinline int crashme_do_kfence(void)
+{
+	pr_err("crashme: this kernel has no KFENCE\n");
+	return -EOPNOTSUPP;
+}
+#endif
 
 static int crashme_kthread_fn(void *unused)
 {
@@ -103,6 +220,8 @@ static int crashme_show(struct seq_file *m, void *v)
 	seq_printf(m, "kthread_pid=%d\n", crashme_task ? task_pid_nr(crashme_task) : -1);
 	if (crashme_nextra)
 		seq_printf(m, "extra_objects=%d\n", crashme_nextra);
+	if (READ_ONCE(crashme_mutex_holder))
+		seq_printf(m, "mutex_holder=%d\n", READ_ONCE(crashme_mutex_holder));
 	/*
 	 * Kernel objects in slab pages, with their physical addresses: the lab checks that a filtered dump still
 	 * holds these pages (the task_struct of every process, at most 200; the reader's struct pid; the top
@@ -150,6 +269,31 @@ static ssize_t crashme_write(struct file *file, const char __user *ubuf, size_t 
 		crashme_do_panic(current->comm);
 	if (!strcmp(cmd, "bug"))
 		crashme_do_bug();
+	if (!strcmp(cmd, "warn")) {
+		crashme_do_warn();
+		return count;
+	}
+	if (!strcmp(cmd, "softlockup"))
+		crashme_do_softlockup();
+	if (!strcmp(cmd, "rcu"))
+		crashme_do_rcu_stall();
+	if (!strcmp(cmd, "hold")) {
+		crashme_hold_mutex();
+		return count;
+	}
+	if (!strcmp(cmd, "hung")) {
+		crashme_do_hung();
+		return count;
+	}
+	if (!strcmp(cmd, "oom")) {
+		crashme_do_oom();
+		return -ENOMEM;
+	}
+	if (!strcmp(cmd, "kfence")) {
+		int ret = crashme_do_kfence();
+
+		return ret < 0 ? ret : count;
+	}
 	return -EINVAL;
 }
 

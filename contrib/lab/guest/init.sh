@@ -5,7 +5,10 @@
 #   - fixture.mode=qemu             -> crash; the host dumps memory over QMP
 #   - fixture.mode=live             -> stay up (gdbstub / drgn --qemu)
 #   - fixture.mode=kgdb             -> enter KGDB with sysrq-g from the process `fixkgdb`
-# fixture.crash=sysrq|null|panic|bug picks how the process `fixcrash` crashes the kernel.
+# fixture.crash=sysrq|null|panic|bug|warn|softlockup|rcu|hung|oom|kfence picks how the process `fixcrash`
+# crashes the kernel (the last six after arming the sysctls that turn their report into a panic, see arm()).
+# fixture.busy=1 adds the SCHED_FIFO task `fixbusy` that spins on CPU 1 from the go signal on (the triage
+# scenarios warn, softlockup and kfence; not the default dumps, whose CPU 1 stays idle). fixcrash runs on CPU 0.
 # fixture.spawn=N (the `scale` scenario) adds N sleeping processes `fixidle`; fixture.extra_objects=N loads
 # crashme with extra_objects=N (N more objects in its slab cache). Both default to 0.
 # Facts for the host go to the third serial port (ttyS2) as "FIXTURE-FACT <kind> key=value ..." lines, so that
@@ -34,6 +37,7 @@ CRASH=sysrq
 SCENARIO=unknown
 SPAWN=0
 EXTRA_OBJECTS=0
+BUSY=0
 read -r CMDLINE < /proc/cmdline
 for w in $CMDLINE; do
     case "$w" in
@@ -42,6 +46,7 @@ for w in $CMDLINE; do
         fixture.scenario=*) SCENARIO=${w#fixture.scenario=} ;;
         fixture.spawn=*) SPAWN=${w#fixture.spawn=} ;;
         fixture.extra_objects=*) EXTRA_OBJECTS=${w#fixture.extra_objects=} ;;
+        fixture.busy=*) BUSY=${w#fixture.busy=} ;;
     esac
 done
 
@@ -104,6 +109,7 @@ echo 1 > /proc/sys/kernel/sysrq
 echo 0 > /proc/sys/kernel/panic
 echo 1 > /proc/sys/kernel/panic_on_oops
 hostname crashfixture
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
 
 TEXT=$(grep -m1 ' _text$' /proc/kallsyms | cut -d' ' -f1)
 fact info release=$(uname -r) hostname=$(hostname) machine=$(uname -m) kaslr_text=0x$TEXT mode=$MODE crash=$CRASH scenario=$SCENARIO
@@ -112,17 +118,7 @@ kmsg "known line two: pack my box with five dozen liquor jugs"
 kmsg "scenario=$SCENARIO mode=$MODE crash=$CRASH"
 kmsg "kaslr _text=0x$TEXT"
 
-for s in panic panic_on_oops panic_on_warn panic_print panic_on_rcu_stall panic_on_unrecovered_nmi \
-         panic_on_io_nmi softlockup_panic hardlockup_panic hung_task_panic unknown_nmi_panic \
-         sysrq kptr_restrict; do
-    # (busybox's read returns 1 on /proc/sys files even when it read the line: do not chain on its status)
-    if [ -e /proc/sys/kernel/$s ]; then
-        v=
-        read -r v < /proc/sys/kernel/$s
-        fact sysctl name=kernel.$s text=$v
-    fi
-done
-grep -E ' (_text|_stext|_etext|panic|sysrq_handle_crash|init_task|jiffies|linux_banner|crashme_deref|crashme_write|crashme_magic|crashme_banner|crashme_list|crashme_kthread_fn|crashme_do_panic|crashme_do_bug)( |	|$)' /proc/kallsyms |
+grep -E ' (_text|_stext|_etext|panic|sysrq_handle_crash|init_task|jiffies|linux_banner|crashme_deref|crashme_write|crashme_magic|crashme_banner|crashme_list|crashme_kthread_fn|crashme_do_panic|crashme_do_bug|crashme_do_warn|crashme_do_softlockup|crashme_do_rcu_stall|crashme_do_hung|crashme_hold_mutex|crashme_mutex|crashme_do_oom|crashme_do_kfence)( |	|$)' /proc/kallsyms |
 while read -r addr type name mod; do
     fact symbol name=$name address=0x$addr type=$type module=${mod:-vmlinux}
 done
@@ -137,16 +133,37 @@ while read -r key value unit; do
     fact meminfo name=${key%:} kb=$value
 done < /proc/meminfo
 
-# The actors: two sleepers with markers in user memory, and the process that crashes the kernel.
+# The actors: two sleepers with markers in user memory, fixactor (files, mappings, signals, threads, SysV IPC
+# for the task commands), the SCHED_FIFO spinner fixbusy, and the process that crashes the kernel.
 /bin/fixsleep_a &
 /bin/fixsleep_b &
+ACTORS="fixsleep_a fixsleep_b"
+if [ "$MODE" != kgdb ]; then  # (the KGDB kernel is a tinyconfig: no SysV IPC, no network)
+    /bin/fixactor &
+    ACTORS="$ACTORS fixactor"
+fi
 case "$CRASH" in
     sysrq) TARGET=/proc/sysrq-trigger; PAYLOAD=c ;;
-    null|panic|bug) TARGET=/proc/crashme; PAYLOAD=$CRASH ;;
+    null|panic|bug|warn|softlockup|rcu|hung|oom|kfence) TARGET=/proc/crashme; PAYLOAD=$CRASH ;;
     none) TARGET= ;;
     *) fail "unknown fixture.crash=$CRASH" ;;
 esac
-ACTORS="fixsleep_a fixsleep_b"
+GO=/tmp/go
+if [ "$MODE" = kdump ] || [ "$MODE" = qemu ]; then
+    [ "$BUSY" = 1 ] || BUSY=0
+else
+    BUSY=0
+fi
+if [ "$BUSY" = 1 ] && [ -n "$TARGET" ]; then
+    /bin/fixbusy /tmp/go /tmp/go.busy 1 &
+    ACTORS="$ACTORS fixbusy"
+    GO=/tmp/go.busy  # fixcrash starts once fixbusy spins
+fi
+if [ "$CRASH" = hung ]; then
+    # fixhold takes crashme_mutex and sleeps holding it; fixcrash's `hung` then waits for it in state D.
+    /bin/fixhold /proc/crashme hold - &
+    ACTORS="$ACTORS fixhold"
+fi
 if [ "$SPAWN" != 0 ]; then
     /bin/fixspawn $SPAWN &
     ACTORS="$ACTORS fixspawn"
@@ -155,7 +172,7 @@ if [ "$MODE" = kgdb ]; then
     /bin/fixkgdb /proc/sysrq-trigger g /tmp/go &
     ACTORS="$ACTORS fixkgdb"
 elif [ "$MODE" != live ] && [ -n "$TARGET" ]; then
-    /bin/fixcrash $TARGET $PAYLOAD /tmp/go &
+    FIXTURE_CPU=0 /bin/fixcrash $TARGET $PAYLOAD $GO &
     ACTORS="$ACTORS fixcrash"
 fi
 for a in $ACTORS; do
@@ -165,6 +182,17 @@ for a in $ACTORS; do
     while [ ! -e /tmp/ready.$a ] && [ $n -lt $lim ]; do sleep 0.1; n=$((n + 1)); done
     [ -e /tmp/ready.$a ] || fail "$a did not start"
 done
+if [ "$CRASH" = hung ]; then
+    n=0
+    holder=
+    while [ -z "$holder" ] && [ $n -lt 600 ]; do
+        holder=$(grep '^mutex_holder=' /proc/crashme)
+        [ -n "$holder" ] || sleep 0.1
+        n=$((n + 1))
+    done
+    [ -n "$holder" ] || fail "fixhold did not take crashme_mutex"
+    fact mutex name=crashme_mutex holder=${holder#mutex_holder=}
+fi
 
 if [ "$MODE" = kdump ]; then
     kexec -p /boot/vmlinuz --initrd=/boot/capture.cpio.gz \
@@ -175,6 +203,47 @@ if [ "$MODE" = kdump ]; then
     fact kexec crash_loaded=$loaded
     kmsg "capture kernel loaded with kexec -p"
 fi
+
+# Arm the crash: the sysctls that make the scenario's report a panic (thresholds short, so that the report comes
+# within seconds; set only now, so that nothing before trips them).
+sysw() {  # sysw FILE VALUE
+    [ -e "$1" ] || fail "this kernel has no $1"
+    echo "$2" > "$1" || fail "cannot write $2 to $1"
+}
+case "$CRASH" in
+    warn|kfence) sysw /proc/sys/kernel/panic_on_warn 1 ;;
+    softlockup)
+        sysw /proc/sys/kernel/softlockup_panic 1
+        sysw /proc/sys/kernel/watchdog_thresh 2 ;;
+    hung)
+        sysw /proc/sys/kernel/hung_task_panic 1
+        sysw /proc/sys/kernel/hung_task_timeout_secs 2 ;;
+    rcu)
+        sysw /proc/sys/kernel/panic_on_rcu_stall 1
+        sysw /sys/module/rcupdate/parameters/rcu_cpu_stall_timeout 3 ;;
+    oom) sysw /proc/sys/vm/panic_on_oom 1 ;;
+esac
+if [ "$BUSY" = 1 ]; then
+    # No RT throttling (nor, from 6.12 on, the fair server's share on CPU 1): fixbusy keeps CPU 1 until the crash.
+    [ -e /proc/sys/kernel/sched_rt_runtime_us ] && echo -1 > /proc/sys/kernel/sched_rt_runtime_us
+    f=/sys/kernel/debug/sched/fair_server/cpu1/runtime
+    [ -e $f ] && echo 0 > $f 2>/dev/null
+fi
+sysfact() {  # sysfact NAME FILE
+    # (not busybox's read: it reads a byte at a time, and a /proc/sys file answers only the read at offset 0)
+    if [ -e "$2" ]; then
+        v=$(cat "$2")
+        fact sysctl name=$1 text=$v
+    fi
+}
+for s in panic panic_on_oops panic_on_warn panic_print panic_on_rcu_stall panic_on_unrecovered_nmi \
+         panic_on_io_nmi softlockup_panic hardlockup_panic hung_task_panic unknown_nmi_panic \
+         sysrq kptr_restrict watchdog_thresh hung_task_timeout_secs sched_rt_runtime_us; do
+    sysfact kernel.$s /proc/sys/kernel/$s
+done
+sysfact vm.panic_on_oom /proc/sys/vm/panic_on_oom
+sysfact rcupdate.rcu_cpu_stall_timeout /sys/module/rcupdate/parameters/rcu_cpu_stall_timeout
+sysfact kfence.sample_interval /sys/module/kfence/parameters/sample_interval
 
 # Every task, right before the crash (shell builtins only: no task comes or goes because of this loop).
 for d in /proc/[0-9]*; do
