@@ -88,7 +88,15 @@ def test_ps_is_drgns_task_table(session: Session) -> None:
         assert (r["mark"] == ">") == (t.value_() in active)
         if t.mm:
             assert int(r["vsz"]) == task_vsize(t) // 1024
-            assert int(r["rss"]) == task_rss(prog, t).total * 4
+            # crash (and ps) count what the mm's per-CPU rss counters hold (Linux 6.2+), drgn 0.3.0's helper
+            # may leave the CPUs' unfolded deltas out: at most one batch a CPU apart; crash's own figure is
+            # compared byte for byte by test_references.py
+            slack = (
+                0
+                if t.mm.rss_stat.type_.kind.name == "ARRAY" and "count" in dir(t.mm.rss_stat[0])
+                else 4 * 32 * len(list(for_each_possible_cpu(prog)))
+            )
+            assert abs(int(r["rss"]) - task_rss(prog, t).total * 4) <= slack
         else:
             assert r["vsz"] == r["rss"] == "0"
     assert order == sorted(order)
@@ -107,7 +115,13 @@ def test_ps_has_the_recorded_tasks(lab_dump: Any, session: Session) -> None:
     recorded = {(t["pid"], t["comm"][:15]) for t in facts["tasks"]}
     # comm as the kernel keeps it: /proc shows kworkers with their workqueue appended.
     present = {(p, r["comm"].strip("[]")) for p, r in by_pid.items()}
-    matched = {(p, c) for p, c in recorded if any(p == q and c.startswith(d) for q, d in present)}
+    # /proc may show a kworker with its workqueue appended, and the kernel's comm may hold more than /proc's
+    # (6.12's rescuers: comm "kworker/R-rcu_g", /proc "kworker/R")
+    matched = {
+        (p, c)
+        for p, c in recorded
+        if any(p == q and (c.startswith(d) or d.startswith(c)) for q, d in present)
+    }
     assert len(matched) >= 0.9 * len(recorded), sorted(recorded - matched)
 
 
