@@ -204,6 +204,16 @@ class Target(ABC):
     def read_physical(self, address: int, size: int) -> bytes:
         """Read *size* bytes of physical memory.  Raises :class:`FaultError`."""
 
+    def write(self, address: int, data: bytes) -> None:
+        """Write *data* to kernel virtual memory of a live kernel (``wr``).  A dump is never written: the
+        default refuses, and only live backends that can change the kernel's memory override it.
+        Raises :class:`TargetError` (:class:`FaultError` for an address that cannot be written)."""
+        raise TargetError("this target cannot write memory")
+
+    def write_physical(self, address: int, data: bytes) -> None:
+        """Write *data* to physical memory of a live kernel; see :meth:`write`."""
+        raise TargetError("this target cannot write memory")
+
     # ---- symbols ---------------------------------------------------------------------------------------
 
     @abstractmethod
