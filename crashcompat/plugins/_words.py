@@ -79,6 +79,23 @@ def is_number(text: str) -> bool:
     return bool(t) and all(c in "0123456789abcdef" for c in t)
 
 
+def parse_number(text: str) -> int:
+    """crash's ``stol()``: decimal digits are decimal, else hexadecimal (``0x`` allowed)."""
+    if text.isdigit():
+        return int(text, 10)
+    if is_number(text):
+        return int(text, 16)
+    raise CommandError(f"not a valid number: {text}")
+
+
+def parse_hex(text: str) -> int:
+    """crash's ``htoll()``: hexadecimal, ``0x`` allowed."""
+    if is_number(text):
+        return int(text, 16)
+    body = text[2:] if text.lower().startswith("0x") else text
+    raise CommandError(f'invalid input: "{body}"')
+
+
 def symbol_not_found(ctx: CommandContext, name: str) -> None:
     """crash's reply to an unknown symbol: the symbols whose names contain it."""
     ctx.write(f"symbol not found: {name}\npossible alternatives:\n")

@@ -534,7 +534,7 @@ def whatis(ctx: CommandContext) -> None:
         sym = symbol_search(kernel, words[0])
         if sym is not None:
             try:
-                ctx.write(printer.whatissymbol_search(sym.name))
+                ctx.write(printer.whatis_symbol(sym.name))
             except SymbolNotFound:
                 raise CommandError(f"gdb request failed: whatis {sym.name}") from None
             return

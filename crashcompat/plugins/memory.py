@@ -22,34 +22,22 @@ from crashcompat.api import (
     parse_cpu_spec,
 )
 from crashcompat.api.kernel import layout, memory, slub, symbols, tasks
-from crashcompat.plugins._words import Options, is_number, symbol_not_found, symbol_search
-
-RD_SYNOPSIS = (
-    "rd [-adDsSupxmfNR][-8|-16|-32|-64][-o offs][-e addr][-r file][address|symbol]\n     [count]"
+from crashcompat.plugins._words import (
+    Options,
+    is_number,
+    parse_hex,
+    parse_number,
+    symbol_not_found,
+    symbol_search,
 )
+
+RD_SYNOPSIS = "rd [-adDsSupxmfNR][-8|-16|-32|-64][-o offs][-e addr][-r file][address|symbol]\n     [count]"
 
 #: ``display_memory``'s columns per item size: items per line, hex digits, where the ASCII text starts
 #: (``ASCII_START_*`` with ``VADDR_PRLEN`` 16).
 _PER_LINE = {1: 16, 2: 8, 4: 4, 8: 2}
 _HEX_DIGITS = {1: 2, 2: 4, 4: 8, 8: 16}
 _ASCII_START = {1: 67, 2: 59, 4: 55, 8: 53}
-
-
-def parse_number(text: str) -> int:
-    """crash's ``stol()``: decimal digits are decimal, else hexadecimal (``0x`` allowed)."""
-    if text.isdigit():
-        return int(text, 10)
-    if is_number(text):
-        return int(text, 16)
-    raise CommandError(f"not a valid number: {text}")
-
-
-def parse_hex(text: str) -> int:
-    """crash's ``htoll()``: hexadecimal, ``0x`` allowed."""
-    if is_number(text):
-        return int(text, 16)
-    body = text[2:] if text.lower().startswith("0x") else text
-    raise CommandError(f'invalid input: "{body}"')
 
 
 def _address_or_symbol(ctx: CommandContext, word: str) -> int | None:
@@ -62,13 +50,6 @@ def _address_or_symbol(ctx: CommandContext, word: str) -> int | None:
         symbol_not_found(ctx, word)
         return None
     return sym.address
-
-
-def _is_kvaddr(kernel: Kernel, address: int) -> bool:
-    try:
-        return layout.layout(kernel).is_kvaddr(address)
-    except TargetError:
-        return address >= 0xFFFF800000000000
 
 
 # ---- rd ------------------------------------------------------------------------------------------------------
@@ -335,7 +316,7 @@ def rd(ctx: CommandContext) -> None:
             count = 1 << 62 if unlimited else 1
     elif end:
         ctx.write("WARNING: ending address ignored when count is specified\n")
-    if space == "kernel" and not _is_kvaddr(kernel, address):
+    if space == "kernel" and not layout.layout(kernel).is_kvaddr(address):
         space = "user"
     if "R" in opts:
         count = count or 1
@@ -359,7 +340,7 @@ def _in_order(argv: list[str], found: list[tuple[str, str]]) -> list[tuple[str, 
         if not word.startswith("-") or word == "-":
             continue
         for letter in word[1:]:
-            for i, (found_letter, value) in enumerate(remaining):
+            for i, (found_letter, _value) in enumerate(remaining):
                 if found_letter == letter:
                     ordered.append(remaining.pop(i))
                     break
@@ -368,7 +349,9 @@ def _in_order(argv: list[str], found: list[tuple[str, str]]) -> list[tuple[str, 
     return ordered + remaining
 
 
-def _raw_copy(ctx: CommandContext, address: int, count: int, space: memory.Space, mm: int | None, path: str) -> None:
+def _raw_copy(
+    ctx: CommandContext, address: int, count: int, space: memory.Space, mm: int | None, path: str
+) -> None:
     """``rd -r FILE``: the bytes themselves into a file."""
     try:
         f = open(path, "wb")  # noqa: SIM115 - closed below
@@ -420,13 +403,13 @@ def wr(ctx: CommandContext) -> None:
     size = 8
     space: memory.Space | None = None
     for letter, values in opts.values.items():
-        value = values[-1]
+        given = values[-1]
         if letter == "8":
             size = 1
         elif letter in "136":
             want = {"1": "6", "3": "2", "6": "4"}[letter]
-            if value != want:
-                ctx.write(f"wr: invalid option: {letter}{value}\n")
+            if given != want:
+                ctx.write(f"wr: invalid option: {letter}{given}\n")
                 ctx.write(usage.usage_text())
                 return
             size = {"1": 2, "3": 4, "6": 8}[letter]
@@ -450,7 +433,7 @@ def wr(ctx: CommandContext) -> None:
         space = "user" if lay.is_uvaddr(address) else "kernel"
     if space == "user" and not layout.layout(kernel).is_uvaddr(address):
         raise CommandError(f"invalid user virtual address: {address:x}")
-    if space == "kernel" and not _is_kvaddr(kernel, address):
+    if space == "kernel" and not layout.layout(kernel).is_kvaddr(address):
         raise CommandError(f"invalid kernel virtual address: {address:x}")
     data = value.to_bytes(size, "little")
     if space == "kernel":
@@ -495,8 +478,7 @@ def ptov(ctx: CommandContext) -> None:
         assert usage is not None
         ctx.write(usage.usage_text())
         return
-    others = 0
-    for word in ctx.argv:
+    for others, word in enumerate(ctx.argv):
         text, colon, spec = word.partition(":")
         if colon:
             current = tasks.read_task(kernel, ctx.session.current_task()).cpu
@@ -513,7 +495,6 @@ def ptov(ctx: CommandContext) -> None:
             virtual = kernel.phys_to_virt(offset)
             ctx.write(f"{chr(10) if others else ''}{mkstring('VIRTUAL', 16)}  {mkstring('PHYSICAL', 16)}\n")
             ctx.write(f"{mkstring(f'{virtual:x}', 16)}  {mkstring(f'{offset:x}', 16)}\n")
-        others += 1
 
 
 @hookimpl

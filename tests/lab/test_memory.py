@@ -101,8 +101,51 @@ def ptov_lines(kernel: Kernel, facts: dict[str, Any]) -> list[str]:
     ]
 
 
+def list_lines(kernel: Kernel, facts: dict[str, Any]) -> list[str]:
+    """``list`` over the crashme module's list (its debug info loaded first) and the task list."""
+    objects = [int(o["address"], 16) for o in facts["test_module"]["list_objects"]]
+    first = objects[0]
+    return [
+        "list -H crashme_list",
+        "list crashme_list",
+        f"list -h {first + 32:x}",
+        "list -o 32 -H crashme_list",
+        "list crashme_obj.node -H crashme_list",
+        "list -H crashme_list -o crashme_obj.node -s crashme_obj.index,tag",
+        "list -H crashme_list -l crashme_obj.node -s crashme_obj.tag",
+        "list -H crashme_list crashme_obj.node -s crashme_obj",
+        "list -r -H crashme_list -o crashme_obj.node",
+        "list -r crashme_list",
+        f"list -h {first:x} -o crashme_obj.node -s crashme_obj.index -x",
+        "list -H crashme_list -s crashme_obj.index -d -o 32",
+        "list -H crashme_list -s crashme_obj.node.next -o 32",
+        "list -H crashme_list -S crashme_obj.index,magic -o 32",
+        f"list {first + 32:x}",
+        f"list 32 {first + 32:x}",
+        f"list -o 32 {first:x}",
+        f"list -o 8 {first + 32:x}",
+        "list jiffies",
+        "list nosuch",
+        "list",
+        "list -H crashme_list -s crashme_obj.nosuch -o 32",
+        "list -H crashme_list -s nosuch_struct -o 32",
+        f"list -H crashme_list -e {objects[3] + 32:x}",
+        f"list -O 32 -h {first:x} -o 32",
+        "list task_struct.tasks -h init_task -s task_struct.pid,comm",
+        "list -H init_task.children",
+        "list 0",
+        "list -x -d crashme_list",
+        "list -l 32 crashme_list",
+        "list 1 2 3",
+    ]
+
+
 def command_lines(kernel: Kernel, facts: dict[str, Any]) -> dict[str, list[str]]:
-    return {"rd": rd_lines(kernel, facts), "ptov": ptov_lines(kernel, facts)}
+    return {
+        "rd": rd_lines(kernel, facts),
+        "ptov": ptov_lines(kernel, facts),
+        "list": list_lines(kernel, facts),
+    }
 
 
 @pytest.fixture
@@ -128,11 +171,13 @@ def compare(session: Session, lines: list[str], oracle: dict[str, str]) -> tuple
     return failures, total, same
 
 
-@pytest.mark.parametrize("family", ["rd", "ptov"])
+@pytest.mark.parametrize("family", ["rd", "ptov", "list"])
 def test_memory_commands_match_crash(session: Session, lab_dump: Any, lab_manifest: Any, family: str) -> None:
     session.context_task = tasks.default_context(session.kernel)
     lines = command_lines(session.kernel, lab_dump.facts)[family]
-    oracle = run_crash(lab_manifest.vmlinux, lab_dump.path, lines)
+    load = f"mod -s crashme {lab_manifest['test_module']['ko']}"
+    session.run(load, echo=False)
+    oracle = run_crash(lab_manifest.vmlinux, lab_dump.path, [load, *lines])
     if not oracle:
         pytest.skip("crash is not installed")
     failures, total, same = compare(session, lines, oracle)

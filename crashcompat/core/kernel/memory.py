@@ -185,7 +185,9 @@ def read_prefix(
     return bytes(out), None
 
 
-def read_memory(kernel: Kernel, address: int, size: int, space: Space, what: str, mm: int | None = None) -> bytes:
+def read_memory(
+    kernel: Kernel, address: int, size: int, space: Space, what: str, mm: int | None = None
+) -> bytes:
     """Read *size* bytes or raise :class:`MemoryReadError` with crash's message for a read of *what*."""
     data, fault = read_prefix(kernel, address, size, space, mm)
     if fault is not None:
