@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from crashcompat.api import (
@@ -21,7 +23,7 @@ from crashcompat.api import (
     mkstring,
     parse_cpu_spec,
 )
-from crashcompat.api.kernel import layout, memory, slub, symbols, tasks
+from crashcompat.api.kernel import layout, memory, mm, slub, symbols, tasks
 from crashcompat.plugins._words import (
     Options,
     is_number,
@@ -497,6 +499,308 @@ def ptov(ctx: CommandContext) -> None:
             ctx.write(f"{mkstring(f'{virtual:x}', 16)}  {mkstring(f'{offset:x}', 16)}\n")
 
 
+# ---- search --------------------------------------------------------------------------------------------------
+
+SEARCH_SYNOPSIS = (
+    "search [-s start] [ -[kKV] | -u | -p | -t | -T ] [-e end | -l length] [-m mask]\n"
+    "         [-x count] -[cwh] [value | (expression) | symbol | string] ..."
+)
+#: How many bytes of text crash shows from a string match (``CHARS_CTX``).
+_CHARS_CONTEXT = 56
+#: Merged readable memory is searched in pieces of this size (with an overlap for matches across them).
+_PIECE = 8 << 20
+
+
+@dataclass
+class _Needle:
+    """One value (or string) to look for, and what crash prints after a match: ``(symbol)`` or nothing."""
+
+    value: int
+    label: str
+    text: bytes = b""
+
+
+def _merged(chunks: Iterator[tuple[int, bytes]], overlap: int) -> Iterator[tuple[int, bytes, int]]:
+    """Contiguous chunks joined into pieces of about ``_PIECE`` bytes: ``(address, bytes, fresh)`` where
+    matches before ``address + fresh``... begin at ``fresh``: the first *fresh* bytes were already searched
+    as the tail of the previous piece (they are repeated so that matches across the seam are found)."""
+    buffer = bytearray()
+    base = 0
+    skip = 0
+    for address, data in chunks:
+        if buffer and base + len(buffer) != address:
+            yield base, bytes(buffer), skip
+            buffer, skip = bytearray(), 0
+        if not buffer:
+            base = address
+        buffer += data
+        if len(buffer) >= _PIECE:
+            yield base, bytes(buffer), skip
+            keep = min(overlap, len(buffer))
+            tail = buffer[-keep:] if keep else bytearray()
+            base = base + len(buffer) - keep
+            buffer, skip = bytearray(tail), keep
+    if buffer:
+        yield base, bytes(buffer), skip
+
+
+def _value_pattern(value: int, mask: int, size: int) -> re.Pattern[bytes]:
+    """Every position where a *size*-byte little-endian word equals *value* outside the *mask* bits."""
+    parts = []
+    for i in range(size):
+        m = (mask >> (8 * i)) & 0xFF
+        v = ((value | mask) >> (8 * i)) & 0xFF
+        allowed = [b for b in range(256) if (b | m) == v]
+        parts.append(b"[" + b"".join(re.escape(bytes([b])) for b in allowed) + b"]")
+    return re.compile(b"(?=(" + b"".join(parts) + b"))", re.DOTALL)
+
+
+def _word_matches(
+    base: int, data: bytes, fresh: int, needles: list[_Needle], mask: int, size: int
+) -> list[tuple[int, int]]:
+    """``(address, needle index)`` of aligned *size*-byte words matching, in crash's order."""
+    found: list[tuple[int, int]] = []
+    limit = len(data) - size + 1
+    for n, needle in enumerate(needles):
+        if mask:
+            for m in _value_pattern(needle.value, mask, size).finditer(data):
+                p = m.start()
+                if p >= fresh and (base + p) % size == 0 and p < limit:
+                    found.append((base + p, n))
+            continue
+        pattern = (needle.value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+        p = data.find(pattern, fresh)
+        while p >= 0:
+            if (base + p) % size == 0:
+                found.append((base + p, n))
+                p = data.find(pattern, p + size)
+            else:
+                p = data.find(pattern, p + 1)
+    found.sort()
+    return found
+
+
+def _show_char(b: int) -> str:
+    return chr(b) if 0x20 <= b < 0x7F else "."
+
+
+def _string_matches(base: int, data: bytes, fresh: int, needles: list[_Needle]) -> list[tuple[int, str]]:
+    """``(address, text)`` of string matches: the text crash shows is the match and what follows, up to 56
+    bytes, cut at the end of the page unless the match itself runs into the next page."""
+    found: list[tuple[int, int, str]] = []
+    for n, needle in enumerate(needles):
+        target = needle.text
+        p = data.find(target, fresh)
+        while p >= 0:
+            address = base + p
+            page_end = (address | 0xFFF) + 1
+            if address + len(target) <= page_end:
+                end = min(address + _CHARS_CONTEXT, page_end)
+            else:
+                end = address + _CHARS_CONTEXT
+            text = "".join(_show_char(b) for b in data[p : p + end - address])
+            found.append((address, n, text))
+            p = data.find(target, p + 1)
+    found.sort()
+    return [(address, text) for address, _, text in found]
+
+
+def _search_value(ctx: CommandContext, word: str, size: int, masked: bool) -> _Needle:
+    sym = symbol_search(ctx.kernel, word) if not is_number(word) else None
+    if sym is not None:
+        return _Needle(sym.address, "" if masked else f"({word})")
+    if not is_number(word):
+        body = word[2:] if word.lower().startswith("0x") else word
+        raise CommandError(f'invalid input: "{body}"')
+    value = int(word, 16)
+    if size == 4 and value > 0xFFFFFFFF:
+        raise CommandError(f"value too large for -w option: {value:x} ")
+    if size == 2 and value > 0xFFFF:
+        raise CommandError(f"value too large for -h option: {value:x} ")
+    return _Needle(value, "")
+
+
+@command(
+    "search",
+    summary="search memory for values or strings",
+    synopsis=SEARCH_SYNOPSIS,
+    description="""
+    Looks for 64-bit values (or 32-bit with -w, 16-bit with -h, text with -c) in kernel memory, in
+    the current context's user memory (-u) or in physical memory (-p), and prints each address where
+    one is found with what is there.  Kernel memory is the direct map, the kernel image, vmalloc and
+    module space and the page structs unless -K (only the direct map and the image) or -V (only the
+    others) narrows it.  A mask leaves bits out of the comparison; -x shows words around each match.
+    Pages that are not mapped or not in the dump are skipped.
+    """,
+    arguments=[
+        Option("-s", "start", help="where to start (an address or a symbol); by default the space's start."),
+        Option("-e", "end", help="where to stop (an address or a symbol)."),
+        Option("-l", "length", help="how many bytes to search from the start (instead of -e)."),
+        Option("-k", help="search kernel memory (the default)."),
+        Option("-K", help="search only the direct map and the kernel image."),
+        Option("-V", help="search only vmalloc and module space and the page structs."),
+        Option("-u", help="search the user memory of the current context's process."),
+        Option("-p", help="search physical memory."),
+        Option("-m", "mask", help="bits (hexadecimal) left out when comparing."),
+        Option("-c", help="look for strings."),
+        Option("-w", help="look for 32-bit values."),
+        Option("-h", help="look for 16-bit values."),
+        Option("-x", "count", help="also show this many words before and after each match."),
+        Option("-t", help=""),
+        Option("-T", help=""),
+        Option("-v", "value", help=""),
+        Argument(
+            "words",
+            "value | symbol | string",
+            nargs=argparse.REMAINDER,
+            help="what to look for: hexadecimal values or symbols (whose addresses are looked for), or "
+            "strings with -c.",
+        ),
+    ],
+    examples="""
+    Where the crashme module's magic number is kept, in the direct map and the image:
+
+      crash> search -K c0ffee11deadbeef
+      ffff8cecdfd9ee50: c0ffee11deadbeef
+    """,
+)
+def search(ctx: CommandContext) -> None:
+    kernel = ctx.kernel
+    usage = ctx.session.lookup("search")
+    assert usage is not None
+    opts = Options(ctx.argv, "Ttl:ukKVps:e:v:m:hwcx:")
+    mode = "ulong"
+    for word in ctx.argv:
+        if not word.startswith("-") or word == "-":
+            continue
+        for letter in word[1:]:
+            if letter in "hwc":
+                new = {"h": "ushort", "w": "uint", "c": "chars"}[letter]
+                if mode != "ulong":
+                    kind = "type" if letter == "c" else "mode"
+                    ctx.write(f'search: WARNING: overriding previously set search {kind} with "{letter}"\n')
+                mode = new
+            if letter in "lsevmx":
+                break
+    if "t" in opts or "T" in opts:
+        raise CommandError("-t and -T options are not supported")
+    space: memory.Space = "kernel"
+    kinds: frozenset[str] | None = None
+    if "u" in opts:
+        space = "user"
+    if "p" in opts:
+        space = "physical"
+    if "k" in opts or "K" in opts or "V" in opts:
+        space = "kernel"
+        if "K" in opts:
+            kinds = frozenset({"unity", "start"})
+        elif "V" in opts:
+            kinds = frozenset({"vmalloc", "vmemmap"})
+    if not opts.words:
+        ctx.write(usage.usage_text())
+        return
+    if space == "user":
+        task_mm = tasks.task_mm(kernel, ctx.session.current_task())
+        if not task_mm:
+            raise CommandError("current context has no user address space")
+    else:
+        task_mm = None
+    regions = memory.kernel_regions(kernel)
+    if space == "kernel":
+        start, end = regions[0].start, max(r.end for r in regions)
+    elif space == "user":
+        vmas = list(mm_vmas(kernel, task_mm))
+        start, end = (vmas[0] if vmas else 0), layout.layout(kernel).userspace_top
+    else:
+        nodes = mm.nodes(kernel)
+        start = nodes[0].start_pfn * 4096 if nodes else 0
+        end = (nodes[-1].start_pfn + nodes[-1].spanned) * 4096 if nodes else 0
+    if "s" in opts:
+        start = _search_address(ctx, opts.value("s") or "")
+    length = parse_number(opts.value("l") or "0") if "l" in opts else 0
+    if "e" in opts:
+        end = _search_address(ctx, opts.value("e") or "")
+        if not end:
+            raise CommandError("invalid ending address: 0")
+        if length:
+            ctx.write(usage.usage_text())
+            return
+    elif length:
+        end = start + length
+    if space == "kernel" and not layout.layout(kernel).is_kvaddr(start):
+        ctx.write(f"search: invalid kernel virtual address: {start:x}\n" + usage.usage_text())
+        return
+    if space == "user" and not layout.layout(kernel).is_uvaddr(start):
+        ctx.write(f"search: invalid user virtual address: {start:x}\n" + usage.usage_text())
+        return
+    if end < start:
+        ctx.write(f"search: ending address {end:x} is below starting address {start:x}\n" + usage.usage_text())
+        return
+    mask = parse_hex(opts.value("m") or "0") if "m" in opts else 0
+    if mask and mode == "chars":
+        ctx.write("search: mask ignored on string search\n")
+        mask = 0
+    size = {"ulong": 8, "uint": 4, "ushort": 2, "chars": 1}[mode]
+    context = int(opts.value("x") or "0") if "x" in opts else 0
+    if context:
+        if mode == "chars":
+            raise CommandError("-x option is not allowed with -c")
+        if context > 4096 // size:
+            raise CommandError(f"context value {context} is too large: maximum is {4096 // size}")
+    if mode == "chars":
+        needles = [_Needle(0, "", w.encode()) for w in opts.words if w]
+    else:
+        needles = [_search_value(ctx, w, size, bool(mask)) for w in opts.words]
+    if not needles:
+        ctx.write(usage.usage_text())
+        return
+    if start % 8:
+        start -= start % 8
+        ctx.write(f"search: rounding down start address to: {start:x}\n")
+    chunks = memory.search_chunks(kernel, start, end, space, task_mm, kinds)
+    overlap = _CHARS_CONTEXT + max((len(n.text) for n in needles), default=8)
+    for base, data, fresh in _merged(chunks, overlap):
+        if mode == "chars":
+            for address, text in _string_matches(base, data, fresh, needles):
+                ctx.write(f"{address:x}: {text}\n")
+            continue
+        for address, n in _word_matches(base, data, fresh, needles, mask, size):
+            word = int.from_bytes(data[address - base : address - base + size], "little")
+            if context:
+                _show_context(ctx, address, word, needles[n].label, size, context, space, task_mm)
+            else:
+                ctx.write(f"{address:x}: {word:x} {needles[n].label}\n")
+
+
+def mm_vmas(kernel: Kernel, task_mm: int | None) -> Iterator[int]:
+    """The start addresses of the process's VMAs (crash's ``address_space_start()`` takes the first)."""
+    if task_mm:
+        for vma in mm.for_each_vma(kernel, task_mm):
+            yield vma.start
+
+
+def _search_address(ctx: CommandContext, word: str) -> int:
+    sym = symbol_search(ctx.kernel, word)
+    return sym.address if sym is not None else parse_hex(word)
+
+
+def _show_context(
+    ctx: CommandContext,
+    address: int,
+    word: int,
+    label: str,
+    size: int,
+    count: int,
+    space: memory.Space,
+    task_mm: int | None,
+) -> None:
+    """crash's ``display_with_pre_and_post()``: *count* words before, the match, *count* words after."""
+    shown = _Display(size=size)
+    before, _ = display_memory(ctx.kernel, address - count * size, count, shown, space, task_mm)
+    after, _ = display_memory(ctx.kernel, address + size, count, shown, space, task_mm)
+    ctx.write(before + f"{address:>16x}:  {word:x} {label}\n" + after + "\n")
+
+
 @hookimpl
 def crashcompat_commands() -> list[Command]:
-    return [rd, wr, ptov]
+    return [rd, wr, ptov, search]

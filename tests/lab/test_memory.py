@@ -140,11 +140,97 @@ def list_lines(kernel: Kernel, facts: dict[str, Any]) -> list[str]:
     ]
 
 
+def search_lines(kernel: Kernel, facts: dict[str, Any]) -> list[str]:
+    """``search`` for the crashme module's magic number, list head and banner, in each space and size."""
+    first = int(facts["test_module"]["list_objects"][0]["address"], 16)
+    sleeper = facts["sleepers"][0]
+    return [
+        "search -K c0ffee11deadbeef",
+        "search -k c0ffee11deadbeef",
+        "search c0ffee11deadbeef",
+        "search -V c0ffee11deadbeef",
+        "search -p c0ffee11deadbeef",
+        "search -K -m ffff c0ffee11dead0000",
+        "search -K crashme_list",
+        "search -K -x 2 c0ffee11deadbeef",
+        "search -K -w deadbeef",
+        f"search -s {first:x} -l 4096 -h beef",
+        f"search -s {first:x} -l 4096 -c obj0",
+        'search -K -c "fixture module"',
+        f"search -s {first + 3:x} -l 64 c0ffee11deadbeef",
+        f"search -s {first:x} -e {first + 0x2000:x} -w dead",
+        "search -e 0 1",
+        "search",
+        "search -s 0 1",
+        "search -K c0ffee11deadbeef crashme_list",
+        f"set {sleeper['pid']}",
+        "search -u -c CRASHCOMPAT-USER-MAGIC",
+        "search -u 4d4f434853415243",
+        f"set {facts['crash_pid']}",
+    ]
+
+
+#: Kernel functions ``dis`` is compared on, whole (chosen across subsystems: entry code, scheduler, memory,
+#: file system, locking, printk).
+DIS_FUNCTIONS = (
+    "panic",
+    "schedule",
+    "__schedule",
+    "do_syscall_64",
+    "vfs_read",
+    "ksys_write",
+    "kmem_cache_alloc",
+    "kfree",
+    "mutex_lock",
+    "_raw_spin_lock",
+    "sysrq_handle_crash",
+    "__handle_sysrq",
+    "crash_kexec",
+    "do_exit",
+    "copy_process",
+    "wake_up_process",
+    "try_to_wake_up",
+    "native_safe_halt",
+    "page_fault_oops",
+    "exc_page_fault",
+    "handle_mm_fault",
+    "filemap_read",
+)
+
+
+def dis_lines(kernel: Kernel, facts: dict[str, Any]) -> list[str]:
+    """``dis`` of whole functions (kernel and module), counts, ``-r``, ``-l``, ``-x``, and bad input."""
+    panic = kernel.symbol("panic")
+    return [
+        *(f"dis {name}" for name in DIS_FUNCTIONS if kernel.has_symbol(name)),
+        "dis -l panic",
+        "dis -l schedule",
+        f"dis -l {panic:#x}",
+        f"dis {panic + 5:x}",
+        f"dis {panic + 5:x} 8",
+        "dis panic 12",
+        "dis -x panic 20",
+        "dis -d panic 5",
+        f"dis -r {panic + 41:x}",
+        f"dis -r {panic + 41:x} 3",
+        f"dis -f {panic + 41:x}",
+        "dis crashme_deref",
+        "dis -l crashme_deref",
+        "dis crashme_write",
+        "dis nosuchfunction",
+        "dis",
+        "dis panic 0",
+        "dis -x -d panic",
+    ]
+
+
 def command_lines(kernel: Kernel, facts: dict[str, Any]) -> dict[str, list[str]]:
     return {
+        "dis": dis_lines(kernel, facts),
         "rd": rd_lines(kernel, facts),
         "ptov": ptov_lines(kernel, facts),
         "list": list_lines(kernel, facts),
+        "search": search_lines(kernel, facts),
     }
 
 
@@ -171,7 +257,7 @@ def compare(session: Session, lines: list[str], oracle: dict[str, str]) -> tuple
     return failures, total, same
 
 
-@pytest.mark.parametrize("family", ["rd", "ptov", "list"])
+@pytest.mark.parametrize("family", ["rd", "ptov", "list", "search", "dis"])
 def test_memory_commands_match_crash(session: Session, lab_dump: Any, lab_manifest: Any, family: str) -> None:
     session.context_task = tasks.default_context(session.kernel)
     lines = command_lines(session.kernel, lab_dump.facts)[family]
