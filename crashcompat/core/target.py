@@ -217,7 +217,9 @@ class Target(ABC):
         backend with a disassembler of its own (GDB) uses that.  Raises :class:`TargetError`."""
         return self._objdump(address, count, self.read)
 
-    def disassemble_user(self, address: int, count: int, read: Callable[[int, int], bytes]) -> list[Instruction]:
+    def disassemble_user(
+        self, address: int, count: int, read: Callable[[int, int], bytes]
+    ) -> list[Instruction]:
         """Like :meth:`disassemble` for code that *read* (a user address space's reader) returns."""
         return self._objdump(address, count, read)
 

@@ -38,6 +38,7 @@ import gdb
 
 from crashcompat.bridge.lane import lane_read
 from crashcompat.core.cache import cache_path, write_atomically
+from crashcompat.core.disasm import Instruction
 from crashcompat.core.dumpfile import DumpHeader, read_header
 from crashcompat.core.elf import ElfFile
 from crashcompat.core.kernel import Kernel, layout, pagetable
@@ -369,6 +370,28 @@ class GdbTarget(Target):
             return self.read(page_offset + address, size)
         except FaultError as e:
             raise FaultError(e.address - page_offset, True) from None
+
+    def write(self, address: int, data: bytes) -> None:
+        """``wr`` on a live kernel: GDB's memory write (the stub changes the guest's memory)."""
+        if not self.live:
+            raise TargetError("not allowed on dumpfiles")
+        try:
+            gdb.selected_inferior().write_memory(address, data)
+        except (gdb.MemoryError, gdb.error) as e:
+            raise FaultError(address, reason=str(e)) from None
+        finally:
+            self.invalidate()
+
+    def write_physical(self, address: int, data: bytes) -> None:
+        self.write(layout.layout(self).page_offset + address, data)
+
+    def disassemble(self, address: int, count: int) -> list[Instruction]:
+        """GDB's own disassembler (what crash's ``x/Ni`` shows)."""
+        try:
+            found = gdb.selected_inferior().architecture().disassemble(address, count=max(count, 1))
+        except (gdb.MemoryError, gdb.error) as e:
+            raise FaultError(address, reason=str(e)) from None
+        return [Instruction(int(d["addr"]), int(d["length"]), str(d["asm"])) for d in found]
 
     # ---- symbols ---------------------------------------------------------------------------------------
 

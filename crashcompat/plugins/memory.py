@@ -734,7 +734,9 @@ def search(ctx: CommandContext) -> None:
         ctx.write(f"search: invalid user virtual address: {start:x}\n" + usage.usage_text())
         return
     if end < start:
-        ctx.write(f"search: ending address {end:x} is below starting address {start:x}\n" + usage.usage_text())
+        ctx.write(
+            f"search: ending address {end:x} is below starting address {start:x}\n" + usage.usage_text()
+        )
         return
     mask = parse_hex(opts.value("m") or "0") if "m" in opts else 0
     if mask and mode == "chars":
@@ -765,11 +767,11 @@ def search(ctx: CommandContext) -> None:
                 ctx.write(f"{address:x}: {text}\n")
             continue
         for address, n in _word_matches(base, data, fresh, needles, mask, size):
-            word = int.from_bytes(data[address - base : address - base + size], "little")
+            value = int.from_bytes(data[address - base : address - base + size], "little")
             if context:
-                _show_context(ctx, address, word, needles[n].label, size, context, space, task_mm)
+                _show_context(ctx, address, value, needles[n].label, size, context, space, task_mm)
             else:
-                ctx.write(f"{address:x}: {word:x} {needles[n].label}\n")
+                ctx.write(f"{address:x}: {value:x} {needles[n].label}\n")
 
 
 def mm_vmas(kernel: Kernel, task_mm: int | None) -> Iterator[int]:

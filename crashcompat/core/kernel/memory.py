@@ -296,7 +296,12 @@ _CHUNK = 1 << 20
 
 
 def search_chunks(
-    kernel: Kernel, start: int, end: int, space: Space, mm: int | None = None, kinds: frozenset[str] | None = None
+    kernel: Kernel,
+    start: int,
+    end: int,
+    space: Space,
+    mm: int | None = None,
+    kinds: frozenset[str] | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """The readable memory between *start* and *end* as crash's ``search`` visits it: ``(address, bytes)``
     pieces in address order, each a run of whole readable pages (clipped to *start* and *end*); pages
@@ -344,13 +349,11 @@ def _physical_chunks(kernel: Kernel, pstart: int, pend: int, vstart: int) -> Ite
         while at < length:
             size = min(_CHUNK, length - at)
             try:
-                data = target.read_physical(pstart + offset + at, size)
+                data: bytes | None = target.read_physical(pstart + offset + at, size)
             except FaultError:
                 data = _page_by_page(kernel, pstart + offset + at, size)
-                if data is None:
-                    at += size
-                    continue
-            yield vstart + offset + at, data
+            if data is not None:
+                yield vstart + offset + at, data
             at += size
 
 
@@ -375,7 +378,9 @@ def _walked_chunks(kernel: Kernel, start: int, end: int, pgd: int | None) -> Ite
     while at < end:
         count = min(page - at % page, end - at)
         physical = (
-            _pagetable.translate(kernel, at, pgd).physical if pgd is not None else _pagetable.kvtop(kernel, at)
+            _pagetable.translate(kernel, at, pgd).physical
+            if pgd is not None
+            else _pagetable.kvtop(kernel, at)
         )
         data = None
         if physical is not None and _page_ok(kernel, physical):
