@@ -50,7 +50,8 @@ def _filter(kernel: Kernel, address: int, text: str, radix: int) -> str:
     named = _TRAILING_NAME.search(text)
     if named is not None:  # GDB named it: crash names it again with its own symbols and radix
         value = int(named.group(1), 16)
-        text = text[: named.start()] + f" 0x{value:x} <{_symstr(kernel, value, radix)}>"
+        name = _symstr(kernel, value, radix)  # none: GDB named a per-cpu offset that crash's GDB leaves bare
+        text = text[: named.start()] + f" 0x{value:x}" + (f" <{name}>" if name else "")
     else:
         bare = _TRAILING_ADDRESS.search(text)
         if bare is not None:
