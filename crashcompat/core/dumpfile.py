@@ -417,6 +417,32 @@ class PhysicalMap:
             return "seek"
         return "ok" if _bit(self.dumped, pfn) else "excluded"
 
+    def readable_runs(self) -> list[tuple[int, int]] | None:
+        """The ``[first_pfn, end_pfn)`` runs of pages the dump holds (``None``: every page, as far as the
+        map knows).  Computed once."""
+        cached: list[tuple[int, int]] | None = self.__dict__.get("_runs")
+        if cached is not None or "_runs" in self.__dict__:
+            return cached
+        runs: list[tuple[int, int]] | None
+        if self.format is DumpFormat.ELF:
+            page = self.page_size
+            runs = sorted((lo // page, (hi + page - 1) // page) for lo, hi in self.segments)
+        elif self.format in (DumpFormat.KDUMP_COMPRESSED, DumpFormat.FLATTENED):
+            both = int.from_bytes(self.ram, "little") & int.from_bytes(self.dumped, "little")
+            both &= (1 << self.max_mapnr) - 1
+            runs = []
+            bits = bin(both)[2:][::-1]  # bit i of the bitmaps is page frame i
+            pfn = bits.find("1")
+            while pfn >= 0:
+                end = bits.find("0", pfn)
+                end = len(bits) if end < 0 else end
+                runs.append((pfn, end))
+                pfn = bits.find("1", end)
+        else:
+            runs = None
+        self.__dict__["_runs"] = runs
+        return runs
+
 
 def _bit(bitmap: bytes, n: int) -> bool:
     return n >> 3 < len(bitmap) and bool(bitmap[n >> 3] >> (n & 7) & 1)

@@ -269,25 +269,20 @@ def _linear_runs(kernel: Kernel, physical: int, size: int) -> list[tuple[int, in
     have page structs and that the dump holds, clipped to the range."""
     page = kernel.target.page_size
     dump = _dump_map(kernel)
+    held = dump.readable_runs() if dump is not None else None
     first_pfn, end_pfn = physical // page, (physical + size + page - 1) // page
-    pfn_runs: list[tuple[int, int]] = []
+    out = []
     for lo, hi in _section_ranges(kernel):
         lo, hi = max(lo, first_pfn), min(hi, end_pfn)
-        run_start = None
-        for pfn in range(lo, hi):
-            ok = dump is None or dump.status(pfn * page) == "ok"
-            if ok and run_start is None:
-                run_start = pfn
-            elif not ok and run_start is not None:
-                pfn_runs.append((run_start, pfn))
-                run_start = None
-        if run_start is not None:
-            pfn_runs.append((run_start, hi))
-    out = []
-    for lo, hi in pfn_runs:
-        a, b = max(lo * page, physical), min(hi * page, physical + size)
-        if a < b:
-            out.append((a - physical, b - a))
+        if lo >= hi:
+            continue
+        pieces = (
+            [(lo, hi)] if held is None else [(max(lo, a), min(hi, b)) for a, b in held if a < hi and b > lo]
+        )
+        for a_pfn, b_pfn in pieces:
+            a, b = max(a_pfn * page, physical), min(b_pfn * page, physical + size)
+            if a < b:
+                out.append((a - physical, b - a))
     return out
 
 

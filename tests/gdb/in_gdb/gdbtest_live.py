@@ -12,6 +12,7 @@ import sys
 import pytest
 from gdbhelp import context, execute
 
+from crashcompat.core.kernel import symbols
 from crashcompat.gdb import command
 from crashcompat.gdb.target import GdbTarget
 
@@ -67,7 +68,7 @@ def test_wr_changes_memory_that_rd_reads(target: GdbTarget) -> None:
     is written back)."""
     if context()["live"]["mode"] != "gdbstub":
         pytest.skip("writes are tried on the gdbstub guest only")
-    address = target.symbol_address("crashme_magic")
+    address = symbols.address_of(command.session().kernel, "crashme_magic")  # a module variable
     original = target.read_u64(address)
     execute("crash wr crashme_magic 0x1122334455667788")
     assert target.read_u64(address) == 0x1122334455667788
