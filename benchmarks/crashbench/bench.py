@@ -14,7 +14,7 @@ from typing import Any
 from crashbench.measure import CommandResult, SessionResult, measure_session
 from crashbench.tools import DRIVER, Dump, Tool
 
-#: The commands of issues 7 and 12, in this order; ``{vtop}`` and ``{pte}`` are filled per dump.
+#: The commands of issues 7, 11 and 12, in this order; ``{vtop}`` and ``{pte}`` are filled per dump.
 COMMANDS = [
     "sys",
     "bt",
@@ -28,13 +28,22 @@ COMMANDS = [
     "pte {pte}",
     "foreach bt",
     "foreach files",
+    # issue 11: the data commands (drgn's %crash has rd, struct and search too)
+    "rd {vtop} 64",
+    "struct list_head {vtop}",
+    "search -k c0ffee11deadbeef",
 ]
 #: A PTE for ``pte`` when the dump's own cannot be read (the command only decodes the value).
 PTE_EXAMPLE = "800000001fe6a163"
 #: Failed sessions (no marks: the tool did not start or died) of one tool on one dump before giving up.
 MAX_FAILURES = 2
 #: What a command is called in the tables (its arguments differ per dump).
-COMMAND_LABELS = {"vtop {vtop}": "vtop ADDR", "pte {pte}": "pte VALUE"}
+COMMAND_LABELS = {
+    "vtop {vtop}": "vtop ADDR",
+    "pte {pte}": "pte VALUE",
+    "rd {vtop} 64": "rd ADDR 64",
+    "struct list_head {vtop}": "struct list_head ADDR",
+}
 
 
 @dataclass

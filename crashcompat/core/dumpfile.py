@@ -379,3 +379,109 @@ def prstatus_registers(desc: bytes) -> dict[str, int]:
 def prstatus_pid(desc: bytes) -> int:
     """``pr_pid`` of an ``NT_PRSTATUS`` payload."""
     return int(struct.unpack_from("<i", desc, PRSTATUS_PID)[0]) if len(desc) >= PRSTATUS_PID + 4 else -1
+
+
+# ---- which physical pages a dump holds (crash's SEEK_ERROR and PAGE_EXCLUDED) -----------------------------
+
+
+@dataclass
+class PhysicalMap:
+    """Which physical addresses a dump file holds, as crash's readers tell them apart.
+
+    An ELF dump holds its ``PT_LOAD`` segments (the part past ``p_filesz`` reads as zeros); anything else
+    is crash's *read error*.  A kdump-compressed dump has two bitmaps of page frames: the first marks RAM
+    (outside it: *seek error*, as beyond ``max_mapnr``), the second the pages written (RAM left out:
+    *page excluded*, which crash reports only at debug level 8).
+
+    :param segments: ELF ``(p_paddr, p_paddr + p_memsz)`` ranges.
+    """
+
+    format: DumpFormat
+    segments: list[tuple[int, int]] = field(default_factory=list)
+    ram: bytes = b""
+    dumped: bytes = b""
+    max_mapnr: int = 0
+    page_size: int = 4096
+
+    def status(self, physical: int) -> str:
+        """``"ok"``, ``"seek"``, ``"read"`` or ``"excluded"`` for the byte at *physical*."""
+        if self.format is DumpFormat.ELF:
+            if any(lo <= physical < hi for lo, hi in self.segments):
+                return "ok"
+            # crash's read_netdump(): with one segment an address below it fails to seek; else it is not found
+            return "seek" if len(self.segments) == 1 and physical < self.segments[0][0] else "read"
+        if self.format not in (DumpFormat.KDUMP_COMPRESSED, DumpFormat.FLATTENED):
+            return "ok"
+        pfn = physical // self.page_size
+        if pfn >= self.max_mapnr or not _bit(self.ram, pfn):
+            return "seek"
+        return "ok" if _bit(self.dumped, pfn) else "excluded"
+
+    def readable_runs(self) -> list[tuple[int, int]] | None:
+        """The ``[first_pfn, end_pfn)`` runs of pages the dump holds (``None``: every page, as far as the
+        map knows).  Computed once."""
+        cached: list[tuple[int, int]] | None = self.__dict__.get("_runs")
+        if cached is not None or "_runs" in self.__dict__:
+            return cached
+        runs: list[tuple[int, int]] | None
+        if self.format is DumpFormat.ELF:
+            page = self.page_size
+            runs = sorted((lo // page, (hi + page - 1) // page) for lo, hi in self.segments)
+        elif self.format in (DumpFormat.KDUMP_COMPRESSED, DumpFormat.FLATTENED):
+            both = int.from_bytes(self.ram, "little") & int.from_bytes(self.dumped, "little")
+            both &= (1 << self.max_mapnr) - 1
+            runs = []
+            bits = bin(both)[2:][::-1]  # bit i of the bitmaps is page frame i
+            pfn = bits.find("1")
+            while pfn >= 0:
+                end = bits.find("0", pfn)
+                end = len(bits) if end < 0 else end
+                runs.append((pfn, end))
+                pfn = bits.find("1", end)
+        else:
+            runs = None
+        self.__dict__["_runs"] = runs
+        return runs
+
+
+def _bit(bitmap: bytes, n: int) -> bool:
+    return n >> 3 < len(bitmap) and bool(bitmap[n >> 3] >> (n & 7) & 1)
+
+
+def physical_map(path: str) -> PhysicalMap:
+    """The :class:`PhysicalMap` of the dump at *path* (raises OSError; an unreadable header gives a map
+    that calls every address ``"ok"``, so the backend's own read decides)."""
+    fmt = detect_format(path)
+    found = PhysicalMap(fmt)
+    with open(path, "rb") as f:
+        dump = DumpFile(f)
+        if fmt is DumpFormat.ELF:
+            ehdr = dump.read(0, 64)
+            if len(ehdr) < 64:
+                return PhysicalMap(DumpFormat.UNKNOWN)
+            phoff, = struct.unpack_from("<Q", ehdr, 32)  # fmt: skip
+            phentsize, phnum = struct.unpack_from("<HH", ehdr, 54)
+            table = dump.read(phoff, phentsize * phnum)
+            for i in range(min(phnum, len(table) // max(phentsize, 1))):
+                p_type, _, _, _, p_paddr, _, p_memsz = struct.unpack_from("<IIQQQQQ", table, i * phentsize)
+                if p_type == PT_LOAD:
+                    found.segments.append((p_paddr, p_paddr + p_memsz))
+            return found
+        head = dump.read(0, _MAX_MAPNR + 4)
+        if len(head) < _MAX_MAPNR + 4 or head[:8] != KDUMP_SIGNATURE:
+            return PhysicalMap(DumpFormat.UNKNOWN)
+        version = struct.unpack_from("<i", head, _HEADER_VERSION)[0]
+        _, block_size, sub_hdr_size, bitmap_blocks, max_mapnr = struct.unpack_from("<IiiIi", head, _STATUS)
+        if version >= 6:
+            sub = dump.read(block_size, _SUB_MAX_MAPNR_64 + 8)
+            if len(sub) >= _SUB_MAX_MAPNR_64 + 8:
+                max_mapnr = struct.unpack_from("<Q", sub, _SUB_MAX_MAPNR_64)[0]
+        half = bitmap_blocks * block_size // 2
+        at = block_size * (1 + sub_hdr_size)
+        if dump.flattened:
+            dump._records_until(1 << 62)  # QEMU writes the two bitmaps' pieces in turn: read every record
+        found.ram = dump.read(at, half)
+        found.dumped = dump.read(at + half, half)
+        found.max_mapnr = max_mapnr
+        found.page_size = block_size
+    return found

@@ -14,12 +14,13 @@ from __future__ import annotations
 import re
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
 from typing import Literal
 
+from crashcompat.core.disasm import DisassemblerError, Instruction, objdump_disassemble
 from crashcompat.core.typeinfo import CType
 
 
@@ -203,6 +204,47 @@ class Target(ABC):
     @abstractmethod
     def read_physical(self, address: int, size: int) -> bytes:
         """Read *size* bytes of physical memory.  Raises :class:`FaultError`."""
+
+    def write(self, address: int, data: bytes) -> None:
+        """Write *data* to kernel virtual memory of a live kernel (``wr``).  A dump is never written: the
+        default refuses, and only live backends that can change the kernel's memory override it.
+        Raises :class:`TargetError` (:class:`FaultError` for an address that cannot be written)."""
+        raise TargetError("this target cannot write memory")
+
+    def disassemble(self, address: int, count: int) -> list[Instruction]:
+        """At most *count* instructions from kernel virtual *address*, in GDB's AT&T syntax (``dis``).  The
+        default reads the code and hands it to binutils' objdump (:mod:`crashcompat.core.disasm`); a
+        backend with a disassembler of its own (GDB) uses that.  Raises :class:`TargetError`."""
+        return self._objdump(address, count, self.read)
+
+    def disassemble_user(
+        self, address: int, count: int, read: Callable[[int, int], bytes]
+    ) -> list[Instruction]:
+        """Like :meth:`disassemble` for code that *read* (a user address space's reader) returns."""
+        return self._objdump(address, count, read)
+
+    @staticmethod
+    def _objdump(address: int, count: int, read: Callable[[int, int], bytes]) -> list[Instruction]:
+        size = min(max(count, 1) * 15 + 16, 1 << 20)
+        code = b""
+        while size >= 16 and not code:
+            try:
+                code = read(address, size)
+            except FaultError:
+                size //= 2  # the end may run into an unreadable page: fewer bytes, fewer instructions
+        if not code:
+            raise FaultError(address, reason="dis")
+        try:
+            found = objdump_disassemble(address, code)
+        except DisassemblerError as e:
+            raise TargetError(str(e)) from None
+        # objdump decodes the last bytes too, whole instruction or not: keep those that surely are whole
+        limit = address + len(code) - 15
+        return [i for i in found if i.address < limit][:count]
+
+    def write_physical(self, address: int, data: bytes) -> None:
+        """Write *data* to physical memory of a live kernel; see :meth:`write`."""
+        raise TargetError("this target cannot write memory")
 
     # ---- symbols ---------------------------------------------------------------------------------------
 

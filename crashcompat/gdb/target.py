@@ -38,6 +38,7 @@ import gdb
 
 from crashcompat.bridge.lane import lane_read
 from crashcompat.core.cache import cache_path, write_atomically
+from crashcompat.core.disasm import Instruction
 from crashcompat.core.dumpfile import DumpHeader, read_header
 from crashcompat.core.elf import ElfFile
 from crashcompat.core.kernel import Kernel, layout, pagetable
@@ -283,6 +284,9 @@ class GdbTarget(Target):
         if all(b in cache for b in range(first, last + 1)):
             self.stats.cache_hits += 1
         else:
+            # make room first: emptying the cache between this read's blocks would lose the earlier ones
+            if (len(cache) + last - first + 1) * bs > CACHE_LIMIT:
+                cache.clear()
             block = first
             while block <= last:  # fetch each run of missing blocks with one read
                 if block in cache:
@@ -301,8 +305,6 @@ class GdbTarget(Target):
         """Read blocks *first*..*last* into the cache; on a fault, block by block, so the error names the
         first unreadable address at or after *wanted*."""
         bs = self.block_size
-        if len(self._cache) * bs > CACHE_LIMIT:
-            self._cache.clear()
         try:
             data = self._read_uncached(first * bs, (last - first + 1) * bs)
         except FaultError:
@@ -369,6 +371,30 @@ class GdbTarget(Target):
             return self.read(page_offset + address, size)
         except FaultError as e:
             raise FaultError(e.address - page_offset, True) from None
+
+    def write(self, address: int, data: bytes) -> None:
+        """``wr`` on a live kernel: GDB's memory write (the stub changes the guest's memory)."""
+        if not self.live:
+            raise TargetError("not allowed on dumpfiles")
+        try:
+            gdb.selected_inferior().write_memory(address, data)
+        except (gdb.MemoryError, gdb.error) as e:
+            raise FaultError(address, reason=str(e)) from None
+        finally:
+            self.invalidate()
+
+    def write_physical(self, address: int, data: bytes) -> None:
+        self.write(layout.layout(self).page_offset + address, data)
+
+    def disassemble(self, address: int, count: int) -> list[Instruction]:
+        """GDB's own disassembler (what crash's ``x/Ni`` shows)."""
+        try:
+            found = gdb.selected_inferior().architecture().disassemble(address, count=max(count, 1))
+        except (gdb.MemoryError, gdb.error):
+            # GDB cannot read kernel addresses of a core file whose segments are physical (QEMU's ELF
+            # dumps): disassemble the bytes this target reads itself, with binutils' objdump
+            return super().disassemble(address, count)
+        return [Instruction(int(d["addr"]), int(d["length"]), str(d["asm"])) for d in found]
 
     # ---- symbols ---------------------------------------------------------------------------------------
 

@@ -22,11 +22,9 @@ from crashcompat.api import (
     DataPrinter,
     ExpressionError,
     FaultError,
-    GetoptError,
     Kernel,
     MemberReferenceError,
     Option,
-    Symbol,
     SymbolNotFound,
     TargetError,
     TypeKind,
@@ -35,6 +33,7 @@ from crashcompat.api import (
     parse_cpu_spec,
 )
 from crashcompat.api.kernel import modules, symbols, tasks
+from crashcompat.plugins._words import Options, is_number, symbol_not_found, symbol_search
 
 STRUCT_SYNOPSIS = (
     "struct struct_name[.member[,member]][-o][-l offset][-rfuxdp]\n"
@@ -74,70 +73,6 @@ def _usage(ctx: CommandContext, name: str) -> str:
     return found.usage_text()
 
 
-class _Options:
-    """Options read the way crash's ``getopt`` loop reads them: anywhere among the words (GNU getopt
-    permutes), clustered (``-ox``), with a value attached or in the next word (``-c3``, ``-c 3``); a lone
-    ``-`` is a word; ``--`` ends the options.
-
-    :param spec: getopt's option string (``"xdhc:l:o"``: a letter with ``:`` takes a value).
-    :param unsupported: letters crash accepts that these commands do not implement (an error).
-    """
-
-    def __init__(self, argv: list[str], spec: str, unsupported: str = "") -> None:
-        self.values: dict[str, list[str]] = {}
-        self.words: list[str] = []
-        i = 0
-        while i < len(argv):
-            word = argv[i]
-            if word == "--":
-                self.words += argv[i + 1 :]
-                break
-            if not word.startswith("-") or word == "-":
-                self.words.append(word)
-                i += 1
-                continue
-            j = 1
-            while j < len(word):
-                letter = word[j]
-                at = spec.find(letter)
-                if letter in unsupported:
-                    raise CommandError(f"option -{letter} is not supported")
-                if letter == ":" or at < 0:
-                    raise GetoptError(f"invalid option -- '{letter}'")
-                if spec[at + 1 : at + 2] == ":":
-                    value = word[j + 1 :]
-                    if not value:
-                        if i + 1 >= len(argv):
-                            raise GetoptError(f"option requires an argument -- '{letter}'")
-                        i += 1
-                        value = argv[i]
-                    self.values.setdefault(letter, []).append(value)
-                    break
-                self.values.setdefault(letter, []).append("")
-                j += 1
-            i += 1
-
-    def __contains__(self, letter: str) -> bool:
-        return letter in self.values
-
-    def value(self, letter: str) -> str | None:
-        found = self.values.get(letter)
-        return found[-1] if found else None
-
-    def radix(self, session_radix: int) -> int:
-        """The output radix of ``-x``/``-h`` (16) or ``-d`` (10), else the session's."""
-        hexadecimal = "x" in self or "h" in self
-        if hexadecimal and "d" in self:
-            raise CommandError("-d and -x are mutually exclusive")
-        return 16 if hexadecimal else 10 if "d" in self else session_radix
-
-
-def _symbol(kernel: Kernel, name: str) -> Symbol | None:
-    """crash's ``symbol_search``: the kernel's or a module's symbol *name*."""
-    found = symbols.lookup_all(kernel, name)
-    return found[0] if found else None
-
-
 def _modules_loaded(kernel: Kernel) -> bool:
     """Whether ``mod -s`` loaded some module's object file (crash then filters ``p``'s output)."""
     return any(symbols.loaded_module_object(kernel, m.name) for m in modules.for_each_module(kernel))
@@ -149,14 +84,6 @@ def _cpus(ctx: CommandContext, spec: str) -> list[int]:
     if spec == "":
         return [tasks.read_task(kernel, ctx.session.current_task()).cpu]
     return parse_cpu_spec(spec, tasks.cpu_count(kernel))
-
-
-def _is_number(text: str) -> bool:
-    """crash's ``IS_A_NUMBER``: decimal digits, or hexadecimal (``0x`` allowed)."""
-    t = text.lower()
-    if t.startswith("0x"):
-        t = t[2:]
-    return bool(t) and all(c in "0123456789abcdef" for c in t)
 
 
 def _atoi(text: str) -> int:
@@ -171,17 +98,6 @@ def _is_kernel_address(kernel: Kernel, address: int) -> bool:
         return address >= kernel.page_offset()
     except TargetError:
         return address >= 0xFFFF800000000000
-
-
-def _alternatives(ctx: CommandContext, name: str) -> None:
-    """crash's reply to an unknown symbol: the symbols whose names contain it."""
-    ctx.write(f"symbol not found: {name}\npossible alternatives:\n")
-    found = symbols.search(ctx.kernel, name)
-    for s in found:
-        suffix = f" [{s.module}]" if s.module is not None else ""
-        ctx.write(f"  {s.address:x} ({s.type_char or '?'}) {s.name}{suffix}\n")
-    if not found:
-        ctx.write("  (none found)\n")
 
 
 def _fault_line(name: str, e: FaultError) -> str:
@@ -216,7 +132,7 @@ def _datatype_arguments(what: str) -> list[Option | Argument]:
 def _datatype(ctx: CommandContext, keyword: str | None, name_word: str) -> None:
     """crash's ``cmd_datatype_common`` for ``struct`` (*keyword* ``"struct"``), ``union`` and ``*``
     (*keyword* ``None``: whichever the type is)."""
-    opts = _Options(ctx.argv, "xdhc:l:o", unsupported="prfuv")
+    opts = Options(ctx.argv, "xdhc:l:o", unsupported="prfuv")
     kernel = ctx.kernel
     items = opts.words
     if not items:
@@ -235,8 +151,8 @@ def _datatype(ctx: CommandContext, keyword: str | None, name_word: str) -> None:
             raise CommandError("too many arguments!")
         if address is None and ":" in word:
             word, cpuspec = word.split(":", 1)
-        clean = word[:-1] if word[-1:] in (",", ":") and _is_number(word[:-1]) else word
-        if _is_number(clean):
+        clean = word[:-1] if word[-1:] in (",", ":") and is_number(word[:-1]) else word
+        if is_number(clean):
             if address is not None:
                 count = int(clean, 16) if clean.lower().startswith("0x") else _atoi(clean)
                 continue
@@ -244,9 +160,9 @@ def _datatype(ctx: CommandContext, keyword: str | None, name_word: str) -> None:
             if cpuspec is None and not _is_kernel_address(kernel, address):
                 raise CommandError(f"invalid kernel virtual address: {word}")
             continue
-        sym = _symbol(kernel, clean)
+        sym = symbol_search(kernel, clean)
         if sym is None:
-            _alternatives(ctx, clean)
+            symbol_not_found(ctx, clean)
             return
         if cpuspec is not None and not DataPrinter(kernel).is_percpu(sym.name):
             ctx.warning(f"{sym.name} is not percpu; cpuspec ignored.")
@@ -311,7 +227,7 @@ def _datatype(ctx: CommandContext, keyword: str | None, name_word: str) -> None:
 
 def _member_offset(printer: DataPrinter, text: str) -> int:
     """``-l``'s argument: a number, or ``struct.member`` (or ``union.member``)."""
-    if _is_number(text):
+    if is_number(text):
         return int(text, 0) if text.lower().startswith("0x") else int(text, 10)
     name, _, member = text.partition(".")
     t = printer.datatype(name) if member else None
@@ -443,7 +359,7 @@ _P_ARGUMENTS: list[Option | Argument] = [
 def _print(ctx: CommandContext, radix: int | None) -> None:
     """crash's ``cmd_p`` (``px``, ``pd``: *radix* fixed)."""
     kernel = ctx.kernel
-    opts = _Options(ctx.argv, "xdh", unsupported="u")
+    opts = Options(ctx.argv, "xdh", unsupported="u")
     words = opts.words
     radix = radix if radix is not None else opts.radix(ctx.radix)
     if words and words[0].startswith("/"):  # p/FMT: GDB's own print command, which crash passes through
@@ -464,7 +380,7 @@ def _print(ctx: CommandContext, radix: int | None) -> None:
         first, cpuspec = first.rsplit(":", 1)
     printer = DataPrinter(kernel, radix)
     state = _state(ctx)
-    sym = _symbol(kernel, first)
+    sym = symbol_search(kernel, first)
     filtered = _modules_loaded(kernel)
     if sym is not None and len(words) == 1:
         if printer.is_percpu(sym.name) and sym.type_char in ("d", "D", "V", None):
@@ -604,7 +520,7 @@ def pd(ctx: CommandContext) -> None:
 )
 def whatis(ctx: CommandContext) -> None:
     kernel = ctx.kernel
-    opts = _Options(ctx.argv, "o", unsupported="mr")
+    opts = Options(ctx.argv, "o", unsupported="mr")
     words = opts.words
     usage = _usage(ctx, "whatis")
     if not words:
@@ -615,7 +531,7 @@ def whatis(ctx: CommandContext) -> None:
     if words[0] in ("struct", "union", "enum"):
         words = words[1:]
     else:
-        sym = _symbol(kernel, words[0])
+        sym = symbol_search(kernel, words[0])
         if sym is not None:
             try:
                 ctx.write(printer.whatis_symbol(sym.name))

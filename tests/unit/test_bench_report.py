@@ -31,6 +31,9 @@ COMMANDS = [
     "pte 8000000000001163",
     "foreach bt",
     "foreach files",
+    "rd ffffffffc0001000 64",
+    "struct list_head ffffffffc0001000",
+    "search -k c0ffee11deadbeef",
 ]
 
 
@@ -107,9 +110,9 @@ def test_verdicts_met() -> None:
     assert by["cc-drgn: start <= 1.2x drgn's"].met is True
     assert by["cc-drgn: start <= 0.1x crash's"].met is True
     # ps is not compared with crash (known wrong there); pte is not compared with drgn (n/a there).
-    assert by["cc-drgn: every command <= crash's time"].measured.startswith("11 compared")
+    assert by["cc-drgn: every command <= crash's time"].measured.startswith("14 compared")
     assert by["cc-drgn: every command <= crash's time"].met is True
-    assert by["cc-drgn: every command <= 1.5x drgn %crash"].measured.startswith("11 compared")
+    assert by["cc-drgn: every command <= 1.5x drgn %crash"].measured.startswith("14 compared")
     assert report.missed_rows(v) == []
     assert by["cost linear in tasks and objects"].met is None
 

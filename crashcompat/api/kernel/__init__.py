@@ -15,6 +15,7 @@ prints.  Import the modules you need::
 - :mod:`.fs` — a task's root, working directory and open files, dentry paths as crash builds them
 - :mod:`.ipc` — System V IPC: shared memory segments, semaphore arrays, message queues
 - :mod:`.irq` — interrupt descriptors, their actions, counts and affinity, softirq vectors
+- :mod:`.memory` — reads of kernel, user and physical memory with crash's failure reasons
 - :mod:`.lists` — ``struct list_head`` / ``hlist`` walks, bounded against cycles and corruption
 - :mod:`.tasks` — tasks and crash's task table, runqueues, task specs (pid, ``0x`` task, command), states
 - :mod:`.modules` — ``struct module``: the module list, module kallsyms and section addresses
@@ -44,6 +45,7 @@ from crashcompat.api.kernel import (
     irq,
     layout,
     lists,
+    memory,
     mm,
     modules,
     net,
@@ -70,6 +72,7 @@ __all__ = [
     "irq",
     "layout",
     "lists",
+    "memory",
     "mm",
     "modules",
     "net",

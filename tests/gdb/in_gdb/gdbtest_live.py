@@ -12,6 +12,7 @@ import sys
 import pytest
 from gdbhelp import context, execute
 
+from crashcompat.core.kernel import symbols
 from crashcompat.gdb import command
 from crashcompat.gdb.target import GdbTarget
 
@@ -60,6 +61,20 @@ def test_commands_see_the_guest() -> None:
         assert "TOTAL MEM" in execute("crash kmem -i")
     bt = execute("crash bt")
     assert bt.startswith("PID:") and " #0 [" in bt  # the stopped CPU's task, from the stub's registers
+
+
+def test_wr_changes_memory_that_rd_reads(target: GdbTarget) -> None:
+    """``wr`` writes the guest's memory through the stub; ``rd`` then reads the new value (and the old value
+    is written back)."""
+    if context()["live"]["mode"] != "gdbstub":
+        pytest.skip("writes are tried on the gdbstub guest only")
+    address = symbols.address_of(command.session().kernel, "crashme_magic")  # a module variable
+    original = target.read_u64(address)
+    execute("crash wr crashme_magic 0x1122334455667788")
+    assert target.read_u64(address) == 0x1122334455667788
+    assert f"{address:x}:  1122334455667788 " in execute("crash rd crashme_magic")
+    execute(f"crash wr crashme_magic {original:#x}")
+    assert f"{address:x}:  {original:016x} " in execute("crash rd crashme_magic")
 
 
 def test_caches_dropped_when_the_kernel_runs(target: GdbTarget) -> None:

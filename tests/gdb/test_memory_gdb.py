@@ -1,0 +1,34 @@
+"""``rd``, ``ptov``, ``wr``, ``list``, ``search`` and ``dis`` on the GDB backend (``in_gdb/gdbtest_memory.py``):
+an ELF dump GDB opens as a core file, and a compressed dump through ``crashcompat-gdbserver``."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import pytest
+from gdbtools import bridge_command, pytest_in_gdb
+
+pytestmark = [pytest.mark.gdb, pytest.mark.lab]
+
+
+def _run(lab_manifest: Any, lab_dump: Any, setup: list[str]) -> None:
+    if shutil.which("crash") is None:
+        pytest.skip("crash is not installed (the oracle)")
+    dump = {**dict(lab_dump), "test_module_ko": lab_manifest["test_module"]["ko"]}
+    # inside GDB the lab's oracle (crash's newest release) is not known unless handed over
+    oracle = lab_manifest.get("oracle", {}).get("argv")
+    context = {"dump": dump, "vmlinux": lab_manifest.vmlinux, "mode": "data", "oracle": oracle}
+    pytest_in_gdb("gdbtest_memory.py", setup, context)
+
+
+# makedumpfile's ELF dump lacks pages in use (fact_pages_missing): QEMU's ELF dump is the core file here
+@pytest.mark.lab_dumps("qemu-sysrq-elf")
+def test_memory_on_core_file(lab_manifest: Any, lab_dump: Any) -> None:
+    _run(lab_manifest, lab_dump, [f"file {lab_manifest.vmlinux}", f"core-file {lab_dump.path}"])
+
+
+@pytest.mark.lab_dumps("kdump-null-zlib-d31")
+def test_memory_on_bridge(lab_manifest: Any, lab_dump: Any) -> None:
+    bridge = bridge_command(lab_manifest.vmlinux, lab_dump.path)
+    _run(lab_manifest, lab_dump, ["set remotetimeout 60", f"target remote | {bridge}"])
