@@ -27,6 +27,7 @@ Like crash, a lookup returns the last entry whose address is ≤ the one asked f
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import struct
 from dataclasses import dataclass
@@ -261,7 +262,7 @@ def _image_tables(orc: OrcTables) -> _ImageTables | None:
     except (ElfError, OSError, TargetError):
         return None
     ips = _absolute_ips(raw_ips, orc.start_ip)
-    if any(a > b for a, b in zip(ips, ips[1:])):  # sorted at boot: the file is not the kernel's order
+    if any(a > b for a, b in itertools.pairwise(ips)):  # sorted at boot: not the kernel's order
         return None
     _IMAGES[key] = _ImageTables(ips, entries, size)
     return _IMAGES[key]
