@@ -323,9 +323,9 @@ class GdbTarget(Target):
                 return data
             except OSError:
                 self._lane = None  # gone: through GDB from now on, if GDB still has the bridge
-        if self.kind == "bridge" and gdb.selected_inferior().connection is None:
+        if self.kind != "core" and gdb.selected_inferior().connection is None:
             # Without its remote target GDB would read the vmlinux file's own sections: never that.
-            raise TargetError(BRIDGE_GONE)
+            raise TargetError(BRIDGE_GONE if self.kind == "bridge" else link_closed(self.kind))
         try:
             data = bytes(gdb.selected_inferior().read_memory(address, size))
         except gdb.MemoryError:
@@ -335,7 +335,14 @@ class GdbTarget(Target):
         except gdb.error as e:  # "Remote communication error.  Target disconnected." …
             if self.kind == "bridge" and gdb.selected_inferior().connection is None:
                 raise TargetError(BRIDGE_GONE) from None
-            raise TargetError(" ".join(str(e).split())) from None
+            message = " ".join(str(e).split())
+            if self.info.live:  # the link dropped or stopped answering (GDB's remote timeout)
+                if gdb.selected_inferior().connection is None:
+                    raise TargetError(link_closed(self.kind, message)) from None
+                raise TargetError(
+                    f"no answer from {STUB_NAMES.get(self.kind, 'the stub')}: {message}"
+                ) from None
+            raise TargetError(message) from None
         self.stats.bytes += len(data)
         return data
 
@@ -722,6 +729,15 @@ def core_file_path() -> str | None:
 
 #: The error of every read once the bridge has exited (killed, or its dump could not be read).
 BRIDGE_GONE = "crashcompat-gdbserver has exited: the dump is closed (start crashcompat again)"
+#: How errors name a live target's stub.
+STUB_NAMES = {"kgdb": "KGDB", "qemu": "QEMU's gdbstub", "remote": "the remote stub"}
+
+
+def link_closed(kind: str, why: str = "") -> str:
+    """The error of a read once the link to a live *kind* stub is gone (the guest died, the socket or serial
+    line closed): GDB is still usable, and ``target remote`` again reconnects."""
+    cause = f" ({why})" if why else ""
+    return f'the link to {STUB_NAMES.get(kind, "the stub")} is closed{cause}: "target remote ..." reconnects'
 
 
 def _connect_lane(path: Any) -> socket.socket | None:
