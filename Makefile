@@ -54,7 +54,7 @@ docs: venv
 	$(PY) -m crashcompat.docs
 
 bench: deps venv
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -122,9 +122,16 @@ def session_environment(workdir: Path) -> dict[str, str]:
 
 
 def run_session(plan: Plan, tool: Tool, dump: Dump, commands: Sequence[str]) -> SessionResult:
-    inv = tool.invocation(dump, commands, plan.workdir)
-    env = {**session_environment(plan.workdir), **(inv.env or {})}
-    return measure_session(inv.argv, commands, stdin_text=inv.stdin, env=env, timeout=plan.timeout)
+    return run_session_with(tool, dump, commands, plan.workdir, plan.timeout)
+
+
+def run_session_with(
+    tool: Tool, dump: Dump, commands: Sequence[str], workdir: Path, timeout: float = 600
+) -> SessionResult:
+    """One measured session of *tool* on *dump* running *commands*, in the tools' environment."""
+    inv = tool.invocation(dump, commands, workdir)
+    env = {**session_environment(workdir), **(inv.env or {})}
+    return measure_session(inv.argv, commands, stdin_text=inv.stdin, env=env, timeout=timeout)
 
 
 def run(plan: Plan) -> list[Record]:

@@ -32,6 +32,7 @@ RESULTS = BENCH_DIR / "results"
 DOC = REPO / "docs" / "performance.md"
 DOC_BEGIN, DOC_END = "<!-- bench:latest:begin -->", "<!-- bench:latest:end -->"
 LIVE_BEGIN, LIVE_END = "<!-- bench:live:begin -->", "<!-- bench:live:end -->"
+KERNELS_BEGIN, KERNELS_END = "<!-- bench:kernels:begin -->", "<!-- bench:kernels:end -->"
 #: The bigger guests (1 GiB and 2 GiB): with qemu-sysrq's ELF dump, three sizes for the growth fit.
 SCALE_SCENARIOS = ["scale-1g", "scale"]
 #: The lab scenarios the benchmark asks for: the default dumps and the bigger guests.
@@ -161,6 +162,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--from-json", metavar="PATH", help="render an earlier run's latest.json again, run nothing"
     )
+    p.add_argument(
+        "--kernels",
+        metavar="SERIES",
+        help="only the start-up on these lab kernel series (comma-separated, e.g. 5.10,6.1,6.12,newest)",
+    )
     p.add_argument("--no-cold", action="store_true", help="skip the one-command sessions")
     p.add_argument("--no-profile", action="store_true", help="do not profile the misses")
     p.add_argument("--quick", action="store_true", help="one repetition, the primary dump only, no profiles")
@@ -174,8 +180,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def make_tools(args: argparse.Namespace) -> list[Tool]:
-    tools = all_tools(args.reps_crash, args.reps, args.reps_gdb)
+def make_tools(args: argparse.Namespace, manifest: dict[str, Any] | None = None) -> list[Tool]:
+    """The tools of the run; crash is the lab's oracle (the manifest's ``oracle.argv``) when there is one."""
+    oracle = (manifest or {}).get("oracle") or {}
+    tools = all_tools(args.reps_crash, args.reps, args.reps_gdb, oracle.get("argv"))
     if args.tools:
         wanted = args.tools.split(",")
         tools = [t for t in tools if t.key in wanted]
@@ -321,6 +329,21 @@ def run_live(args: argparse.Namespace, pte: str) -> None:
     print(text)
 
 
+def run_kernels(args: argparse.Namespace) -> None:
+    """``--kernels``: start-up per kernel series (``results/kernels.md``, docs/performance.md's section)."""
+    from crashbench import kernels
+
+    with tempfile.TemporaryDirectory(prefix="crashbench-") as tmp:
+        results = kernels.measure(REPO, args.kernels.split(","), args.reps, Path(tmp), log)
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = f"# Start-up on every kernel of the lab — {date}\n\n" + kernels.table(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "kernels.md").write_text(text, encoding="utf-8")
+    if not args.no_doc and args.out.resolve() == RESULTS.resolve():
+        update_doc(text, KERNELS_BEGIN, KERNELS_END)
+    print(text)
+
+
 def select_dumps(manifest: dict[str, Any], args: argparse.Namespace) -> tuple[list[Dump], str]:
     """The dumps to benchmark and the primary one's name (see ``--primary``, ``--dumps``, ``--quick``)."""
     vmlinux = str(manifest["kernel"]["vmlinux"])
@@ -390,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.live_only:
         run_live(args, PTE_EXAMPLE)
         return 0
+    if args.kernels:
+        run_kernels(args)
+        return 0
     manifest, manifest_path = load_manifest(args.manifest)
     dumps, primary_name = select_dumps(manifest, args)
     env = environment(manifest_path)
@@ -405,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             dumps=dumps,
             workdir=workdir,
             primary=primary,
-            tools=make_tools(args),
+            tools=make_tools(args, manifest),
             cold=not args.no_cold,
             reps_other=args.reps_other,
             log=log,

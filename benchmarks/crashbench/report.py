@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,7 @@ class Growth:
     rise: float = 0.0  # the fitted growth from the smallest size to the largest, in seconds
     low: float = 0.0  # the fitted time at the smallest size, in seconds
     noise: float = 0.0  # the largest spread (median - minimum) of the repeated runs behind the points
+    exponent: float | None = None  # the power of the size the time grows with (see growth_exponent)
 
     @property
     def flat(self) -> bool:
@@ -145,6 +147,32 @@ class Growth:
         :data:`FLAT_SECONDS`, :data:`FLAT_SHARE` of the time itself, or the spread of the repeated runs.
         A constant cost is not a line's slope, and its r² only measures noise."""
         return abs(self.rise) < max(FLAT_SECONDS, FLAT_SHARE * self.low, self.noise)
+
+
+#: A growth exponent above this is faster than linear (a quadratic cost shows about 2).
+SUPERLINEAR = 1.5
+
+
+def growth_exponent(points: Sequence[tuple[float, float]]) -> float | None:
+    """The power *k* of the size that the time grows with, on a log-log scale, without the constant cost:
+    over three sizes or more, the slope of log(time above the smallest size's time) against log(size above
+    the smallest size) between the two largest sizes; over two, the plain log-log slope. A line with any
+    offset gives 1 (two sizes: at most 1), a quadratic cost about 2, whatever r² says. None when the times
+    do not grow."""
+    by_size: dict[float, float] = {}
+    for x, y in points:
+        by_size[x] = min(y, by_size.get(x, y))
+    xs = sorted(by_size)
+    if len(xs) < 2 or xs[0] <= 0:
+        return None
+    if len(xs) == 2:
+        y0, y1 = by_size[xs[0]], by_size[xs[1]]
+        return math.log(y1 / y0) / math.log(xs[1] / xs[0]) if y0 > 0 and y1 > y0 else None
+    x0, y0 = xs[0], by_size[xs[0]]
+    (xa, ya), (xb, yb) = ((x, by_size[x]) for x in xs[-2:])
+    if ya <= y0 or yb <= ya:
+        return None
+    return math.log((yb - y0) / (ya - y0)) / math.log((xb - x0) / (xa - x0))
 
 
 #: A fitted rise under this many seconds, or under this share of the time, is no growth (see Growth.flat).
@@ -182,6 +210,7 @@ def growth(summary: Summary, dumps: Sequence[Dump], tools: Sequence[str]) -> lis
                             Growth(
                                 tool, row, unit, per, fit[1], fit[2], len(set(xs)), f"{capture} {fmt}",
                                 rise=fit[1] * (high - low), low=fit[0] + fit[1] * low, noise=noise,
+                                exponent=growth_exponent(pts),
                             )
                         )  # fmt: skip
     return out
@@ -189,7 +218,8 @@ def growth(summary: Summary, dumps: Sequence[Dump], tools: Sequence[str]) -> lis
 
 def growth_table(items: Sequence[Growth], tools: Sequence[tuple[str, str]]) -> str:
     """One row per (figure, dump group), one column per tool: the growth per 1,000 tasks or 100,000
-    objects (r² only from three sizes up: two sizes always fit a line)."""
+    objects, with the growth exponent k (1: linear, 2: quadratic) and r² from three sizes up (two sizes always
+    fit a line)."""
     cells: dict[tuple[str, str, str], Growth] = {(g.row, g.group, g.tool): g for g in items}
     rows = []
     for row, group in dict.fromkeys((g.row, g.group) for g in items):
@@ -201,25 +231,42 @@ def growth_table(items: Sequence[Growth], tools: Sequence[tuple[str, str]]) -> s
                 "-"
                 if g is None
                 else fmt_seconds(g.slope)
-                + (f" (r² {g.r2:.2f}{', flat' if g.flat else ''})" if g.sizes >= 3 else "")
+                + (f" (k {g.exponent:.2f})" if g.exponent is not None and g.sizes < 3 else "")
+                + (
+                    f" (k {'-' if g.exponent is None else f'{g.exponent:.2f}'}, r² {g.r2:.2f}"
+                    f"{', flat' if g.flat else ''})"
+                    if g.sizes >= 3
+                    else ""
+                )
             )
         rows.append(line)
     return markdown_table(["growth (least squares)", *(label for _, label in tools)], rows)
 
 
 def linearity_verdict(items: Sequence[Growth]) -> Verdict:
-    """Linear when every fit over three sizes or more has r² >= 0.9 or shows no growth at all
-    (:attr:`Growth.flat`; two sizes cannot tell)."""
-    judged = [g for g in items if g.sizes >= 3 and g.tool == CC]
+    """Linear unless a cost that grows beyond its noise (:attr:`Growth.flat`) grows with a power of the size
+    above :data:`SUPERLINEAR` (:func:`growth_exponent`, judged on two sizes too: their plain log-log slope
+    understates the power, so a value above the bound is growth faster than linear for certain), or, over
+    three sizes or more, strays from a line (r² < 0.9)."""
+    judged = [g for g in items if g.tool == CC]
     if not judged:
-        what = "no scale scenario in this lab" if not items else "only two sizes: a line through two points"
-        return Verdict("cost linear in tasks and objects", what, None)
-    bad = [f"{g.row} r²={g.r2:.2f}" for g in judged if g.r2 < 0.9 and not g.flat]
+        return Verdict("cost linear in tasks and objects", "no scale scenario in this lab", None)
+    growing = [g for g in judged if not g.flat]
+    bad = [
+        f"{g.row} k={g.exponent:.2f}" for g in growing if g.exponent is not None and g.exponent > SUPERLINEAR
+    ]
+    bad += [f"{g.row} r²={g.r2:.2f}" for g in growing if g.sizes >= 3 and g.r2 < 0.9]
     flat = [g.row for g in judged if g.flat]
+    if not bad and all(g.sizes < 3 for g in judged):
+        return Verdict(
+            "cost linear in tasks and objects",
+            f"only two sizes; no exponent above {SUPERLINEAR}",
+            None,
+        )
     return Verdict(
         "cost linear in tasks and objects",
         f"{len(judged)} fits; flat (no growth beyond noise): {', '.join(flat) or 'none'}; "
-        f"growing with r² below 0.9: {', '.join(bad) or 'none'}",
+        f"faster than linear: {', '.join(bad) or 'none'}",
         not bad,
     )
 
@@ -347,6 +394,7 @@ def _per_command(
     crashcompat-drgn's missed rows are profiled (in-process)."""
     target = f"{tool}: every command <= " + ("crash's time" if other == "crash" else f"{limit}x drgn %crash")
     over: list[str] = []
+    unknown: list[str] = []
     rows: list[str] = []
     compared = 0
     for label in LABELS:
@@ -357,8 +405,11 @@ def _per_command(
             continue
         if other == "crash" and crash_wrong(dump, commands, label):
             continue
-        r = ratio(_best(summary, tool, dump.name, label), _best(summary, other, dump.name, label))
+        ours, theirs = _best(summary, tool, dump.name, label), _best(summary, other, dump.name, label)
+        r = ratio(ours, theirs)
         if r is None:
+            if ours is not None or theirs is not None:  # measured on one side only, or a zero time
+                unknown.append(f"{label} ({fmt_seconds(ours)} vs {fmt_seconds(theirs)})")
             continue
         compared += 1
         if r > limit:
@@ -366,7 +417,8 @@ def _per_command(
             rows.append(label)
     return Verdict(
         target,
-        f"{compared} compared; over: {', '.join(over) or 'none'}",
+        f"{compared} compared; over: {', '.join(over) or 'none'}"
+        + (f"; not comparable: {', '.join(unknown)}" if unknown else ""),
         None if not compared and not rows else not rows,
         rows if tool == CC else [],
     )

@@ -83,27 +83,29 @@ class Tool:
 
 
 class Crash(Tool):
-    """Debian's crash: ``crash -s VMLINUX VMCORE -i CMDFILE < /dev/null``."""
+    """crash: ``crash -s VMLINUX VMCORE -i CMDFILE < /dev/null``; the lab's oracle (crash's newest release, run
+    through its own loader: *argv*, the manifest's ``oracle.argv``) when given, else the ``crash`` on PATH."""
 
     key = "crash"
 
-    def __init__(self, reps: int) -> None:
+    def __init__(self, reps: int, argv: Sequence[str] | None = None) -> None:
         super().__init__(reps)
-        self.program = shutil.which("crash")
+        found = shutil.which("crash")
+        self.argv = list(argv) if argv else [found] if found else []
         self.label = "crash"
-        if self.program:
+        if self.argv:
             out = subprocess.run(
-                [self.program, "--version"], capture_output=True, text=True, check=False
+                [*self.argv, "--version"], capture_output=True, text=True, check=False
             ).stdout
-            self.label = (out.strip().splitlines() or ["crash"])[0]  # "crash 8.0.2"
+            self.label = (out.strip().splitlines() or ["crash"])[0]  # "crash 9.0.2"
 
     def unavailable(self, dump: Dump) -> str | None:
-        return None if self.program else "crash is not installed"
+        return None if self.argv else "crash is not installed"
 
     def invocation(self, dump: Dump, commands: Sequence[str], workdir: Path) -> Invocation:
         cmdfile = workdir / "crash-commands"
         cmdfile.write_text("".join(f"{line}\n" for line in session_lines(commands)))
-        return Invocation([str(self.program), "-s", dump.vmlinux, dump.path, "-i", str(cmdfile)], None)
+        return Invocation([*self.argv, "-s", dump.vmlinux, dump.path, "-i", str(cmdfile)], None)
 
 
 class DrgnCrash(Tool):
@@ -168,10 +170,12 @@ class Crashcompat(Tool):
         return Invocation(argv, "".join(f"{line}\n" for line in session_lines(commands)), env)
 
 
-def all_tools(reps_crash: int, reps: int, reps_gdb: int) -> list[Tool]:
-    """The five columns of the tables, in order, with their repetitions."""
+def all_tools(
+    reps_crash: int, reps: int, reps_gdb: int, crash_argv: Sequence[str] | None = None
+) -> list[Tool]:
+    """The five columns of the tables, in order, with their repetitions (*crash_argv*: the lab's oracle)."""
     return [
-        Crash(reps_crash),
+        Crash(reps_crash, crash_argv),
         DrgnCrash(reps),
         Crashcompat(reps, "drgn"),
         Crashcompat(reps_gdb, "gdb"),

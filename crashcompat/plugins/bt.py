@@ -41,14 +41,9 @@ from crashcompat.api.kernel.unwind import (
 )
 
 if TYPE_CHECKING:
-    from crashcompat.api import Session
+    pass
 
-__all__ = ["SETTING", "BtOptions", "header", "render", "trace_text"]
-
-#: ``set bt_orc 8.0.2`` sizes frames like crash 8.0.2 (ORC for sp-based call frames only, the rest from
-#: the function's code, which shows stale return addresses above functions that realign their stack);
-#: the default, ``8.0.3``, follows %rbp through ORC like crash 8.0.3 and later.
-SETTING = "bt_orc"
+__all__ = ["BtOptions", "header", "render", "trace_text"]
 
 
 @dataclass(frozen=True)
@@ -85,9 +80,7 @@ class BtOptions:
 
     The stack is read the way crash's x86_64 back tracer reads it: it is scanned for return addresses,
     and the size of each frame comes from the kernel's ORC unwind tables or, failing those, from the
-    function's machine code.  With "set bt_orc 8.0.2" frames are sized as crash 8.0.2 sized them,
-    including the stale return addresses that version shows; the default, "set bt_orc 8.0.3", matches
-    crash 8.0.3 and newer.
+    function's machine code.
     """,
     arguments=[
         Option(
@@ -160,12 +153,11 @@ def bt(ctx: CommandContext) -> None:
         text_symbols_all=args.T,
         eframe_search=args.e,
     )
-    legacy = ctx.session.settings.get(SETTING) == "8.0.2"
     for i, item in enumerate(_selected(ctx)):
         if isinstance(item, str):
             ctx.write(f"{chr(10) if i else ''}bt: {item}\n")
         else:
-            ctx.write(trace_text(kernel, item, options, first=not i, legacy_orc=legacy))
+            ctx.write(trace_text(kernel, item, options, first=not i))
 
 
 def _selected(ctx: CommandContext) -> list[int | str]:
@@ -221,9 +213,7 @@ def header(kernel: Kernel, task: int, first: bool = True) -> str:
     return task_header(info.pid, task, info.cpu, info.comm, newline=not first)
 
 
-def trace_text(
-    kernel: Kernel, task: int, options: BtOptions, first: bool = True, legacy_orc: bool = False
-) -> str:
+def trace_text(kernel: Kernel, task: int, options: BtOptions, first: bool = True) -> str:
     """Header and trace of *task* (``struct task_struct *``) as ``bt`` prints them."""
     try:
         head = header(kernel, task, first)
@@ -238,7 +228,6 @@ def trace_text(
                 task,
                 text_symbols=options.text_symbols,
                 text_symbols_all=options.text_symbols_all,
-                legacy_orc=legacy_orc,
             )
     except TargetError as e:
         return head + f"bt: {e}\n"
@@ -378,8 +367,3 @@ def _slab_name(kernel: Kernel, address: int) -> str | None:
 @hookimpl
 def crashcompat_commands() -> list[Command]:
     return [bt]
-
-
-@hookimpl
-def crashcompat_session_opened(session: Session) -> None:
-    session.settings.setdefault(SETTING, "8.0.3")

@@ -111,7 +111,7 @@ def _show_radix(ctx: CommandContext) -> None:
     arguments, set prints the current context (pid, command, task address, CPU and state).  With a pid
     or a task_struct address, with -c or with -p it moves the context to that task first, then prints
     it.  "set radix 10" or "set radix 16" chooses the radix numbers are printed in; "set radix" alone
-    prints it.  "set NAME VALUE" changes another session setting (scroll, bt_orc ...) and "set NAME"
+    prints it.  "set NAME VALUE" changes another session setting (scroll ...) and "set NAME"
     prints it.
     """,
     arguments=[

@@ -50,7 +50,7 @@ def _unsupported(flag: str, metavar: str = "") -> Option:
 @command(
     "kmem",
     summary="where kernel memory goes, and what owns an address",
-    synopsis="kmem [-f|-F|-c|-C|-i|-v|-V|-n|-z|-o|-h] [-p | -m member[,member]]\n"
+    synopsis="kmem [-f|-F|-c|-C|-i[=shared]|-v|-V|-n|-z|-o|-h] [-p | -m member[,member]]\n"
     "       [[-s|-S|-S=cpu[s]|-r] [slab] [-I slab[,slab]]] [-g [flags]] [[-P] address]]",
     description="""
     Reports on kernel memory: one option picks the report, and at most one option is allowed.  Given
@@ -62,8 +62,12 @@ def _unsupported(flag: str, metavar: str = "") -> Option:
     arguments=[
         Option(
             "-i",
-            help="a memory usage summary: total, free, used, shared, buffer, page cache and slab pages, "
-            "huge pages, swap, and the commit limit and committed memory.",
+            action="store",
+            nargs="?",
+            const=True,
+            help="a memory usage summary: total, free, used, buffer, page cache and slab pages, huge "
+            "pages, swap, and the commit limit and committed memory; -i=shared adds the shared pages, "
+            "which takes a pass over every page struct.",
         ),
         Option(
             "-s",
@@ -199,7 +203,7 @@ def _high_memory(kernel: Kernel) -> int:
 
 def _kmem_i(ctx: CommandContext) -> None:
     kernel = ctx.kernel
-    info = mm.meminfo(kernel)
+    info = mm.meminfo(kernel, shared=ctx.args.i == "shared")
     total = info.total
 
     def row(label: str, pages: int) -> str:
@@ -212,7 +216,8 @@ def _kmem_i(ctx: CommandContext) -> None:
     out = [KMEMINFO_HDR, row("TOTAL MEM", total)]
     for label, pages in (("FREE", info.free), ("USED", info.used), ("SHARED", info.shared),
                          ("BUFFERS", info.buffers), ("CACHED", info.cached), ("SLAB", info.slab)):  # fmt: skip
-        out.append(pct(label, pages, total, "TOTAL MEM"))
+        if pages is not None:
+            out.append(pct(label, pages, total, "TOTAL MEM"))
     if info.huge_total is not None and info.huge_free is not None:
         out.append("\n" + row("TOTAL HUGE", info.huge_total))
         out.append(pct("HUGE FREE", info.huge_free, info.huge_total, "TOTAL HUGE"))

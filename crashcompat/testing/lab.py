@@ -28,7 +28,9 @@ Environment:
   CRASHCOMPAT_LAB_SCENARIOS  comma-separated scenarios to build (default: crashlab's defaults of each series)
   CRASHCOMPAT_LAB_DUMPS      comma-separated dump names ``lab_dump`` iterates (default: each series' dumps)
   CRASHCOMPAT_LAB_TIMEOUT    seconds allowed for ``crashlab build`` of one series (default 5400)
-  CRASHCOMPAT_REQUIRE_LAB=1  fail instead of skip when the lab cannot be built
+  CRASHCOMPAT_REQUIRE_LAB=1  every skip is a failure (a lab that cannot be built, a missing GDB or oracle, a
+                             live guest that did not start), and an empty parametrization fails at collection;
+                             tests of extra scenarios that were not built (``scale``) are deselected, not skipped
 
 Only the standard library and pytest are used here.
 """
@@ -213,7 +215,7 @@ def crashlab_script() -> Path:
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CRASHCOMPAT_REQUIRE_LAB") == "1":
+    if require_lab():
         pytest.fail(
             f"crash lab required (CRASHCOMPAT_REQUIRE_LAB=1) but unavailable: {reason}", pytrace=False
         )
@@ -281,11 +283,33 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "lab: needs the crash lab (real kernel dumps built by contrib/lab/crashlab)"
     )
     config.addinivalue_line(
+        "markers", f"{_NOT_BUILT}: placeholder of a test whose extra dumps were not built"
+    )
+    config.addinivalue_line(
         "markers",
         "lab_dumps(*names, where=None, kernels=None, lossy=False, **attrs): restrict the lab_dump "
         "parametrization to these dump names, to these kernel series, to dumps whose capture/format match, and "
         "to dumps (manifest entries) for which where(dump) is true; lossy=True keeps dumps that lack pages in use",
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the placeholders of tests whose extra scenarios were not built (see pytest_generate_tests)."""
+    keep = [item for item in items if item.get_closest_marker(_NOT_BUILT) is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Under CRASHCOMPAT_REQUIRE_LAB=1 a skipped test is a failed one (an expected failure stays one)."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if report.skipped and require_lab() and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CRASHCOMPAT_REQUIRE_LAB=1: {reason}"
 
 
 _LAB_KEY = pytest.StashKey[dict[str, "LabManifest | str"]]()
@@ -348,9 +372,36 @@ def _kernels_of(metafunc: pytest.Metafunc) -> list[str]:
     return kernels
 
 
+def require_lab() -> bool:
+    """True under ``CRASHCOMPAT_REQUIRE_LAB=1`` (CI): nothing a test needs may be missing."""
+    return os.environ.get("CRASHCOMPAT_REQUIRE_LAB") == "1"
+
+
+#: Marks the one placeholder item of a test that applies only to extra scenarios none of whose dumps was built.
+_NOT_BUILT = "lab_extra_not_built"
+
+
+def _extras_only(metafunc: pytest.Metafunc) -> bool:
+    """True when the test names only dumps of extra scenarios (none of any series' default dumps)."""
+    marker = metafunc.definition.get_closest_marker("lab_dumps")
+    defaults = {n for table in (*KERNELS.values(), MATRIX_DUMPS) for n, _, _ in table}
+    return marker is not None and bool(marker.args) and not defaults.intersection(marker.args)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "lab_dump" in metafunc.fixturenames:
         combos = [(k, n) for k in _kernels_of(metafunc) for n in _dump_names(metafunc, k)]
+        if not combos and (_extras_only(metafunc) or set(lab_kernels()) != set(KERNELS)):
+            # Extra scenarios (crashlab build --scenario scale) are built on request only, and a developer may
+            # pick kernel series (CRASHCOMPAT_LAB_KERNELS): a test with no dump there is deselected, neither
+            # skipped nor an empty parameter set. With every series, a test that finds no dump fails.
+            metafunc.parametrize(
+                ["lab_kernel", "lab_dump"],
+                [pytest.param(None, None, marks=pytest.mark.lab_extra_not_built)],
+                ids=["not-built"],
+                indirect=True,
+            )
+            return
         # Session scope groups the tests by kernel and dump across modules, so that the per-kernel session
         # fixtures (the manifest, crash_session's open programs) are made once per kernel.
         metafunc.parametrize(

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from crash_oracle import run_crash
+from test_references import line_diff
 
 from crashcompat.core import crashdata
 from crashcompat.core.dataprint import DataPrinter
@@ -285,27 +286,27 @@ def session(lab_dump: Any, lab_manifest: Any, crash_session: Callable[[Any], Ses
     return opened
 
 
+@pytest.mark.lab_dumps(where=lambda d: not d.reference_error)
 def test_printer_matches_crash(session: Session, lab_dump: Any, lab_manifest: Any) -> None:
     table = cases(session.kernel, lab_dump.facts)
     commands = [f"mod -s crashme {lab_manifest['test_module']['ko']}", *table]
     oracle = run_crash(lab_manifest.vmlinux, lab_dump.path, commands)
-    if not oracle:
-        pytest.skip("crash is not installed")
+    assert oracle, "crash printed nothing"
     failures = []
     for line, render in table.items():
         expected = HISTORY.sub("$N = ", oracle[line])
         got = HISTORY.sub("$N = ", render())
         if got != expected:
-            failures.append(f"--- {line}\n--- crash:\n{expected[:3000]}\n--- ours:\n{got[:3000]}")
+            failures.append(f"--- {line}\n{line_diff(expected, got)}")
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.lab_dumps(where=lambda d: not d.reference_error)
 def test_commands_match_crash(session: Session, lab_dump: Any, lab_manifest: Any) -> None:
     lines = command_lines(session.kernel, lab_dump.facts)
     load = f"mod -s crashme {lab_manifest['test_module']['ko']}"
     oracle = run_crash(lab_manifest.vmlinux, lab_dump.path, [load, *lines])
-    if not oracle:
-        pytest.skip("crash is not installed")
+    assert oracle, "crash printed nothing"
     failures = compare(session, lines, oracle)
     assert not failures, "\n".join(failures)
 
@@ -320,5 +321,5 @@ def compare(session: Session, lines: list[str], oracle: dict[str, str]) -> list[
         if line.startswith("union ") and " " in line[6:] and not got.endswith("\n"):
             expected = expected.split("crash> ", 1)[0]  # crash ends a union without a newline
         if got != expected:
-            failures.append(f"--- {line}\n--- crash:\n{expected[:3000]}\n--- ours:\n{got[:3000]}")
+            failures.append(f"--- {line}\n{line_diff(expected, got)}")
     return failures

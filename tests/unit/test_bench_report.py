@@ -170,10 +170,12 @@ def test_growth_per_thousand_tasks_and_linearity() -> None:
     assert "per 1,000 tasks" in report.growth_table(items, [("cc-drgn", "cc")])
 
 
-def test_linearity_needs_three_sizes() -> None:
+def test_linearity_needs_three_sizes_or_a_steep_log_log_slope() -> None:
     assert report.linearity_verdict([]).measured == "no scale scenario in this lab"
-    two = [report.Growth("cc-drgn", "ps", "tasks", 1000, 0.02, 1.0, 2)]
+    two = [report.Growth("cc-drgn", "ps", "tasks", 1000, 0.02, 1.0, 2, rise=0.04, exponent=0.9)]
     assert report.linearity_verdict(two).met is None
+    steep = [report.Growth("cc-drgn", "ps", "tasks", 1000, 0.02, 1.0, 2, rise=0.04, exponent=1.9)]
+    assert report.linearity_verdict(steep).met is False
     bent = [report.Growth("cc-drgn", "ps", "tasks", 1000, 0.02, 0.5, 3, rise=0.04, low=0.01)]
     assert report.linearity_verdict(bent).met is False
 
@@ -188,3 +190,28 @@ def test_a_flat_cost_is_not_judged_by_its_r2() -> None:
     assert not report.Growth("cc-drgn", "sys", "tasks", 1000, 0.03, 0.5, 3, rise=0.06, low=0.1).flat
     # ... unless repeated runs of one size already spread wider than that.
     assert report.Growth("cc-drgn", "sys", "tasks", 1000, 0.03, 0.5, 3, rise=0.06, low=0.1, noise=0.07).flat
+
+
+def test_a_quadratic_cost_is_caught_at_the_labs_three_sizes() -> None:
+    # r² of a straight line through a quadratic at 0.05, 1.05 and 2.05 thousand tasks is above 0.9 ...
+    dumps = [_sized("small", 50, 1_000), _sized("half", 1_050, 51_000), _sized("scale", 2_050, 101_000)]
+    records = []
+    for d in dumps:
+        n = (d.tasks or 0) / 1000
+        res = session(0.5, {"ps": 0.05 + 0.3 * n * n, "sys": 0.01 + 0.02 * n})
+        records.append(Record("cc-drgn", d.name, "set", 0, res))
+    items = report.growth(report.Summary(records), dumps, ["cc-drgn"])
+    ps = next(g for g in items if g.row == "ps")
+    assert ps.r2 > 0.9 and ps.exponent == pytest.approx(2, abs=0.1)
+    sys_ = next(g for g in items if g.row == "sys")
+    assert sys_.exponent == pytest.approx(1)
+    # ... but its growth exponent is 2, and the verdict says so.
+    verdict = report.linearity_verdict(items)
+    assert verdict.met is False and "ps k=1.9" in verdict.measured
+
+
+def test_growth_exponent() -> None:
+    assert report.growth_exponent([(1, 1.0), (2, 2.0), (4, 4.0)]) == pytest.approx(1)
+    assert report.growth_exponent([(1, 5.0), (2, 6.0), (4, 8.0)]) == pytest.approx(1)  # offset ignored
+    assert report.growth_exponent([(1, 1.0), (3, 9.0)]) == pytest.approx(2)
+    assert report.growth_exponent([(1, 1.0), (2, 1.0), (4, 1.0)]) is None

@@ -346,10 +346,6 @@ def test_rbp_based_frame(as_task: dict[str, object]) -> None:
         (1, slot0 + 32, fb(0x10)),
         (2, slot0 + 0x50, fc(11)),
     ]
-    # crash 8.0.2: func_b sized from its code, 48 bytes
-    fk.stack(slot0 + 32 + 8 + 48, fc(11))
-    legacy = frames(unwind.backtrace(fk.kernel, TASK, legacy_orc=True))
-    assert legacy[1:] == [(1, slot0 + 32, fb(0x10)), (2, slot0 + 88, fc(11))]
 
 
 def test_text_symbols_lists_every_text_word(as_task: dict[str, object]) -> None:
@@ -416,8 +412,9 @@ def test_render_matches_crash_layout(as_task: dict[str, object]) -> None:
 
 
 def test_kernel_space_registers_when_nothing_is_found(as_task: dict[str, object]) -> None:
-    """A CPU whose stacks hold none of crash's markers starts from the register note (after skipping
-    the interrupted function's frame)."""
+    """A CPU whose stacks hold none of crash's markers starts from the register note, and crash 9.0 scans
+    its stack from the noted stack pointer on: a stale text address there is the first frame (crash 8.0.x
+    failed on such CPUs; we used to step over the interrupted function's frame instead)."""
     as_task.update(active=True, panic=None)
     entries = [
         (fa(0), 8, 0, SP, UNDEF, CALL),
@@ -430,7 +427,7 @@ def test_kernel_space_registers_when_nothing_is_found(as_task: dict[str, object]
     fk.t.set_registers(0, {"rip": fb(0x10), "rsp": rsp, "cs": 0x10, "ss": 0x18, "eflags": 0x46, "rbp": 0})
     trace = unwind.backtrace(fk.kernel, TASK)
     assert isinstance(trace.events[0], NoteRegisters) and trace.events[0].header == "kernel"
-    assert frames(trace) == [(0, rsp + 16, fa(0x10))]
+    assert frames(trace)[0] == (0, rsp, fc(0x20))
 
 
 def test_unreadable_stack_is_a_crash_message(as_task: dict[str, object]) -> None:

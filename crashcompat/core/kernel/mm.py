@@ -747,7 +747,7 @@ class MemInfo:
 
     total: int
     free: int
-    shared: int
+    shared: int | None  # only when asked for (kmem -i=shared)
     buffers: int
     cached: int
     slab: int
@@ -888,22 +888,28 @@ def swap_totals(kernel: Kernel) -> tuple[int, int] | None:
     return sum(d.pages for d in devices), sum(d.used for d in devices)
 
 
-def meminfo(kernel: Kernel) -> MemInfo:
+def meminfo(kernel: Kernel, shared: bool = False) -> MemInfo:
     """crash's ``dump_kmeminfo()``.
 
     SLAB is ``NR_SLAB_RECLAIMABLE_B + NR_SLAB_UNRECLAIMABLE_B`` (names since 5.9, commit d42f3245c7e2
     "mm: memcg: convert vmstat slab counters to bytes"; the counters still hold pages), falling back on
-    the older ``NR_SLAB_RECLAIMABLE``/``NR_SLAB_UNRECLAIMABLE`` and ``NR_SLAB``, and last on counting
-    ``PG_slab`` pages — crash 8.0.6's order (8.0.2 misses the ``_B`` names and counts pages).
+    the older ``NR_SLAB_RECLAIMABLE``/``NR_SLAB_UNRECLAIMABLE`` and ``NR_SLAB``.  Every page struct is read
+    (:func:`pages_summary`) only when a figure has no global counter — no slab counter in ``vm_stat``, no
+    ``totalram_pages`` — or when *shared* asks for SHARED, crash 9.0's rule (``kmem -i=shared``, crash commit
+    b39f8b55); ``MemInfo.shared`` is ``None`` unless asked for.
     """
     stats = vm_stat(kernel)
-    slabs, shared = pages_summary(kernel)
+    slabs: int | None = None
     for names in (("NR_SLAB",), ("NR_SLAB_RECLAIMABLE", "NR_SLAB_UNRECLAIMABLE"),
                   ("NR_SLAB_RECLAIMABLE_B", "NR_SLAB_UNRECLAIMABLE_B")):  # fmt: skip
         first = stats.get(names[0])
         if first is not None:
             slabs = first + sum(stats.get(n) or 0 for n in names[1:])
             break
+    has_totalram = kernel.has_symbol("_totalram_pages") or kernel.has_symbol("totalram_pages")
+    walked = pages_summary(kernel) if shared or slabs is None or not has_totalram else None
+    if slabs is None:
+        slabs = walked[0] if walked else 0
     total = _global_ulong(kernel, "_totalram_pages", "totalram_pages") or 0
     free_index = vm_stat_names(kernel)[0].index("NR_FREE_PAGES")
     free = sum(z.vm_stat[free_index] for z in zones(kernel))
@@ -927,7 +933,7 @@ def meminfo(kernel: Kernel) -> MemInfo:
     return MemInfo(
         total=total,
         free=free,
-        shared=shared,
+        shared=walked[1] if shared and walked else None,
         buffers=buffers,
         cached=cached,
         slab=slabs,

@@ -11,16 +11,14 @@ is not the CPU's stack pointer but a well-known function found by scanning its s
 (``x86_64_get_dumpfile_stack_frame``: ``machine_kexec``, the last ``panic``, ``crash_nmi_callback``,
 ``sysrq_handle_crash`` …); a sleeping task starts at ``inactive_task_frame.ret_addr``.
 
-This module reproduces that algorithm as crash 8.0.6 runs it (ORC frame sizes tracking ``%rbp``
-through the frames, crash commit daa43fa5324f, in 8.0.3); ``legacy_orc=True`` gives crash 8.0.2's
-frame sizes (ORC used only for ``sp``-based call frames, so a function like ``do_syscall_64`` that
-realigns its stack is sized by disassembly, which leaves stale return addresses in the trace).
+This module reproduces that algorithm as crash 9.0 runs it (ORC frame sizes tracking ``%rbp`` through
+the frames, crash commit daa43fa5324f, in 8.0.3).
 
 Deliberate differences from crash, all where crash fails: an IST slot that crash cannot name (size 0)
-is skipped instead of failing the trace ("invalid size request: 0" — every CPU of a QEMU dump that
-``panic()`` stopped with an IPI); when a CPU's trace then starts from its register note, the
-interrupted function's frame is stepped over like after an exception frame rather than scanned for
-stale words; and a failed read ends the task's trace with crash's message rather than the command.
+is skipped instead of failing the trace ("invalid size request: 0"), and a failed read ends the task's
+trace with crash's message rather than the command. A CPU stopped by the panic IPI is traced as crash
+9.0 traces it: on an ELF file from what the stack scan finds (``stop_this_cpu`` on its IRQ stack), on a
+kdump-compressed file from its register note, then word by word from the noted stack pointer.
 
 The result is a list of events (:class:`Frame`, :class:`ExceptionFrame`, :class:`NoteRegisters`,
 :class:`Separator`, :class:`TextSymbol`, :class:`Message`); :mod:`crashcompat.plugins.bt` renders them.
@@ -42,7 +40,7 @@ from crashcompat.core.kernel import stacks as _stacks
 from crashcompat.core.kernel import symbols as _symbols
 from crashcompat.core.kernel import tasks as _tasks
 from crashcompat.core.kernel.x86insn import Kind, decode
-from crashcompat.core.target import Symbol, SymbolNotFound, TargetError, TypeNotFound
+from crashcompat.core.target import DumpFormat, Symbol, SymbolNotFound, TargetError, TypeNotFound
 
 __all__ = [
     "Backtrace",
@@ -242,7 +240,6 @@ class _Context:
     asm_common_interrupt: bool
     irq_eframe_link: int
     framesizes: dict[int, tuple[int, bool]] = field(default_factory=dict)
-    legacy_framesizes: dict[int, tuple[int, bool]] = field(default_factory=dict)
 
 
 def _context(kernel: Kernel) -> _Context:
@@ -291,18 +288,16 @@ def backtrace(
     *,
     text_symbols: bool = False,
     text_symbols_all: bool = False,
-    legacy_orc: bool = False,
 ) -> Backtrace:
     """crash's ``bt`` trace of *task* (``struct task_struct *``).
 
     :param text_symbols: ``bt -t``: every text address from the starting stack pointer up.
     :param text_symbols_all: ``bt -T``: every text address on the whole stack.
-    :param legacy_orc: size frames like crash 8.0.2 (see the module docstring).
     :raises FaultError: if the task itself cannot be read.
     """
     info = _tasks.read_task_fields(kernel, task)
     trace = Backtrace(task)
-    tracer = _Tracer(kernel, info, trace, legacy_orc)
+    tracer = _Tracer(kernel, info, trace)
     if text_symbols or text_symbols_all:
         tracer.flags |= _F.TEXT_SYMBOLS
     if text_symbols_all:
@@ -337,12 +332,11 @@ def eframe_search(kernel: Kernel, task: int) -> Backtrace:
 class _Tracer:
     """One run of crash's back trace over one task (crash's ``struct bt_info`` plus the code)."""
 
-    def __init__(self, kernel: Kernel, task: _tasks.Task, trace: Backtrace, legacy: bool) -> None:
+    def __init__(self, kernel: Kernel, task: _tasks.Task, trace: Backtrace) -> None:
         self.k = kernel
         self.ctx = _context(kernel)
         self.task = task
         self.trace = trace
-        self.legacy = legacy
         self.orc = _orc.tables(kernel)
         self.flags = _F(0)
         self.process = _stacks.task_stack(kernel, task.stack)
@@ -504,6 +498,12 @@ class _Tracer:
             return rip, rsp
         return self.search_dumpfile_stacks(rip, rsp)
 
+    def dumpfile_notes_valid(self) -> bool:
+        """crash's ``ELF_NOTES_VALID()`` on x86_64: set for kdump-compressed files (flattened ones are read as
+        such) that carry the CPUs' notes (diskdump.c), never for ELF files (netdump.c sets it for PPC only). Without it, a CPU that is not the
+        panic CPU starts from what the stack scan finds before its register note is considered."""
+        return self.k.target.info.format in (DumpFormat.KDUMP_COMPRESSED, DumpFormat.FLATTENED)
+
     def search_dumpfile_stacks(self, rip: int, rsp: int) -> tuple[int, int]:
         k = self.k
         panic_task = _tasks.panic_task(k) == self.task.address
@@ -520,7 +520,7 @@ class _Tracer:
                 if self.in_irqstack():
                     ur_rip, ur_rsp = regs["rip"], regs["rsp"]
                     skip_process = True
-        elif regs is not None:
+        elif regs is not None and self.dumpfile_notes_valid():
             ur_rip, ur_rsp = regs["rip"], regs["rsp"]
         if irq is not None:
             stages.append((irq.base, irq.top, "IRQ"))
@@ -660,15 +660,6 @@ class _Tracer:
                 sym = self.lookup(self.instptr)
                 message = "" if sym else self.rip_message(self.instptr)
                 self.emit(NoteRegisters(self.note_regs, "kernel", sym, message))
-                # Not in crash (which fails on these CPUs of QEMU dumps, see the module docstring):
-                # step over the interrupted function's frame, as after an exception frame, so the scan
-                # starts at its return address instead of at stale words below it.
-                self.bptr = self.note_regs.get("rbp", 0)
-                self.eframe_ip = self.instptr
-                size = self.framesize(self.instptr, rsp - 8, None)
-                self.eframe_ip = 0
-                if size > 0:
-                    rsp += size
         elif self.flags & _F.START:
             self.print_stack_entry(level, 0, self.instptr)
             self.flags &= ~_F.START
@@ -831,7 +822,7 @@ class _Tracer:
         done = False
         self.flags |= _F.EXCEPTION_FRAME
         i = (irq_eframe - self.stackbase) // 8
-        if ctx.asm_common_interrupt and not self.legacy:
+        if ctx.asm_common_interrupt:
             i -= 1
             self.instptr = self.buf[i] if 0 <= i < len(self.buf) else 0
         self.print_stack_entry(level, i, self.instptr)
@@ -979,7 +970,9 @@ class _Tracer:
                 elif not search:
                     self.eframe_ip = regs["rip"]
             self.emit(ExceptionFrame(address, regs, sym, message, search))
-        if self.orc is not None and not self.legacy:
+            if not verified:  # crash warns at run time (its CRASHDEBUG(0) is always true)
+                self.emit(Message("possibly bogus exception frame", "warning"))
+        if self.orc is not None:
             self.bptr = regs["rbp"]
         if print_ and not verify:
             return regs["cs"]
@@ -1046,7 +1039,7 @@ class _Tracer:
             found = self.eframe_target_caller(rsp)
             if found is not None:
                 return found
-        cache = self.ctx.legacy_framesizes if self.legacy else self.ctx.framesizes
+        cache = self.ctx.framesizes
         cached = cache.get(textaddr)
         if cached is not None and cached[1] == exception:
             if cached[0] == -1:
@@ -1063,15 +1056,9 @@ class _Tracer:
             return 0
         entry = self.orc_find(textaddr)
         if entry is not None and self.orc is not None and entry.type == self.orc.type_call:
-            if self.legacy:
-                if entry.sp_reg == _orc.ORC_REG_SP:
-                    size = entry.sp_offset - 8
-                    cache[textaddr] = (size, exception)
-                    return size
-            else:
-                size = self.orc_framesize(entry, rsp, up)
-                if size >= 0:
-                    return size  # not cached: it may vary with %rbp
+            size = self.orc_framesize(entry, rsp, up)
+            if size >= 0:
+                return size  # not cached: it may vary with %rbp
         size = self.disassembly_framesize(sym, textaddr, exception)
         if size == -1:
             cache.pop(textaddr, None)
