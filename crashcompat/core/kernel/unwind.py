@@ -314,7 +314,7 @@ def eframe_search(kernel: Kernel, task: int) -> Backtrace:
     verifies as an exception frame (crash ``x86_64_eframe_search``), as :class:`ExceptionFrame` events
     with ``search`` set."""
     trace = Backtrace(task)
-    tracer = _Tracer(kernel, _tasks.read_task_fields(kernel, task), trace, False)
+    tracer = _Tracer(kernel, _tasks.read_task_fields(kernel, task), trace)
     tracer.flags |= _F.EFRAME_SEARCH
     try:
         tracer.load(tracer.process.base, tracer.process.top)
