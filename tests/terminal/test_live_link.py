@@ -5,8 +5,8 @@ GDB reaches the guest's stub through a loopback proxy of the test's own (:class:
 the connection (as when the guest dies or the cable is pulled) or stop forwarding (a guest or line that
 hangs) in the middle of a command.  Each case asserts: one crash-style line naming the stub, no traceback,
 the prompt comes back (every wait has a timeout), and after a drop ``target remote`` again reconnects;
-``kmem -i`` shows its progress on stderr and Ctrl-C ends it, not the session.  The guest is started with ``crashlab live``
-(waiting for the lab's one VM slot) and stopped again.
+``kmem -i=shared`` shows its progress on stderr and Ctrl-C ends it, not the session.  The guest is
+started with ``crashlab live`` (waiting for the lab's one VM slot) and stopped again.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def test_dropped_silent_and_interrupted_link(live_guest: dict[str, Any]) -> None
         term.expect(PROMPT, 120)
 
         # Ctrl-C during a long read ends the command; the session goes on.
-        _run(term, "crash kmem -i", "of page structs (", 180)  # the progress line on stderr
+        _run(term, "crash kmem -i=shared", "of page structs (", 180)  # the progress line on stderr
         term.send("\x03")
         text = term.expect(PROMPT, 60)
         assert "TOTAL MEM" not in text and "Traceback" not in text, text
@@ -179,7 +179,7 @@ def test_dropped_silent_and_interrupted_link(live_guest: dict[str, Any]) -> None
         term.expect(PROMPT, 120)
 
         # The link drops in the middle of a command: one line naming the stub, then reconnect.
-        _run(term, "crash kmem -i", "of page structs (", 180)
+        _run(term, "crash kmem -i=shared", "of page structs (", 180)
         proxy.drop()
         text = term.expect(PROMPT, 120)
         assert len(_errors(text, "kmem")) == 1 and f"link to {stub} is closed" in text, text
@@ -190,11 +190,13 @@ def test_dropped_silent_and_interrupted_link(live_guest: dict[str, Any]) -> None
         assert "PID:" in text, text
 
         # The link stops answering: an error line after GDB's timeouts, never a hang.
-        _run(term, "crash kmem -i", "of page structs (", 180)
+        _run(term, "crash kmem -i=shared", "of page structs (", 180)
         proxy.freeze()
         text = term.expect(PROMPT, 180)
         assert len(_errors(text, "kmem")) == 1 and f"no answer from {stub}" in text, text
-        text = _run(term, "crash kmem -i", PROMPT, 180)  # the next command: an error line again, no hang
+        text = _run(
+            term, "crash kmem -i=shared", PROMPT, 180
+        )  # the next command: an error line again, no hang
         assert len(_errors(text, "kmem")) == 1 and f"no answer from {stub}" in text, text
         proxy.drop()
         assert proxy.connections == 2
