@@ -31,7 +31,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crashcompat.testing.lab import DEFAULT_KERNEL, KERNELS, lab_kernels
+from crashcompat.testing.lab import DEFAULT_KERNEL, KERNELS, build_lab, lab_kernels
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
 
@@ -438,10 +438,29 @@ def _commands() -> list[str]:
     return sorted(cmd.name for _, cmd in host.hooks.commands() if cmd.name != "q")
 
 
-@pytest.fixture(scope="module")
-def corpus(lab_kernel: str, lab_manifest: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Every session of the corpus on one kernel series, run a few at a time: ``{(case, backend): Run}``
-    and the generated lines' sessions under ``("generated", backend)``."""
+@pytest.fixture(scope="session")
+def corpora(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[Any, Run]]:
+    """``corpora(series)``: every session of the corpus on one kernel series (run once per series, a few at a
+    time, whatever order the tests come in): ``{(case, backend): Run}`` and the generated lines' sessions
+    under ``("generated", backend)``."""
+    done: dict[str, dict[Any, Run]] = {}
+
+    def get(series: str) -> dict[Any, Run]:
+        if series not in done:
+            lab_manifest = build_lab(series)
+            if isinstance(lab_manifest, str):
+                if os.environ.get("CRASHCOMPAT_REQUIRE_LAB") == "1":
+                    pytest.fail(f"crash lab required but unavailable: {lab_manifest}", pytrace=False)
+                pytest.skip(f"crash lab unavailable: {lab_manifest}")
+            done[series] = _run_corpus(series, lab_manifest, tmp_path_factory)
+        return done[series]
+
+    return get
+
+
+def _run_corpus(
+    lab_kernel: str, lab_manifest: Any, tmp_path_factory: pytest.TempPathFactory
+) -> dict[Any, Run]:
     lab = {
         "vmlinux": lab_manifest.vmlinux,
         "module": lab_manifest.crashme_ko,
@@ -492,29 +511,24 @@ CASE_KEYS = [(case, backend) for case in CASES for backend in (("drgn", "gdb") i
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """The corpus' tests by kernel series (``lab_kernel``, taken by the ``corpus`` fixture) and case: each
-    series gets its own cases (:func:`_cases`), so a sampled-out case is no skip in the report."""
-    if "corpus" not in metafunc.fixturenames:
+    """The corpus' tests by kernel series and case: each series gets its own cases (:func:`_cases`), so a
+    sampled-out case is no skip in the report; each series' sessions run once (:func:`corpora`)."""
+    if "corpora" not in metafunc.fixturenames:
         return
     kernels = lab_kernels()
     if "case" in metafunc.fixturenames:
         combos = [(k, c, b) for k in kernels for c, b in CASE_KEYS if c in _cases(k)]
         ids = [f"{k}/{c.name}-{b}" for k, c, b in combos]
-        metafunc.parametrize(
-            ["lab_kernel", "case", "backend"], combos, ids=ids, indirect=["lab_kernel"], scope="session"
-        )
+        metafunc.parametrize(["series", "case", "backend"], combos, ids=ids)
     else:
         combos2 = [(k, b) for k in kernels for b in GENERATED]
-        metafunc.parametrize(
-            ["lab_kernel", "backend"],
-            combos2,
-            ids=[f"{k}/{b}" for k, b in combos2],
-            indirect=["lab_kernel"],
-            scope="session",
-        )
+        metafunc.parametrize(["series", "backend"], combos2, ids=[f"{k}/{b}" for k, b in combos2])
 
 
-def test_damaged_input(corpus: dict[Any, Run], case: Case, backend: str) -> None:
+def test_damaged_input(
+    corpora: Callable[[str], dict[Any, Run]], series: str, case: Case, backend: str
+) -> None:
+    corpus = corpora(series)
     run = corpus[(case.name, backend)]
     _no_traceback(run)
     _unchanged(run)
@@ -536,7 +550,8 @@ def test_damaged_input(corpus: dict[Any, Run], case: Case, backend: str) -> None
     assert "KERNEL:" in run.stdout or "sys: " in run.stdout
 
 
-def test_generated_command_lines(corpus: dict[Any, Run], backend: str) -> None:
+def test_generated_command_lines(corpora: Callable[[str], dict[Any, Run]], series: str, backend: str) -> None:
+    corpus = corpora(series)
     run = corpus[("generated", backend)]
     _no_traceback(run)
     _unchanged(run)
