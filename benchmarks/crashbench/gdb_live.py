@@ -148,6 +148,9 @@ def main() -> None:
             "requested_calls": requested.calls,
             "requested_bytes": requested.distinct_bytes(),
         }
+        if cfg.get("keep_text"):  # for development: the command's output itself
+            row["text"] = text
+            row["spans"] = [[space, a, b - a] for space, spans in requested.spans.items() for a, b in spans]
         if log:
             row["packets"], row["received"], offset = packets(log, offset)
         out["commands"].append(row)

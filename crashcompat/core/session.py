@@ -19,6 +19,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 import traceback
 from typing import IO, Any
 
@@ -26,6 +27,9 @@ from crashcompat.core.command import Command, CommandArgumentError, CommandConte
 from crashcompat.core.kernel import Kernel
 from crashcompat.core.plugins import PluginHost
 from crashcompat.core.target import FaultError, Target, TargetError
+
+#: Seconds between two progress lines of a long read on a slow link (:meth:`Session._progress`).
+PROGRESS_INTERVAL = 5.0
 
 
 def debug_enabled() -> bool:
@@ -73,6 +77,11 @@ class Session:
         self.warnings: list[str] = [*target.info.warnings, *host.warnings]
         #: Whether Ctrl-C ended the last line :meth:`run` ran.
         self.interrupted = False
+        #: The command running now (for progress lines) and when it last showed progress.
+        self._running: str | None = None
+        self._progress_at = 0.0
+        self._progress_shown = False
+        self.kernel.progress = self._progress
         self._register_commands()
         host.hooks.session_opened(self)
         self.warnings += [w for w in host.warnings if w not in self.warnings]
@@ -137,6 +146,25 @@ class Session:
     def close(self) -> None:
         self.host.hooks.session_closed(self)
 
+    def _progress(self, what: str, done: int, total: int) -> None:
+        """Show on stderr how a long read goes, on a slow link only (a line every
+        :data:`PROGRESS_INTERVAL` seconds, the first after one interval), for the command running now."""
+        if not self.target.sparse_reads or not total:
+            return
+        now = time.monotonic()
+        if not self._progress_at:  # the first report starts the clock
+            self._progress_at, self._progress_shown = now, False
+            return
+        due = now - self._progress_at >= PROGRESS_INTERVAL
+        if not due and not (done >= total and self._progress_shown):  # the end, once it was shown
+            return
+        self._progress_at, self._progress_shown = now, True
+        name = self._running or "crash"
+        self.err.write(
+            f"{name}: read {done >> 10} of {total >> 10} KiB of {what} ({100 * done // total}%; Ctrl-C stops)\n"
+        )
+        self.err.flush()
+
     # ---- running lines ------------------------------------------------------------------------------------
 
     def run(self, line: str, echo: bool = True) -> str:
@@ -192,6 +220,7 @@ class Session:
         if cmd is None:
             out.write(f"crash: command not found: {name}\n")
             return
+        self._running, self._progress_at = cmd.name, 0.0
         try:
             if self.target.live and "live" not in cmd.targets:
                 raise CommandError("not supported on a live target")

@@ -5,6 +5,10 @@ Each case asserts: no Python traceback and no "internal error"; a dump that cann
 one ``crashcompat: ...`` line naming the real cause; a dump that opens warns once when it is truncated, and
 the session goes on (``sys`` and ``help`` still answer after every other command); the files are unchanged.
 One session per dump runs many commands, and sessions run a few at a time, to keep the corpus short.
+
+The corpus runs on every kernel series of the lab (``CRASHCOMPAT_LAB_KERNELS``): the whole of it on the default
+series (6.1), and on each other series a sample (:data:`SAMPLE`: one case of each kind of damage, and fewer
+generated lines), which keeps ``make test`` about a minute longer per series.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crashcompat.testing.lab import DEFAULT_KERNEL, KERNELS, build_lab, lab_kernels
+
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
 
 CRASHCOMPAT = [sys.executable, "-m", "crashcompat"]
@@ -46,7 +52,6 @@ class Case:
     :param opens: ``True``: must open; ``False``: must be refused; ``None``: either, with the rules.
     :param warns: a pattern the start-up warning must match when it opens.
     :param gdb: also run on the GDB backend.
-    :param swap: give the files in the other order (vmcore first).
     """
 
     name: str
@@ -286,6 +291,41 @@ CASES = [
 ]
 
 
+#: The cases also run on the kernel series other than the default one: one of each kind of damage (a cut, a
+#: header field, a note, a bitmap, an ELF header, a program header, each kind of damaged page, foreign files).
+SAMPLE = {
+    "zlib-cut-50",
+    "elf-cut-50",
+    "kdump-block-size-0",
+    "kdump-note-offset",
+    "kdump-vmcoreinfo-garbled",
+    "kdump-bitmap-ones",
+    "elf-phnum-huge",
+    "elf-load-offset-past-end",
+    "elf-task-page",
+    "elf-cyclic-task-list",
+    "elf-page-table-page",
+    "vmcore-empty",
+    "vmlinux-is-module",
+    "swapped-files",
+}
+#: Generated command lines per backend: on the default series, and on each other one.
+GENERATED = {"drgn": 200, "gdb": 80}
+GENERATED_SAMPLE = {"drgn": 40, "gdb": 16}
+
+
+def _cases(series: str) -> list[Case]:
+    """The cases of the corpus on kernel *series*: all of them on the default series, else the sample (and
+    none that needs a dump the series' lab does not build: only the default series has QEMU's flattened dump)."""
+    if series == DEFAULT_KERNEL:
+        return CASES
+    return [case for case in CASES if case.name in SAMPLE]
+
+
+def _generated(series: str) -> dict[str, int]:
+    return GENERATED if series == DEFAULT_KERNEL else GENERATED_SAMPLE
+
+
 def _sha256(path: str) -> str:
     if not os.path.isfile(path) or not os.access(path, os.R_OK):
         return ""
@@ -305,6 +345,8 @@ class Run:
     hashes: tuple[str, str]
     hashes_after: tuple[str, str]
     seconds: float = 0.0
+    #: The generated lines the session ran (each followed by ``help``).
+    generated: int = 0
 
 
 def _session(files: tuple[str, str], lines: list[str], backend: str, cwd: Path) -> Run:
@@ -396,29 +438,46 @@ def _commands() -> list[str]:
     return sorted(cmd.name for _, cmd in host.hooks.commands() if cmd.name != "q")
 
 
-GENERATED = {"drgn": 200, "gdb": 80}
+@pytest.fixture(scope="session")
+def corpora(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[Any, Run]]:
+    """``corpora(series)``: every session of the corpus on one kernel series (run once per series, a few at a
+    time, whatever order the tests come in): ``{(case, backend): Run}`` and the generated lines' sessions
+    under ``("generated", backend)``."""
+    done: dict[str, dict[Any, Run]] = {}
+
+    def get(series: str) -> dict[Any, Run]:
+        if series not in done:
+            lab_manifest = build_lab(series)
+            if isinstance(lab_manifest, str):
+                if os.environ.get("CRASHCOMPAT_REQUIRE_LAB") == "1":
+                    pytest.fail(f"crash lab required but unavailable: {lab_manifest}", pytrace=False)
+                pytest.skip(f"crash lab unavailable: {lab_manifest}")
+            done[series] = _run_corpus(series, lab_manifest, tmp_path_factory)
+        return done[series]
+
+    return get
 
 
-@pytest.fixture(scope="module")
-def corpus(lab_manifest: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Every session of the corpus, run a few at a time: ``{(case, backend): Run}`` and the generated
-    lines' sessions under ``("generated", backend)``."""
+def _run_corpus(
+    lab_kernel: str, lab_manifest: Any, tmp_path_factory: pytest.TempPathFactory
+) -> dict[Any, Run]:
     lab = {
         "vmlinux": lab_manifest.vmlinux,
         "module": lab_manifest.crashme_ko,
         "zlib": lab_manifest.dump("kdump-null-zlib-d31").path,
         "elf": lab_manifest.dump("kdump-null-elf-d31").path,
-        "flat": lab_manifest.dump("qemu-sysrq-kdump-zlib").path,
     }
+    if lab_kernel == DEFAULT_KERNEL:
+        lab["flat"] = lab_manifest.dump("qemu-sysrq-kdump-zlib").path
     _PAGE_FACTS["elf"] = _page_facts(lab["elf"], lab["vmlinux"])
     jobs: dict[tuple[str, str], tuple[tuple[str, str], list[str], Path]] = {}
-    for case in CASES:
-        tmp = tmp_path_factory.mktemp(case.name)
+    for case in _cases(lab_kernel):
+        tmp = tmp_path_factory.mktemp(f"{lab_kernel}-{case.name}")
         files = case.make(tmp, lab)
         for backend in ("drgn", "gdb") if case.gdb else ("drgn",):
             jobs[(case.name, backend)] = (files, [*COMMANDS, "sys", "help"], tmp)
     commands = _commands()
-    for backend, count in GENERATED.items():
+    for backend, count in _generated(lab_kernel).items():
         lines = _generated_lines(commands, count, 0)
         script = [x for line in lines for x in (line, "help")]  # the liveness check after each line
         jobs[("generated", backend)] = ((lab["vmlinux"], lab["zlib"]), script, tmp_path_factory.mktemp("gen"))
@@ -427,8 +486,10 @@ def corpus(lab_manifest: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[
             key: pool.submit(_session, files, lines, key[1], cwd) for key, (files, lines, cwd) in jobs.items()
         }
         runs = {key: future.result() for key, future in futures.items()}
+    for backend, count in _generated(lab_kernel).items():
+        runs[("generated", backend)].generated = count
     timings = sorted(((run.seconds, key) for key, run in runs.items()), reverse=True)
-    sys.stderr.write("".join(f"\n{s:6.1f}s {k}" for s, k in timings[:12]) + "\n")
+    sys.stderr.write(f"\n{lab_kernel}:" + "".join(f"\n{s:6.1f}s {k}" for s, k in timings[:12]) + "\n")
     return runs
 
 
@@ -449,8 +510,25 @@ def _opened(run: Run) -> bool:
 CASE_KEYS = [(case, backend) for case in CASES for backend in (("drgn", "gdb") if case.gdb else ("drgn",))]
 
 
-@pytest.mark.parametrize(("case", "backend"), CASE_KEYS, ids=[f"{c.name}-{b}" for c, b in CASE_KEYS])
-def test_damaged_input(corpus: dict[Any, Run], case: Case, backend: str) -> None:
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The corpus' tests by kernel series and case: each series gets its own cases (:func:`_cases`), so a
+    sampled-out case is no skip in the report; each series' sessions run once (:func:`corpora`)."""
+    if "corpora" not in metafunc.fixturenames:
+        return
+    kernels = lab_kernels()
+    if "case" in metafunc.fixturenames:
+        combos = [(k, c, b) for k in kernels for c, b in CASE_KEYS if c in _cases(k)]
+        ids = [f"{k}/{c.name}-{b}" for k, c, b in combos]
+        metafunc.parametrize(["series", "case", "backend"], combos, ids=ids)
+    else:
+        combos2 = [(k, b) for k in kernels for b in GENERATED]
+        metafunc.parametrize(["series", "backend"], combos2, ids=[f"{k}/{b}" for k, b in combos2])
+
+
+def test_damaged_input(
+    corpora: Callable[[str], dict[Any, Run]], series: str, case: Case, backend: str
+) -> None:
+    corpus = corpora(series)
     run = corpus[(case.name, backend)]
     _no_traceback(run)
     _unchanged(run)
@@ -472,15 +550,21 @@ def test_damaged_input(corpus: dict[Any, Run], case: Case, backend: str) -> None
     assert "KERNEL:" in run.stdout or "sys: " in run.stdout
 
 
-@pytest.mark.parametrize("backend", list(GENERATED))
-def test_generated_command_lines(corpus: dict[Any, Run], backend: str) -> None:
+def test_generated_command_lines(corpora: Callable[[str], dict[Any, Run]], series: str, backend: str) -> None:
+    corpus = corpora(series)
     run = corpus[("generated", backend)]
     _no_traceback(run)
     _unchanged(run)
     # every generated line was followed by a help that answered
-    assert len(HELP_MARK.findall(run.stdout)) >= GENERATED[backend], run.stderr[-2000:]
+    assert len(HELP_MARK.findall(run.stdout)) >= run.generated, run.stderr[-2000:]
 
 
 def test_corpus_size() -> None:
-    cases = len(CASE_KEYS) + sum(GENERATED.values())
-    assert cases >= 300
+    """At least 300 cases over both backends and every kernel series of the lab."""
+
+    def size(series: str) -> int:
+        keys = [(c, b) for c, b in CASE_KEYS if c in _cases(series)]
+        return len(keys) + sum(_generated(series).values())
+
+    assert sum(size(series) for series in KERNELS) >= 300
+    assert all(any(c.gdb for c in _cases(series)) for series in KERNELS)  # both backends on each

@@ -31,7 +31,7 @@ from crashcompat.core.session import Session
 pytestmark = pytest.mark.lab
 
 #: Command names crashcompat lacks today -> why (each leaves the issue that asks for it open).
-GAPS: dict[str, str] = {name: "not implemented yet (issue 11)" for name in ("dis", "rd", "list", "ptov")}
+GAPS: dict[str, str] = {}
 
 
 def dumpfile_path(text: str) -> str | None:

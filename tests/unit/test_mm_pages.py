@@ -73,3 +73,19 @@ def test_read_pages_skips_the_unreadable_chunk() -> None:
     assert [p.count for p in pages] == [
         int.from_bytes(page[REFCOUNT : REFCOUNT + 4], "little", signed=True) for page in mapped
     ]
+
+
+def test_page_struct_pieces_on_a_slow_link() -> None:
+    """In pieces (a slow link), the page structs come in order with the index of each piece's first page,
+    and an unreadable piece is left out."""
+    t = SyntheticTarget()
+    base = 0xFFFFEA0000000000
+    t.map(base, bytes(range(256)) * 16)  # 64 page structs of 64 bytes
+    t.map(base + 128 * 64, bytes(64 * 64))  # a hole of 64 pages before another 64
+    kernel = Kernel(t)
+    whole = list(mm._page_struct_blocks(kernel, base, 64, 64))
+    pieces = list(mm._page_struct_blocks(kernel, base, 64, 64, piece=16))
+    assert [start for start, _ in pieces] == [0, 16, 32, 48]
+    assert b"".join(data for _, data in pieces) == whole[0][1]
+    gapped = list(mm._page_struct_blocks(kernel, base, 192, 64, piece=64))
+    assert [start for start, _ in gapped] == [0, 128]

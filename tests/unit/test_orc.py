@@ -8,6 +8,7 @@ expectations come from the construction, not from the unwinder's output.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import struct
 from collections.abc import Iterator
 
@@ -449,3 +450,66 @@ def test_separator_render() -> None:
         bt_plugin.render(fk.kernel, trace, bt_plugin.BtOptions())
         == "--- <NMI exception stack> ---\nWARNING: x\n"
     )
+
+
+# ---- slow live links (Target.sparse_reads) -------------------------------------------------------------------
+
+
+def _counting_reads(fk: FakeKernel) -> list[tuple[int, int]]:
+    reads: list[tuple[int, int]] = []
+    read = fk.t.read
+
+    def counted(address: int, size: int) -> bytes:
+        reads.append((address, size))
+        return read(address, size)
+
+    fk.t.read = counted  # type: ignore[method-assign]
+    return reads
+
+
+def test_sparse_reads_walk_reads_only_the_words_it_touches(as_task: dict[str, object]) -> None:
+    """On a slow link the tracer reads the stack in pieces as the walk reaches them: the same frames, and
+    none of the stack below where the walk starts."""
+    fk, slot0 = sleeping_kernel(func_b_on_rbp=False)
+    whole = unwind.backtrace(fk.kernel, TASK)
+    fk, slot0 = sleeping_kernel(func_b_on_rbp=False)
+    fk.t.sparse_reads = True
+    reads = _counting_reads(fk)
+    sparse = unwind.backtrace(fk.kernel, TASK)
+    assert (
+        frames(sparse)
+        == frames(whole)
+        == [
+            (0, slot0, fa(0x10)),
+            (1, slot0 + 32, fb(0x10)),
+            (2, slot0 + 56, fc(11)),
+        ]
+    )
+    assert sparse.events == whole.events
+    stack_reads = [(a, n) for a, n in reads if STACK <= a < STACK + THREAD_SIZE]
+    assert stack_reads and max(n for _, n in stack_reads) <= unwind.STACK_CHUNK
+    # the task slept with its stack pointer at STACK + 0x3000: nothing below it is read
+    assert min(a for a, _ in stack_reads) >= STACK + 0x3000
+
+
+def test_live_stub_registers_are_where_the_trace_starts(as_task: dict[str, object]) -> None:
+    """A live stub's registers start the trace with no search of the stacks: a stale marker word (a
+    ``crash_kexec`` return address) left below the stack pointer is not taken for the panic frame."""
+    as_task.update(active=True, panic=None)
+    entries = [
+        (fa(0), 8, 0, SP, UNDEF, CALL),
+        (fa(8), 32, -16, SP, PREV_SP, CALL),
+        (fb(0), 24, 0, SP, UNDEF, CALL),
+    ]
+    fk = FakeKernel(entries)
+    fk.t._info = dataclasses.replace(fk.t.info, live=True)
+    fk.t.sparse_reads = True
+    kexec = fk.t.alloc(0x40)
+    fk.t.add_symbol("crash_kexec", kexec, 0x40, kind=SymbolKind.FUNC)
+    rsp = STACK + 0x3000
+    fk.stack(rsp - 0x100, kexec + 5)  # a stale word of an earlier call, below the stack pointer
+    fk.stack(rsp, fc(0x20), 0, fa(0x10))
+    fk.t.set_registers(0, {"rip": fb(0x10), "rsp": rsp, "cs": 0x10, "ss": 0x18, "eflags": 0x46, "rbp": 0})
+    trace = unwind.backtrace(fk.kernel, TASK)
+    assert isinstance(trace.events[0], NoteRegisters) and trace.events[0].header == "kernel"
+    assert frames(trace)[0] == (0, rsp, fc(0x20))  # scanned from the stub's stack pointer, as crash 9

@@ -234,3 +234,48 @@ def test_output_to_a_closed_pipe_is_quiet() -> None:
             raise BrokenPipeError(32, "Broken pipe")
 
     write_text(Closed(), "lost\n")  # no exception
+
+
+# ---- progress of long reads on slow links ----------------------------------------------------------------------
+
+
+def _progress_session(sparse: bool) -> tuple[Session, io.StringIO]:
+    target = SyntheticTarget(live=True)
+    target.sparse_reads = sparse
+    err = io.StringIO()
+
+    @command("slowread", summary="read", synopsis="slowread", description="Reads in four pieces.")
+    def slowread(ctx: CommandContext) -> None:
+        for done in range(1, 5):
+            ctx.kernel.report_progress("page structs", done << 20, 4 << 20)
+
+    class Plugin:
+        @hookimpl
+        def crashcompat_commands(self) -> list[Command]:
+            return [slowread]
+
+    host = PluginHost()
+    host.load(extra=[("slowread", Plugin())])
+    return Session(target, host=host, out=io.StringIO(), err=err), err
+
+
+def test_progress_on_a_slow_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("crashcompat.core.session.PROGRESS_INTERVAL", 0.0)
+    session, err = _progress_session(sparse=True)
+    session.run("slowread", echo=False)
+    lines = err.getvalue().splitlines()
+    # the first report starts the clock; then every report is due (interval 0)
+    assert lines == [
+        "slowread: read 2048 of 4096 KiB of page structs (50%; Ctrl-C stops)",
+        "slowread: read 3072 of 4096 KiB of page structs (75%; Ctrl-C stops)",
+        "slowread: read 4096 of 4096 KiB of page structs (100%; Ctrl-C stops)",
+    ]
+
+
+def test_no_progress_on_a_dump_or_a_quick_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    session, err = _progress_session(sparse=False)
+    session.run("slowread", echo=False)
+    assert err.getvalue() == ""
+    session, err = _progress_session(sparse=True)  # all four reports within the interval: nothing shown
+    session.run("slowread", echo=False)
+    assert err.getvalue() == ""

@@ -170,6 +170,14 @@ class Kernel:
         self._ctypes: dict[tuple[str, str], CType | TargetError] = {}
         #: Per-subsystem memo (``kernel.memo("modules", loader)``); dropped by :meth:`invalidate`.
         self._memo: dict[str, Any] = {}
+        #: Told how a long read on a slow link goes: ``progress(what, done, total)`` in bytes.  The
+        #: session sets it (and shows it on stderr); the kernel model only reports, never prints.
+        self.progress: Callable[[str, int, int], None] | None = None
+
+    def report_progress(self, what: str, done: int, total: int) -> None:
+        """Tell :attr:`progress` that *done* of *total* bytes of *what* were read."""
+        if self.progress is not None:
+            self.progress(what, done, total)
 
     # ---- cached layouts and symbols ---------------------------------------------------------------------
 

@@ -27,9 +27,12 @@ Like crash, a lookup returns the last entry whose address is ≤ the one asked f
 from __future__ import annotations
 
 import bisect
+import itertools
+import os
 import struct
 from dataclasses import dataclass
 
+from crashcompat.core.elf import ElfError, ElfFile
 from crashcompat.core.kernel import Kernel
 from crashcompat.core.kernel import layout as _layout
 from crashcompat.core.kernel import modules as _modules
@@ -95,7 +98,13 @@ class OrcTables:
         self.start_ip = kernel.symbol("__start_orc_unwind_ip")
         self.start_orc = kernel.symbol("__start_orc_unwind")
         self.stop_orc = kernel.symbol("__stop_orc_unwind")
-        self.num_blocks = target.read_u32(kernel.symbol("lookup_num_blocks"))
+        #: On a slow link the vmlinux tables come from the vmlinux file when they are the kernel's
+        #: (:func:`_image_tables`): a lookup then crosses the link not at all instead of three times.
+        self._image = _image_tables(self) if target.sparse_reads else None
+        if self._image is not None:  # the size of ``orc_lookup``, as unwind_init computes it
+            self.num_blocks = (kernel.symbol("orc_lookup_end") - kernel.symbol("orc_lookup")) // 4
+        else:
+            self.num_blocks = target.read_u32(kernel.symbol("lookup_num_blocks"))
         #: ``orc_lookup``: read two entries per lookup (the whole table is hundreds of KiB: a minute on a
         #: serial link).
         self.lookup = kernel.symbol("orc_lookup")
@@ -134,6 +143,14 @@ class OrcTables:
         idx = (ip - self.stext) // LOOKUP_BLOCK_SIZE
         if idx >= self.num_blocks - 1:
             return None
+        if self._image is not None:
+            # The last entry <= ip of the whole table is the last one <= ip inside ip's orc_lookup block:
+            # the block's range starts at the last entry <= the block's start (unwind_init) and ends at
+            # the last entry <= the next block's start.
+            image = self._image
+            index = _search(image.ips, ip)
+            offset = index * image.size
+            return self._decode(image.entries[offset : offset + image.size], image.ips[index])
         start, stop = struct.unpack("<2I", self.kernel.target.read(self.lookup + 4 * idx, 8))
         stop += 1
         size = self.layout.size
@@ -179,6 +196,9 @@ class OrcTables:
             raw = self.kernel.target.read(address, self.layout.size)
         except FaultError:
             return None
+        return self._decode(raw, ip)
+
+    def _decode(self, raw: bytes, ip: int) -> OrcEntry:
         values = {name: _field(raw, spec) for name, spec in self.layout.fields.items()}
         return OrcEntry(
             ip=ip,
@@ -190,6 +210,62 @@ class OrcTables:
             end=values.get("end", 0),
             signal=values.get("signal", 0),
         )
+
+
+@dataclass(frozen=True)
+class _ImageTables:
+    """The vmlinux ORC tables as the vmlinux file holds them: absolute ips (relocated) and the raw
+    ``struct orc_entry`` array."""
+
+    ips: list[int]
+    entries: bytes
+    size: int
+
+
+#: (vmlinux path, size, mtime, relocated table address) → the file's tables, or ``None`` when they are not
+#: the kernel's; kept for the process (they never change after boot).
+_IMAGES: dict[tuple[str, int, float, int], _ImageTables | None] = {}
+
+
+def _image_tables(orc: OrcTables) -> _ImageTables | None:
+    """The vmlinux ORC tables read from the vmlinux file instead of kernel memory, when they are the ones the
+    kernel uses: the file's ip table is sorted (scripts/sorttable sorts it at build time since v5.12, commit
+    57fa18994285, and unwind_init then leaves it alone) and its first bytes equal kernel memory's.  Without
+    a file, on older kernels (sorted at boot) or on any mismatch: ``None`` (the tables are read from kernel
+    memory).  Used on slow live links only; dumps always read the dump."""
+    kernel = orc.kernel
+    path = kernel.target.info.vmlinux
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (path, st.st_size, st.st_mtime, orc.start_ip)
+    if key in _IMAGES:
+        return _IMAGES[key]
+    _IMAGES[key] = None
+    try:
+        elf = ElfFile(path)
+        ip_sec, orc_sec = elf.section(".orc_unwind_ip"), elf.section(".orc_unwind")
+        if ip_sec is None or orc_sec is None:
+            return None
+        offset = orc.start_ip - ip_sec.address
+        size = orc.layout.size
+        if orc.start_orc - orc_sec.address != offset or orc.stop_orc - orc.start_orc != orc_sec.size:
+            return None
+        raw_ips, entries = elf.read_section(ip_sec), elf.read_section(orc_sec)
+        if len(raw_ips) // 4 != len(entries) // size or len(raw_ips) < 64:
+            return None
+        if kernel.target.read(orc.start_ip, 64) != raw_ips[:64]:
+            return None
+    except (ElfError, OSError, TargetError):
+        return None
+    ips = _absolute_ips(raw_ips, orc.start_ip)
+    if any(a > b for a, b in itertools.pairwise(ips)):  # sorted at boot: not the kernel's order
+        return None
+    _IMAGES[key] = _ImageTables(ips, entries, size)
+    return _IMAGES[key]
 
 
 def tables(kernel: Kernel) -> OrcTables | None:

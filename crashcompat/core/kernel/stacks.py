@@ -159,11 +159,14 @@ def _ist_names(kernel: Kernel) -> list[str]:
         gate = kernel.sizeof("struct gate_struct")
     except TypeNotFound:
         gate = 16
+    # Linux gives an IST slot to exceptions only (arch/x86/kernel/idt.c ``ist_idts``: #DB, NMI, #DF, #MC,
+    # #VC): on a slow link the first 32 gates, not all 256 (4 KiB), are read.
+    vectors = 32 if kernel.target.sparse_reads else 256
     try:
-        raw = kernel.read(kernel.symbol("idt_table"), gate * 256)
+        raw = kernel.read(kernel.symbol("idt_table"), gate * vectors)
     except (SymbolNotFound, FaultError):
         return names
-    for vector in range(256):
+    for vector in range(vectors):
         entry = raw[vector * gate : vector * gate + 16]
         ist = entry[4] & 7
         if not ist:

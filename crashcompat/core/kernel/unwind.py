@@ -28,7 +28,7 @@ The framesize cache is kept per session, as crash keeps it per run.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from crashcompat.core.kernel import Kernel
@@ -344,7 +344,7 @@ class _Tracer:
         self.process = _stacks.task_stack(kernel, task.stack)
         self.stackbase = self.process.base
         self.stacktop = self.process.top
-        self.buf: tuple[int, ...] = ()
+        self.buf: Sequence[int] = ()
         self.instptr = 0
         self.stkptr = 0
         self.bptr = 0
@@ -369,6 +369,9 @@ class _Tracer:
         self.stackbase, self.stacktop = base, top
         if top <= base:
             raise _Fatal(f"read of stack at {base:x} failed")
+        if self.k.target.sparse_reads:  # a slow link: the words the walk touches, read as it goes
+            self.buf = _StackWords(self.k, base, top)
+            return
         try:
             raw = self.k.read(base, top - base)
         except TargetError:
@@ -489,6 +492,12 @@ class _Tracer:
                 if rip and rsp:
                     self.flags |= _F.KDUMP_ELF_REGS
                 self.note_regs = regs
+        if k.target.live and rip and rsp:
+            # A live stub's registers are where the CPU stopped: no search of the stacks for the frame of a
+            # panic or crash_kexec (on a running kernel such words are stale; on a slow link the search
+            # reads the process, IRQ and exception stacks whole, about 50 KiB).
+            self.set_space_flags(rip, rsp)
+            return rip, rsp
         return self.search_dumpfile_stacks(rip, rsp)
 
     def dumpfile_notes_valid(self) -> bool:
@@ -531,7 +540,7 @@ class _Tracer:
                     raw = k.read(base, top - base)
                 except TargetError:
                     raise _Fatal(f"read of stack at {base:x} failed") from None
-                words: tuple[int, ...] = struct.unpack(f"<{len(raw) // 8}Q", raw)
+                words: Sequence[int] = struct.unpack(f"<{len(raw) // 8}Q", raw)
             else:
                 words = self.buf
             in_nmi = kind == "NMI"
@@ -1144,6 +1153,43 @@ class _Tracer:
 
 
 # ---- module helpers ---------------------------------------------------------------------------------------
+
+
+class _StackWords(Sequence[int]):
+    """The 64-bit words of the stack ``[base, top)``, read in aligned :data:`STACK_CHUNK`-byte pieces when
+    first indexed (a word that cannot be read is 0, as a word outside the buffer is): on a slow link the
+    tracer reads the few hundred bytes a back trace walks, not the whole 16 KiB stack."""
+
+    def __init__(self, kernel: Kernel, base: int, top: int) -> None:
+        self._kernel = kernel
+        self._base = base
+        self._len = (top - base) // 8
+        self._chunks: dict[int, tuple[int, ...]] = {}
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, i: int) -> int:  # type: ignore[override]
+        if i < 0:
+            i += self._len
+        if not 0 <= i < self._len:
+            raise IndexError(i)
+        per = STACK_CHUNK // 8
+        chunk = self._chunks.get(i // per)
+        if chunk is None:
+            start = self._base + (i // per) * STACK_CHUNK
+            count = min(per, self._len - (i // per) * per)
+            try:
+                raw = self._kernel.read(start, 8 * count)
+                chunk = struct.unpack(f"<{count}Q", raw)
+            except TargetError:
+                chunk = (0,) * count
+            self._chunks[i // per] = chunk
+        return chunk[i % per]
+
+
+#: Bytes of stack :class:`_StackWords` reads at a time.
+STACK_CHUNK = 256
 
 
 def _int32(value: int) -> int:
