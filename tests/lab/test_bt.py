@@ -80,7 +80,9 @@ def test_every_frame_is_a_drgn_frame(session: Session, lab_dump: Any) -> None:
 
     for task in tasks.for_each_task(kernel):
         if drgn.Object(prog_of(session), "struct task_struct *", task.address).exit_state:
-            checked += 1  # a zombie's stack is freed: drgn has no trace (crash's foreach bt is compared elsewhere)
+            checked += (
+                1  # a zombie's stack is freed: drgn has no trace (crash's foreach bt is compared elsewhere)
+            )
             continue
         ours = printed_pcs(unwind.backtrace(kernel, task.address))
         theirs = drgn_frames(session, task.address)
