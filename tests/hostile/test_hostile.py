@@ -525,9 +525,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(["series", "backend"], combos2, ids=[f"{k}/{b}" for k, b in combos2])
 
 
+#: Cases that find a bug not fixed yet: (series, case, backend) -> what goes wrong.  Strict expected failures:
+#: the day one passes, the entry must go.
+KNOWN_BUGS = {
+    ("6.12", "elf-load-offset-past-end", "gdb"): (
+        "issue 14, open: with the first PT_LOAD past the end of the file, the GDB backend refuses the dump as "
+        "'vmlinux and vmcore do not match!' instead of opening it with the truncation warning"
+    ),
+}
+
+
 def test_damaged_input(
-    corpora: Callable[[str], dict[Any, Run]], series: str, case: Case, backend: str
+    corpora: Callable[[str], dict[Any, Run]],
+    series: str,
+    case: Case,
+    backend: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    bug = KNOWN_BUGS.get((series, case.name, backend))
+    if bug:
+        request.applymarker(pytest.mark.xfail(reason=bug, strict=True))
     corpus = corpora(series)
     run = corpus[(case.name, backend)]
     _no_traceback(run)
