@@ -266,10 +266,6 @@ def test_target_reads_facts(lab_dump: Any, crash_session: Callable[[Any], Sessio
             assert target.lookup_symbol(name).address == int(address, 16), name
 
 
-def member_names(prog: Any, type_name: str) -> set[str]:
-    return {m.name for m in prog.type(type_name).members if m.name}
-
-
 def test_target_layouts_equal_drgn(lab_dump: Any, crash_session: Callable[[Any], Session]) -> None:
     target = _target(crash_session(lab_dump))
     prog = target.prog
@@ -277,7 +273,7 @@ def test_target_layouts_equal_drgn(lab_dump: Any, crash_session: Callable[[Any],
         ("struct task_struct", "tasks"),
         ("struct task_struct", "thread.sp"),
         ("struct task_struct", "sched_reset_on_fork"),
-        ("struct mm_struct", "mm_mt" if "mm_mt" in member_names(prog, "struct mm_struct") else "mmap"),
+        ("struct mm_struct", "mm_mt" if prog.type("struct mm_struct").has_member("mm_mt") else "mmap"),
         ("struct zone", "free_area[3].nr_free"),
         ("struct pglist_data", "node_zones[1].name"),
         ("struct page", "lru"),
