@@ -294,6 +294,8 @@ def test_printer_matches_crash(session: Session, lab_dump: Any, lab_manifest: An
     assert oracle, "crash printed nothing"
     failures = []
     for line, render in table.items():
+        if line in KNOWN_DIFFERENT:
+            continue  # see KNOWN_DIFFERENT; compare() checks that it still differs
         expected = HISTORY.sub("$N = ", oracle[line])
         got = HISTORY.sub("$N = ", render())
         if got != expected:
@@ -311,10 +313,25 @@ def test_commands_match_crash(session: Session, lab_dump: Any, lab_manifest: Any
     assert not failures, "\n".join(failures)
 
 
+#: Lines where crash 9.0.2 differs for a reason not reproduced yet (issue 11 stays open for them); each must
+#: still differ, so an entry goes once it matches.  crash 9's GDB 16 finds ``linux_banner``'s extern
+#: declaration (``const char linux_banner[]``, an array of unknown size, printed as its address and string)
+#: where GDB 10 and we find the definition (``const char linux_banner[204]``).
+KNOWN_DIFFERENT = {"p linux_banner", "whatis linux_banner"}
+
+
 def compare(session: Session, lines: list[str], oracle: dict[str, str]) -> list[str]:
     """Run *lines* in *session*; the differences from crash's outputs (``$N`` aside)."""
     failures = []
     for line in lines:
+        if line in KNOWN_DIFFERENT:
+            got, want = (
+                session.run(line, echo=False),
+                oracle["* " + line[1:] if line.startswith("*") else line],
+            )
+            if HISTORY.sub("$N = ", got) == HISTORY.sub("$N = ", want):
+                failures.append(f"--- {line}: now identical; remove it from KNOWN_DIFFERENT")
+            continue
         echoed = "* " + line[1:] if line.startswith("*") else line  # crash echoes "*name" as "* name"
         expected = HISTORY.sub("$N = ", oracle[echoed])
         got = HISTORY.sub("$N = ", session.run(line, echo=False))
