@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from crashcompat.testing import lab as _lab
 from crashcompat.testing.lab import oracle_argv
 
 #: The command run before each one, whose output ends the previous one (crash keeps no marker of its own).
@@ -81,3 +82,10 @@ def makedumpfile_dmesg(dump: str, timeout: int = 300) -> bytes:
         )
         assert proc.returncode == 0 and out.exists(), proc.stderr.decode(errors="replace")[-2000:]
         return out.read_bytes()
+
+
+def adopt_oracle(vmlinux: str, argv: Sequence[str] | None) -> None:
+    """Make *argv* (a lab manifest's ``oracle.argv``) the oracle for *vmlinux* in this process: the tests that
+    run inside GDB do not load the manifest themselves and are handed it in their context."""
+    if argv:
+        _lab._ORACLES[vmlinux] = [str(a) for a in argv]

@@ -12,11 +12,10 @@ from gdbhelp import context
 
 from crashcompat.core.kernel import tasks
 from crashcompat.gdb import command
-from crashcompat.testing import lab
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
 
-from crash_oracle import run_crash
+from crash_oracle import adopt_oracle, run_crash
 from test_memory import command_lines, compare
 
 
@@ -29,8 +28,7 @@ def test_memory_commands_match_crash(family: str) -> None:
     session.run(load, echo=False)
     session.context_task = tasks.default_context(session.kernel)
     lines = command_lines(session.kernel, dump["facts"])[family]
-    if ctx.get("oracle"):
-        lab._ORACLES[ctx["vmlinux"]] = [str(a) for a in ctx["oracle"]]
+    adopt_oracle(ctx["vmlinux"], ctx.get("oracle"))
     oracle = run_crash(ctx["vmlinux"], dump["path"], [load, *lines])
     assert oracle, "crash did not run"
     failures, total, same = compare(session, lines, oracle)
