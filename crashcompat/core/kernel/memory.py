@@ -17,7 +17,7 @@ the error, as crash's item-by-item loops do.  Nothing here prints.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -264,12 +264,24 @@ def _page_ok(kernel: Kernel, physical: int) -> bool:
     return physical_status(kernel, physical) == "ok"
 
 
+def _disjoint(runs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping ``[a, b)`` runs covering *runs* (an ELF dump's PT_LOAD segments may overlap:
+    kdump's ELF files describe the kernel image's pages in a segment of their own as well)."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(runs):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 def _linear_runs(kernel: Kernel, physical: int, size: int) -> list[tuple[int, int]]:
     """The readable ``(offset, length)`` runs of physical ``[physical, physical + size)``: whole pages that
     have page structs and that the dump holds, clipped to the range."""
     page = kernel.target.page_size
     dump = _dump_map(kernel)
-    held = dump.readable_runs() if dump is not None else None
+    held = _disjoint(dump.readable_runs()) if dump is not None else None
     first_pfn, end_pfn = physical // page, (physical + size + page - 1) // page
     out = []
     for lo, hi in _section_ranges(kernel):
