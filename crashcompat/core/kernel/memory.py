@@ -281,7 +281,8 @@ def _linear_runs(kernel: Kernel, physical: int, size: int) -> list[tuple[int, in
     have page structs and that the dump holds, clipped to the range."""
     page = kernel.target.page_size
     dump = _dump_map(kernel)
-    held = _disjoint(dump.readable_runs()) if dump is not None else None
+    runs = dump.readable_runs() if dump is not None else None
+    held = _disjoint(runs) if runs is not None else None
     first_pfn, end_pfn = physical // page, (physical + size + page - 1) // page
     out = []
     for lo, hi in _section_ranges(kernel):
