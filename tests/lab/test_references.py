@@ -108,6 +108,8 @@ CRASH_NOTICES = (
     "ps: no user stack",
     "ps: cannot access user stack address",
     "mod: cannot find or load object file for",
+    # rd -u of a sleeper's address in the panic task's context (crash says the same on the other kernels)
+    "rd: invalid user virtual address:",
 )
 
 
