@@ -64,10 +64,21 @@ DEFAULT_AND_TRIAGE = (
 )
 
 
+#: (series, dump) -> why the culprit is not found yet; strict expected failures (issue 13 stays open).
+KNOWN_BUGS = {
+    (k, d): "5.10: bt reads a bogus exception frame where the timer interrupt entered through "
+    "asm_call_sysvec_on_stack, so the interrupted function (the culprit) is lost"
+    for k, d in (("5.10", "qemu-softlockup-elf"), ("5.10", "qemu-rcu-stall-elf"))
+}
+
+
 @pytest.mark.lab_dumps(*DEFAULT_AND_TRIAGE)
 def test_triage_matches_the_guest(
-    lab_dump: Any, lab_manifest: Any, crash_session: Callable[[Any], Session]
+    lab_dump: Any, lab_manifest: Any, crash_session: Callable[[Any], Session], request: pytest.FixtureRequest
 ) -> None:
+    bug = KNOWN_BUGS.get((lab_dump.kernel, lab_dump.name))
+    if bug:
+        request.applymarker(pytest.mark.xfail(reason=bug, strict=True))
     want = expected(lab_dump.facts)
     session = crash_session(lab_dump)
     result = triage.triage(session.kernel, module_search=module_dirs(lab_manifest))

@@ -137,6 +137,7 @@ MACHINERY = frozenset((
 #: Name prefixes of the machinery: exception and interrupt entry points, KASAN's checks.
 MACHINERY_PREFIXES = (
     "asm_exc_", "exc_", "asm_sysvec_", "sysvec_", "__sysvec_", "__asan_", "kasan_", "__kasan_",
+    "asm_call_",  # 5.x's switch to the IRQ stack: asm_call_sysvec_on_stack, asm_call_irq_on_stack
     "kfence_report", "mce_",
 )  # fmt: skip
 
@@ -236,6 +237,12 @@ def trace_frames(trace: _unwind.Backtrace) -> list[TraceFrame]:
                 rip = event.regs["rip"]
                 out.append(TraceFrame(sym.name, rip - sym.address, sym.module, rip, exception=True))
     return out
+
+
+def source_function(name: str) -> str:
+    """The source function of a symbol the compiler split or cloned: ``foo`` for ``foo.cold``,
+    ``foo.isra.0``, ``foo.constprop.0``, ``foo.part.0``."""
+    return name.split(".", 1)[0] if "." in name and not name.startswith(".") else name
 
 
 def culprit_index(functions: Sequence[str], *, waiting: bool = False) -> int | None:
@@ -787,6 +794,8 @@ def triage(kernel: Kernel, *, module_search: Sequence[str] = ()) -> dict[str, An
         culprit = _frame_dict(kernel, chosen, lines=True)
         del culprit["exception"]
         culprit["source"] = "stack"
+        # a compiler's out-of-line part (foo.cold, foo.isra.0, foo.part.0) is its source function's
+        culprit["function"] = source_function(culprit["function"])
     task_info = _task_info(kernel, task_address)
     if not frames:  # no trace (no panic task, unreadable pages): the log's own report says what it saw
         culprit = culprit or _culprit_from_log(reports)
