@@ -94,6 +94,8 @@ EXTRA = [
     "whatis pid_t",
     "ptype struct list_head",
     "triage",
+    "search -K -w deadbeef",
+    "wr jiffies 0",
 ]
 #: Commands that end or leave the session: the exit status is compared instead.
 NOT_RUN = {"q", "exit", "quit"}
