@@ -82,3 +82,14 @@ def pytest_in_gdb(
             f"pytest in GDB exited with {proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}",
             pytrace=False,
         )
+
+
+def pytest_in_gdb_on_dump(module: str, lab_manifest: Any, lab_dump: Any, setup: Iterable[str]) -> None:
+    """:func:`pytest_in_gdb` for a lab dump compared with the lab's oracle crash: the context holds the dump
+    (with the test module's ``.ko``), the vmlinux and the oracle's command line (GDB's process does not load
+    the manifest)."""
+    oracle = lab_manifest.get("oracle", {}).get("argv")
+    assert oracle, "the lab names no oracle crash"
+    dump = {**dict(lab_dump), "test_module_ko": lab_manifest["test_module"]["ko"]}
+    context = {"dump": dump, "vmlinux": lab_manifest.vmlinux, "mode": "data", "oracle": oracle}
+    pytest_in_gdb(module, setup, context)

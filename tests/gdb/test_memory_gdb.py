@@ -6,26 +6,25 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gdbtools import bridge_command, pytest_in_gdb
+from gdbtools import bridge_command, pytest_in_gdb_on_dump
 
 pytestmark = [pytest.mark.gdb, pytest.mark.lab]
-
-
-def _run(lab_manifest: Any, lab_dump: Any, setup: list[str]) -> None:
-    oracle = lab_manifest.get("oracle", {}).get("argv")
-    assert oracle, "the lab names no oracle crash"
-    dump = {**dict(lab_dump), "test_module_ko": lab_manifest["test_module"]["ko"]}
-    context = {"dump": dump, "vmlinux": lab_manifest.vmlinux, "mode": "data", "oracle": oracle}
-    pytest_in_gdb("gdbtest_memory.py", setup, context)
 
 
 # makedumpfile's ELF dump lacks pages in use (fact_pages_missing): QEMU's ELF dump is the core file here
 @pytest.mark.lab_dumps("qemu-sysrq-elf")
 def test_memory_on_core_file(lab_manifest: Any, lab_dump: Any) -> None:
-    _run(lab_manifest, lab_dump, [f"file {lab_manifest.vmlinux}", f"core-file {lab_dump.path}"])
+    pytest_in_gdb_on_dump(
+        "gdbtest_memory.py",
+        lab_manifest,
+        lab_dump,
+        [f"file {lab_manifest.vmlinux}", f"core-file {lab_dump.path}"],
+    )
 
 
 @pytest.mark.lab_dumps("kdump-null-zlib-d31")
 def test_memory_on_bridge(lab_manifest: Any, lab_dump: Any) -> None:
     bridge = bridge_command(lab_manifest.vmlinux, lab_dump.path)
-    _run(lab_manifest, lab_dump, ["set remotetimeout 60", f"target remote | {bridge}"])
+    pytest_in_gdb_on_dump(
+        "gdbtest_memory.py", lab_manifest, lab_dump, ["set remotetimeout 60", f"target remote | {bridge}"]
+    )
