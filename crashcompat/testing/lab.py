@@ -301,13 +301,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+#: The start of a skip reason that says the test does not apply here (one live stub's test run on the other):
+#: the only skip CRASHCOMPAT_REQUIRE_LAB=1 leaves a skip.
+NOT_APPLICABLE = "not applicable: "
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Under CRASHCOMPAT_REQUIRE_LAB=1 a skipped test is a failed one (an expected failure stays one)."""
+    """Under CRASHCOMPAT_REQUIRE_LAB=1 a skipped test is a failed one (an expected failure stays one, and so
+    does a skip that says the test does not apply, see :data:`NOT_APPLICABLE`)."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     if report.skipped and require_lab() and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if NOT_APPLICABLE in reason:
+            return
         report.outcome = "failed"
         report.longrepr = f"skipped under CRASHCOMPAT_REQUIRE_LAB=1: {reason}"
 

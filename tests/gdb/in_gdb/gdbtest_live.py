@@ -15,6 +15,7 @@ from gdbhelp import context, execute
 from crashcompat.core.kernel import symbols
 from crashcompat.gdb import command
 from crashcompat.gdb.target import GdbTarget
+from crashcompat.testing.lab import NOT_APPLICABLE
 
 #: Lines whose output must equal the drgn backend's on the paused gdbstub guest.
 PARITY_LINES = [
@@ -67,7 +68,7 @@ def test_wr_changes_memory_that_rd_reads(target: GdbTarget) -> None:
     """``wr`` writes the guest's memory through the stub; ``rd`` then reads the new value (and the old value
     is written back)."""
     if context()["live"]["mode"] != "gdbstub":
-        pytest.skip("writes are tried on the gdbstub guest only")
+        pytest.skip(NOT_APPLICABLE + "writes are tried on the gdbstub guest only")
     address = symbols.address_of(command.session().kernel, "crashme_magic")  # a module variable
     original = target.read_u64(address)
     execute("crash wr crashme_magic 0x1122334455667788")
@@ -79,7 +80,7 @@ def test_wr_changes_memory_that_rd_reads(target: GdbTarget) -> None:
 
 def test_caches_dropped_when_the_kernel_runs(target: GdbTarget) -> None:
     if context()["live"]["mode"] != "gdbstub":
-        pytest.skip("single-stepping a kernel stopped in KGDB is left to the user")
+        pytest.skip(NOT_APPLICABLE + "single-stepping a kernel stopped in KGDB is left to the user")
     execute("crash ps")
     assert target._cache
     jiffies = target.read_u64(target.symbol_address("jiffies_64"))
@@ -92,7 +93,7 @@ def test_caches_dropped_when_the_kernel_runs(target: GdbTarget) -> None:
 def test_same_output_as_drgn_over_qmp() -> None:
     live = context()["live"]
     if live["mode"] != "gdbstub":
-        pytest.skip("drgn reaches only the gdbstub guest (over QMP)")
+        pytest.skip(NOT_APPLICABLE + "drgn reaches only the gdbstub guest (over QMP)")
     session = command.session()
     jiffies = session.target.symbol_address("jiffies_64")
     lines = [line.format(jiffies=f"{jiffies:x}") for line in PARITY_LINES]
