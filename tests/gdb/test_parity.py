@@ -142,8 +142,18 @@ def test_gdb_matches_drgn(lab_manifest: Any, lab_dump: Any) -> None:
     check_parity(lab_manifest, lab_dump, "default")
 
 
+#: (series, mode) -> why GDB cannot run the session yet; strict expected failures (issue 15 stays open).
+KNOWN_BUGS = {
+    ("newest", "bridge"): "GDB 13.1 stops with an internal error (symtab.c get_msymbol_address assertion) "
+    "when it loads Linux 7.2's symbols over the bridge",
+}
+
+
 @pytest.mark.lab_dumps(format="elf")  # non-ELF dumps always go through the bridge (the default mode)
-def test_gdb_bridge_matches_drgn(lab_manifest: Any, lab_dump: Any) -> None:
+def test_gdb_bridge_matches_drgn(lab_manifest: Any, lab_dump: Any, request: pytest.FixtureRequest) -> None:
+    bug = KNOWN_BUGS.get((lab_dump.kernel, "bridge"))
+    if bug:
+        request.applymarker(pytest.mark.xfail(reason=bug, strict=True))
     check_parity(lab_manifest, lab_dump, "bridge")
 
 
