@@ -28,12 +28,27 @@ def _run_dump(lab_manifest: Any, lab_dump: Any, mode: str) -> None:
     pytest_in_gdb("gdbtest_dump.py", _setup(lab_manifest.vmlinux, lab_dump, mode), context)
 
 
+#: Series where GDB cannot run these checks yet -> why; strict expected failures (issue 15 stays open).
+KNOWN_BUGS = {
+    "newest": "GDB 13.1 (Debian 12) on Linux 7.2: an internal error (symtab.c get_msymbol_address) over the "
+    "bridge, and the in-GDB checks of the core file fail there too",
+}
+
+
+def _known_bug(request: pytest.FixtureRequest, lab_dump: Any) -> None:
+    bug = KNOWN_BUGS.get(lab_dump.kernel)
+    if bug:
+        request.applymarker(pytest.mark.xfail(reason=bug, strict=True))
+
+
 @pytest.mark.lab
 @pytest.mark.lab_dumps(format="elf")  # GDB opens only ELF dumps as core files
-def test_dump_core(lab_manifest: Any, lab_dump: Any) -> None:
+def test_dump_core(lab_manifest: Any, lab_dump: Any, request: pytest.FixtureRequest) -> None:
+    _known_bug(request, lab_dump)
     _run_dump(lab_manifest, lab_dump, "core")
 
 
 @pytest.mark.lab
-def test_dump_bridge(lab_manifest: Any, lab_dump: Any) -> None:
+def test_dump_bridge(lab_manifest: Any, lab_dump: Any, request: pytest.FixtureRequest) -> None:
+    _known_bug(request, lab_dump)
     _run_dump(lab_manifest, lab_dump, "bridge")

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.gdb, pytest.mark.lab]
 
 
 # makedumpfile's ELF dump lacks pages in use (fact_pages_missing): QEMU's ELF dump is the core file here
-@pytest.mark.lab_dumps("qemu-sysrq-elf")
+@pytest.mark.lab_dumps("qemu-sysrq-elf", where=lambda d: not d.reference_error)
 def test_memory_on_core_file(lab_manifest: Any, lab_dump: Any) -> None:
     pytest_in_gdb_on_dump(
         "gdbtest_memory.py",
@@ -22,7 +22,7 @@ def test_memory_on_core_file(lab_manifest: Any, lab_dump: Any) -> None:
     )
 
 
-@pytest.mark.lab_dumps("kdump-null-zlib-d31")
+@pytest.mark.lab_dumps("kdump-null-zlib-d31", where=lambda d: not d.reference_error)
 def test_memory_on_bridge(lab_manifest: Any, lab_dump: Any) -> None:
     bridge = bridge_command(lab_manifest.vmlinux, lab_dump.path)
     pytest_in_gdb_on_dump(

@@ -46,7 +46,13 @@ def test_markers_are_logged(lab_dump: Any, session: Session) -> None:
 
 
 def test_log_c_adds_the_caller(lab_dump: Any, session: Session) -> None:
-    """crash 8.0.6 ``log -c``: ``[%6s] `` of ``T<pid>``/``C<cpu>`` after the timestamp (pid_max 32768)."""
+    """crash's ``log -c``: ``[%*s] `` of ``T<pid>``/``C<cpu>`` after the timestamp, as wide as ``pid_max``'s
+    digits and the letter (6 for 32768; 8 for 7.x's 4194304)."""
+    try:
+        pid_max = session.target.prog["pid_max"].value_()  # type: ignore[attr-defined]
+        width = len(str(pid_max)) + 1
+    except LookupError:  # 6.14+ keeps pid_max per pid namespace: crash falls back on the widest column
+        width = 8
     plain = session.run("log", echo=False).splitlines()
     with_caller = session.run("log -c", echo=False).splitlines()
     caller = re.compile(r"^(\[ *\d+\.\d{6}\] )\[( *[TC]\d+)\] (.*)$")
@@ -54,10 +60,10 @@ def test_log_c_adds_the_caller(lab_dump: Any, session: Session) -> None:
     for line in with_caller:
         m = caller.match(line)
         if m is None:  # a continuation line, indented under the longer prefix
-            assert line.startswith(" " * 24)
-            stripped.append(line[9:])
+            assert line.startswith(" " * (15 + width + 3))
+            stripped.append(line[width + 3 :])
             continue
-        assert len(m.group(2)) == 6
+        assert len(m.group(2)) == width
         stripped.append(m.group(1) + m.group(3))
         if "Comm: " in m.group(3):
             oops_callers.append(m.group(2).strip())

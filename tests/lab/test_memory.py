@@ -257,6 +257,9 @@ def compare(session: Session, lines: list[str], oracle: dict[str, str]) -> tuple
     return failures, total, same
 
 
+@pytest.mark.lab_dumps(
+    where=lambda d: not d.reference_error
+)  # compared with crash: where crash opens the dump
 @pytest.mark.parametrize("family", ["rd", "ptov", "list", "search", "dis"])
 def test_memory_commands_match_crash(session: Session, lab_dump: Any, lab_manifest: Any, family: str) -> None:
     session.context_task = tasks.default_context(session.kernel)
