@@ -70,8 +70,23 @@ def printed_pcs(trace: unwind.Backtrace) -> list[int]:
     return out
 
 
-def test_every_frame_is_a_drgn_frame(session: Session, lab_dump: Any) -> None:
+#: (series, dump) -> why the drgn check fails there; strict expected failures (issue 15 stays open).
+KNOWN_BUGS = {
+    ("5.10", "qemu-sysrq-elf"): "on 5.10 the IPI-stopped CPU's trace crosses from the IRQ stack through a "
+    "bogus exception frame after asm_call_sysvec_on_stack; crash 9.0.2 prints the same bytes "
+    "(test_references.py), drgn finds the frames beyond it",
+}
+
+
+def _known_bug(request: pytest.FixtureRequest, lab_dump: Any) -> None:
+    bug = KNOWN_BUGS.get((lab_dump.kernel, lab_dump.name))
+    if bug:
+        request.applymarker(pytest.mark.xfail(reason=bug, strict=True))
+
+
+def test_every_frame_is_a_drgn_frame(session: Session, lab_dump: Any, request: pytest.FixtureRequest) -> None:
     """All tasks: the frames bt prints are drgn's frames, in order, from where drgn's trace and ours meet."""
+    _known_bug(request, lab_dump)
     kernel = session.kernel
     ipi_stopped = ipi_stopped_tasks(session) if lab_dump.capture == "qemu" else set()
     checked = 0
@@ -127,9 +142,10 @@ def is_subsequence(part: list[int], whole: list[int]) -> bool:
 
 
 @pytest.mark.lab_dumps(capture="qemu")
-def test_ipi_stopped_cpu(session: Session, lab_dump: Any) -> None:
+def test_ipi_stopped_cpu(session: Session, lab_dump: Any, request: pytest.FixtureRequest) -> None:
     """The CPU that ``panic()`` stopped with an IPI: its trace crosses from the IRQ stack, and holds every
     frame drgn finds, in drgn's order."""
+    _known_bug(request, lab_dump)
     for task in ipi_stopped_tasks(session):
         cpu = tasks.read_task_fields(session.kernel, task).cpu
         out = session.run(f"bt -c {cpu}", echo=False)
