@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from gdbtools import bridge_command, pytest_in_gdb
 
+from crashcompat.testing.lab import expect_failure
+
 pytestmark = pytest.mark.gdb
 
 
@@ -36,9 +38,7 @@ KNOWN_BUGS = {
 
 
 def _known_bug(request: pytest.FixtureRequest, lab_dump: Any) -> None:
-    bug = KNOWN_BUGS.get(lab_dump.kernel)
-    if bug:
-        request.applymarker(pytest.mark.xfail(reason=bug, strict=True))
+    expect_failure(request, KNOWN_BUGS.get(lab_dump.kernel))
 
 
 @pytest.mark.lab

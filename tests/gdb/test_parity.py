@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from crashcompat.core.plugins import PluginHost
+from crashcompat.testing.lab import expect_failure
 from crashcompat.testing.sessions import run_cli
 
 pytestmark = [pytest.mark.lab, pytest.mark.gdb]
@@ -151,9 +152,7 @@ KNOWN_BUGS = {
 
 @pytest.mark.lab_dumps(format="elf")  # non-ELF dumps always go through the bridge (the default mode)
 def test_gdb_bridge_matches_drgn(lab_manifest: Any, lab_dump: Any, request: pytest.FixtureRequest) -> None:
-    bug = KNOWN_BUGS.get((lab_dump.kernel, "bridge"))
-    if bug:
-        request.applymarker(pytest.mark.xfail(reason=bug, strict=True))
+    expect_failure(request, KNOWN_BUGS.get((lab_dump.kernel, "bridge")))
     check_parity(lab_manifest, lab_dump, "bridge")
 
 

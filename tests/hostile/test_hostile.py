@@ -31,7 +31,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crashcompat.testing.lab import DEFAULT_KERNEL, KERNELS, build_lab, lab_kernels
+from crashcompat.testing.lab import DEFAULT_KERNEL, KERNELS, build_lab, expect_failure, lab_kernels
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
 
@@ -542,9 +542,7 @@ def test_damaged_input(
     backend: str,
     request: pytest.FixtureRequest,
 ) -> None:
-    bug = KNOWN_BUGS.get((series, case.name, backend))
-    if bug:
-        request.applymarker(pytest.mark.xfail(reason=bug, strict=True))
+    expect_failure(request, KNOWN_BUGS.get((series, case.name, backend)))
     corpus = corpora(series)
     run = corpus[(case.name, backend)]
     _no_traceback(run)

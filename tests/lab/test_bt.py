@@ -24,6 +24,7 @@ import pytest
 from crashcompat.core.kernel import symbols, tasks, unwind
 from crashcompat.core.kernel.x86insn import Kind, decode
 from crashcompat.core.session import Session
+from crashcompat.testing.lab import expect_failure
 
 pytestmark = pytest.mark.lab
 
@@ -79,9 +80,7 @@ KNOWN_BUGS = {
 
 
 def _known_bug(request: pytest.FixtureRequest, lab_dump: Any) -> None:
-    bug = KNOWN_BUGS.get((lab_dump.kernel, lab_dump.name))
-    if bug:
-        request.applymarker(pytest.mark.xfail(reason=bug, strict=True))
+    expect_failure(request, KNOWN_BUGS.get((lab_dump.kernel, lab_dump.name)))
 
 
 def test_every_frame_is_a_drgn_frame(session: Session, lab_dump: Any, request: pytest.FixtureRequest) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from crashcompat.core.kernel import tasks, triage
 from crashcompat.core.session import Session
+from crashcompat.testing.lab import expect_failure
 
 pytestmark = pytest.mark.lab
 
@@ -76,9 +77,7 @@ KNOWN_BUGS = {
 def test_triage_matches_the_guest(
     lab_dump: Any, lab_manifest: Any, crash_session: Callable[[Any], Session], request: pytest.FixtureRequest
 ) -> None:
-    bug = KNOWN_BUGS.get((lab_dump.kernel, lab_dump.name))
-    if bug:
-        request.applymarker(pytest.mark.xfail(reason=bug, strict=True))
+    expect_failure(request, KNOWN_BUGS.get((lab_dump.kernel, lab_dump.name)))
     want = expected(lab_dump.facts)
     session = crash_session(lab_dump)
     result = triage.triage(session.kernel, module_search=module_dirs(lab_manifest))
