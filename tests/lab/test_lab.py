@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from crashcompat.core.kernel import triage
 from crashcompat.testing.lab import LabDump, LabManifest, crashlab_script
 
 pytestmark = pytest.mark.lab
@@ -355,21 +356,6 @@ def test_scale_drgn(lab_dump: LabDump, prog: Any) -> None:
 # The triage scenarios (crashlab's TRIAGE_SCENARIOS, default on every series): one crash class each, QEMU's plain
 # ELF dump. Every dump of every scenario records facts["triage"]: the class, the task and the culprit function.
 
-TRIAGE_CLASSES = {
-    "oops",
-    "bug",
-    "soft-lockup",
-    "hard-lockup",
-    "hung-task",
-    "rcu-stall",
-    "sysrq",
-    "panic",
-    "oom",
-    "warn",
-    "kasan",
-    "kfence",
-    "mce",
-}
 #: scenario -> (class, culprit function, a line of the kernel's own report in the log)
 TRIAGE_SCENARIOS = {
     "qemu-warn": ("warn", "crashme_do_warn", r"WARNING: .*crashme_do_warn"),
@@ -409,7 +395,7 @@ def test_triage_facts_on_every_dump(lab_kernel: str, lab_manifest: LabManifest) 
     for d in lab_manifest.dumps:
         f = d.facts
         t = f["triage"]
-        assert t["class"] in TRIAGE_CLASSES, (d.name, t)
+        assert t["class"] in triage.CLASSES, (d.name, t)  # a class the triage model knows
         assert t["task"]["pid"] == f["crash_pid"] and t["task"]["comm"] == f["crash_comm"] == "fixcrash"
         assert t["task"]["cpu"] == f["crash_cpu"] == 0, d.name  # /init pins fixcrash to CPU 0
         fn, mod = t["culprit"]["function"], t["culprit"]["module"]
