@@ -658,6 +658,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("vmlinux")
     parser.add_argument("vmcore")
     parser.add_argument("--log", help="write a packet trace to this file")
+    parser.add_argument(
+        "--no-exec-file",
+        action="store_true",
+        help="do not offer the vmlinux as GDB's executable (GDB has its symbols already, at the KASLR offset: "
+        "a second copy at the link address makes GDB 13 fail an internal check on Linux 7.x)",
+    )
     args = parser.parse_args(argv)
     if sys.stdin.isatty() or sys.stdout.isatty():
         print(
@@ -675,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
         lane = MemoryLane(view)
     status = 0
     try:
-        vmlinux = os.path.abspath(args.vmlinux)
+        vmlinux = "" if args.no_exec_file else os.path.abspath(args.vmlinux)
         RemoteServer(view, sys.stdin.fileno(), sys.stdout.fileno(), log, vmlinux, lane).serve()
     except OpenFailed:
         status = 1

@@ -80,6 +80,9 @@ def gdb_command(gdb: str) -> list[str]:
         "-iex", f"set remotetimeout {REMOTE_TIMEOUT}",
         "-iex", f"set index-cache directory {index_cache_dir()}",  # crashcompat's, never ~/.cache/gdb
         "-iex", "set index-cache enabled on",
+        # an internal error of GDB ends the session with a line of ours (main), never with a core file
+        "-iex", "maint set internal-error corefile no",
+        "-iex", "maint set internal-error quit yes",
         "-ex", f"source {script_path()}",
         "-ex", "python import crashcompat.gdb.launcher as _launcher; _launcher.run_in_gdb()",
     ]  # fmt: skip
@@ -125,6 +128,7 @@ def main(argv: list[str]) -> int:
         sys.executable,
         "-m",
         "crashcompat.bridge.server",
+        "--no-exec-file",  # run_in_gdb loads the vmlinux at its KASLR offset before it connects
         os.path.abspath(vmlinux),
         os.path.abspath(vmcore),
     ]
@@ -138,12 +142,35 @@ def main(argv: list[str]) -> int:
     }
     trim()
     os.makedirs(index_cache_dir(), exist_ok=True)
+    # What GDB prints while run_in_gdb keeps it quiet goes to this file, which run_in_gdb removes once the
+    # session has ended in order: if it is still there, GDB itself failed, and its last words are in it.
+    fd, settings["hidden_output"] = tempfile.mkstemp(prefix="crashcompat-gdb-")
+    os.close(fd)
     env = {**os.environ, LAUNCH_ENV: json.dumps(settings), "CRASHCOMPAT_SITE": os.pathsep.join(site_dirs())}
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is GDB's (it stops the command)
     try:
-        return subprocess.run(gdb_command(gdb), env=env, check=False).returncode
+        status = subprocess.run(gdb_command(gdb), env=env, check=False).returncode
     finally:
         signal.signal(signal.SIGINT, previous)
+    if os.path.exists(settings["hidden_output"]):
+        with open(settings["hidden_output"], "rb") as f:
+            hidden = f.read().decode("utf-8", "replace")
+        os.unlink(settings["hidden_output"])
+        sys.stderr.write(f"{prompt.PROG}: {gdb_failure(hidden, status)}\n")
+        return status or 1
+    return status
+
+
+def gdb_failure(output: str, status: int) -> str:
+    """One line for a GDB that ended before the session did: its internal error if it printed one."""
+    for line in output.splitlines():
+        if "internal-error:" in line:
+            return "GDB failed: " + line.split("internal-error:", 1)[1].strip()
+    if "internal problem" in output:  # GDB's own report failed too (it was writing to a captured string)
+        return "GDB failed with an internal error"
+    if status < 0:
+        return f"GDB was stopped by signal {signal.Signals(-status).name}"
+    return f"GDB ended before the session did (exit status {status})"
 
 
 def run_in_gdb() -> None:
@@ -157,6 +184,7 @@ def run_in_gdb() -> None:
     from crashcompat.gdb.target import Vmlinux, load_vmlinux
 
     settings = json.loads(os.environ.pop(LAUNCH_ENV))
+    hidden = settings.get("hidden_output") or os.devnull
     status = 1
     # The bridge's stderr: GDB's own goes to /dev/null while it connects (_quiet), so the bridge writes to
     # this unlinked file (reopened through /proc: GDB closes inherited descriptors in the pipe's child).
@@ -166,7 +194,7 @@ def run_in_gdb() -> None:
             gdb.execute(f"set {setting}", to_string=True)
         vmlinux = Vmlinux(settings["vmlinux"], settings["offset"])
         load_vmlinux(vmlinux)
-        with _quiet():  # GDB reports the first stop ("0x... in ?? ()") outside what to_string captures
+        with _quiet(hidden):  # GDB reports the first stop ("0x... in ?? ()") outside what to_string captures
             if settings["bridge"]:
                 errors = f"/proc/{os.getpid()}/fd/{bridge_errors.fileno()}"
                 try:
@@ -196,6 +224,9 @@ def run_in_gdb() -> None:
     finally:
         sys.stdout.flush()
         bridge_errors.close()
+        if hidden != os.devnull:
+            with contextlib.suppress(OSError):
+                os.unlink(hidden)  # the session ended in order (main reports GDB's failures otherwise)
         with _quiet():  # and "[Inferior 1 (Remote target) detached]" as it quits
             gdb.execute(f"quit {status}")
 
@@ -209,14 +240,14 @@ def _last_line(file: IO[bytes]) -> str:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Send what GDB itself prints to /dev/null (file descriptors 1 and 2) for the duration."""
+def _quiet(into: str = os.devnull) -> Iterator[None]:
+    """Send what GDB itself prints (file descriptors 1 and 2) to the file *into* for the duration."""
     import gdb
 
     gdb.flush()
     sys.stdout.flush()
     saved = [os.dup(1), os.dup(2)]
-    null = os.open(os.devnull, os.O_WRONLY)
+    null = os.open(into, os.O_WRONLY | os.O_APPEND)
     try:
         os.dup2(null, 1)
         os.dup2(null, 2)

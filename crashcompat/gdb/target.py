@@ -142,21 +142,31 @@ class CoreFile:
         for start, _, _, memory_size in segments:
             self._reach.append(max(self._reach[-1] if self._reach else 0, start + memory_size))
         self._file = open(path, "rb")  # noqa: SIM115 - kept open for the target's life
+        self._file_size = os.fstat(self._file.fileno()).st_size
 
     def vmcoreinfo(self) -> dict[str, str]:
         return dump_vmcoreinfo(self.header.notes)
 
+    def _segment(self, address: int) -> tuple[int, int, int, int]:
+        """The PT_LOAD holding physical *address*: of overlapping ones, one whose bytes the file holds (a
+        kdump ELF file maps the kernel image twice, so a damaged header of one copy leaves the other)."""
+        i = bisect.bisect_right(self._starts, address) - 1
+        found = None
+        while i >= 0 and self._reach[i] > address:
+            start, offset, file_size, memory_size = segment = self._segments[i]
+            if address < start + memory_size:
+                if offset + file_size <= self._file_size:
+                    return segment
+                found = found or segment  # its read names the truncation unless another copy turns up
+            i -= 1
+        if found is None:
+            raise FaultError(address, True)
+        return found
+
     def read_physical(self, address: int, size: int) -> bytes:
         out = bytearray()
         while size > 0:
-            i = bisect.bisect_right(self._starts, address) - 1
-            while i >= 0 and self._reach[i] > address:
-                if address < self._segments[i][0] + self._segments[i][3]:
-                    break
-                i -= 1
-            else:
-                raise FaultError(address, True)
-            start, offset, file_size, memory_size = self._segments[i]
+            start, offset, file_size, memory_size = self._segment(address)
             chunk = min(size, start + memory_size - address)
             in_file = max(0, min(chunk, start + file_size - address))
             data = os.pread(self._file.fileno(), in_file, offset + address - start) if in_file else b""

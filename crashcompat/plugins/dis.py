@@ -34,6 +34,9 @@ DIS_SYNOPSIS = "dis [-rfludxs][-b [num]] [address | symbol | (expression)] [coun
 _TRAILING_ADDRESS = re.compile(r"(?:^|[ ,])0x([0-9a-f]+)$")
 _TRAILING_NAME = re.compile(r" 0x([0-9a-f]+) <[^<>]*>$")
 _FTRACE_NOPS = ("nopl   0x0(%rax,%rax,1)", "data32 data32 data32 xchg %ax,%ax")
+#: A shift or rotate by one (opcodes D0/D1) with its single operand: libopcodes before binutils 2.41 (GDB 13,
+#: objdump 2.40) leaves the count out (``shr    %rsi``), crash 9's GDB 16 prints it (``shr    $1,%rsi``).
+_SHIFT_BY_ONE = re.compile(r"^((?:rol|ror|rcl|rcr|shl|sal|shr|sar)[bwlq]?\s+)([^,$#\s]+(?:\([^)]*\))?)$")
 
 
 def _symstr(kernel: Kernel, value: int, radix: int) -> str:
@@ -44,19 +47,26 @@ def _symstr(kernel: Kernel, value: int, radix: int) -> str:
     return symbols.format_offset(sym, value, radix) if sym is not None else ""
 
 
+def _operand_name(kernel: Kernel, value: int, radix: int) -> str:
+    """The name crash shows after an operand address: its own symbol, except an assembler-local label
+    (``.LC0``: the vmlinux's symbol table keeps them, crash 9's GDB names no address by them)."""
+    name = _symstr(kernel, value, radix)
+    return "" if name.startswith(".L") else name
+
+
 def _filter(kernel: Kernel, address: int, text: str, radix: int) -> str:
     """One instruction line as crash prints it: ``0xADDR <sym+off>:\\tTEXT``, operand addresses named."""
-    text = text.rstrip()
+    text = _SHIFT_BY_ONE.sub(r"\1$1,\2", text.rstrip())
     named = _TRAILING_NAME.search(text)
     if named is not None:  # GDB named it: crash names it again with its own symbols and radix
         value = int(named.group(1), 16)
-        name = _symstr(kernel, value, radix)  # none: GDB named a per-cpu offset that crash's GDB leaves bare
+        name = _operand_name(kernel, value, radix)  # none: GDB named a per-cpu offset crash's GDB leaves bare
         text = text[: named.start()] + f" 0x{value:x}" + (f" <{name}>" if name else "")
     else:
         bare = _TRAILING_ADDRESS.search(text)
         if bare is not None:
             value = int(bare.group(1), 16)
-            name = _symstr(kernel, value, radix)
+            name = _operand_name(kernel, value, radix)
             if name:
                 text += f" <{name}>"
     sym = symbols.lookup(kernel, address)
@@ -182,8 +192,10 @@ def dis(ctx: CommandContext) -> None:
             address = containing.address
     try:
         if reverse:
+            # up to the first instruction at or past the address (crash: GDB's x/Ni, cut where curaddr >= target)
             found_insns = kernel.target.disassemble(address, max(target - address, 0) + 1)
-            found_insns = [i for i in found_insns if i.address <= target]
+            last = next((n for n, i in enumerate(found_insns) if i.address >= target), len(found_insns) - 1)
+            found_insns = found_insns[: last + 1]
             if count:
                 found_insns = found_insns[-count:]
         elif count:

@@ -104,6 +104,7 @@ def crash_session(lab_manifest: Mapping[str, Any]) -> Iterator[Callable[[Dump], 
         session = opened[path]
         session.radix = 10
         session.context_task = None
+        session.plugin_state.pop("data", None)  # GDB's value history: $1 first, as in a fresh crash session
         if session.lookup("mod") is not None:
             session.run("mod -D", echo=False)
         return session

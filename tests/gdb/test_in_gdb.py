@@ -31,10 +31,7 @@ def _run_dump(lab_manifest: Any, lab_dump: Any, mode: str) -> None:
 
 
 #: Series where GDB cannot run these checks yet -> why; strict expected failures (issue 15 stays open).
-KNOWN_BUGS = {
-    "newest": "GDB 13.1 (Debian 12) on Linux 7.2: an internal error (symtab.c get_msymbol_address) over the "
-    "bridge, and the in-GDB checks of the core file fail there too",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _known_bug(request: pytest.FixtureRequest, lab_dump: Any) -> None:

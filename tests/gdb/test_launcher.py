@@ -4,6 +4,7 @@ fit, and ``crashcompat --backend gdb`` behaves like the drgn backend on bad comm
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -103,3 +104,44 @@ def test_index_cache_is_crashcompats_own(tmp_path: Path) -> None:
     mine = str(tmp_path / "mine")
     proc = _bare_gdb(env, f"set index-cache directory {mine}", "set index-cache enabled on", use, show)
     assert f"dir={mine}" in proc.stdout, proc.stderr
+
+
+def _wrapped_gdb(tmp_path: Path, body: str) -> dict[str, str]:
+    """``CRASHCOMPAT_GDB`` for a GDB started through a shell script (*body*; ``$GDB`` is the real one)."""
+    wrapper = tmp_path / "gdb"
+    wrapper.write_text(f"#!/bin/sh\nGDB={gdb_binary()}\n{body}\n")
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    return {**os.environ, "CRASHCOMPAT_GDB": str(wrapper)}
+
+
+@pytest.mark.lab
+def test_gdb_internal_error_is_one_line(lab_manifest: Any, tmp_path: Path) -> None:
+    """GDB failing its own internal check while it opens the dump (GDB 13 did on Linux 7.2 before the
+    bridge stopped offering a second copy of the vmlinux): one line naming GDB's error, no core file."""
+    # the dump's first thread appears while GDB opens it (core file or bridge): fail there
+    fail = "gdb.events.new_thread.connect(lambda _: gdb.execute('maint internal-error simulated failure'))"
+    env = _wrapped_gdb(tmp_path, f'exec "$GDB" -iex "python {fail}" "$@"')
+    dump = lab_manifest.default_dump
+    proc = subprocess.run(
+        [sys.executable, "-m", "crashcompat", "--backend", "gdb", "-s", lab_manifest.vmlinux, dump.path],
+        input="sys\n", capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    # GDB's report of the error itself fails where it happens inside gdb.execute(to_string=True)
+    assert re.search(
+        r"^crashcompat: GDB failed(: simulated failure| with an internal error)\n\Z", proc.stderr, re.M
+    )
+    assert "Traceback" not in proc.stderr
+    assert not list(tmp_path.glob("core*"))
+
+
+@pytest.mark.lab
+def test_gdb_killed_is_one_line(lab_manifest: Any, tmp_path: Path) -> None:
+    env = _wrapped_gdb(tmp_path, "kill -ABRT $$")
+    dump = lab_manifest.default_dump
+    proc = subprocess.run(
+        [sys.executable, "-m", "crashcompat", "--backend", "gdb", "-s", lab_manifest.vmlinux, dump.path],
+        input="sys\n", capture_output=True, text=True, timeout=300, env=env, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr == "crashcompat: GDB was stopped by signal SIGABRT\n"

@@ -88,7 +88,7 @@ EXTRA = [
     "union rcu_special",
     "* list_head jiffies",
     "p init_task.comm",
-    "p cpu_number:a",
+    "p this_cpu_off:a",
     "px jiffies",
     "pd jiffies",
     "whatis schedule",
@@ -144,10 +144,7 @@ def test_gdb_matches_drgn(lab_manifest: Any, lab_dump: Any) -> None:
 
 
 #: (series, mode) -> why GDB cannot run the session yet; strict expected failures (issue 15 stays open).
-KNOWN_BUGS = {
-    ("newest", "bridge"): "GDB 13.1 stops with an internal error (symtab.c get_msymbol_address assertion) "
-    "when it loads Linux 7.2's symbols over the bridge",
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.lab_dumps(format="elf")  # non-ELF dumps always go through the bridge (the default mode)

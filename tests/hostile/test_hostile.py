@@ -527,12 +527,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 #: Cases that find a bug not fixed yet: (series, case, backend) -> what goes wrong.  Strict expected failures:
 #: the day one passes, the entry must go.
-KNOWN_BUGS = {
-    ("6.12", "elf-load-offset-past-end", "gdb"): (
-        "issue 14, open: with the first PT_LOAD past the end of the file, the GDB backend refuses the dump as "
-        "'vmlinux and vmcore do not match!' instead of opening it with the truncation warning"
-    ),
-}
+KNOWN_BUGS: dict[tuple[str, str, str], str] = {}
 
 
 def test_damaged_input(

@@ -86,6 +86,12 @@ def datatype(kernel: Kernel, name: str, offsets: bool = False, member: str | Non
     return printer.whatis_type(name, t, offsets, member)
 
 
+def current_percpu(kernel: Kernel) -> str:
+    """The per-cpu variable that holds each CPU's current task: ``current_task``, or from Linux 6.2
+    (e57ef2ed97c1, "x86: Put hot per CPU variables into a struct") to 6.15 the struct ``pcpu_hot`` around it."""
+    return "current_task" if kernel.has_symbol("current_task") else "pcpu_hot"
+
+
 def cases(kernel: Kernel, facts: dict[str, Any]) -> dict[str, Callable[[], str]]:
     """crash command line → the same text from the core layer."""
     task = tasks.default_context(kernel)
@@ -93,6 +99,7 @@ def cases(kernel: Kernel, facts: dict[str, Any]) -> dict[str, Callable[[], str]]
     init_task = kernel.symbol("init_task")
     objects = [int(o["address"], 16) for o in facts["test_module"]["list_objects"][:3]]
     cache = kernel.read_pointer(kernel.symbol("crashme_cache"))
+    current = current_percpu(kernel)
     out: dict[str, Callable[[], str]] = {
         "struct list_head": lambda: layout(kernel, "list_head"),
         "struct -o list_head": lambda: layout(kernel, "list_head", True),
@@ -163,10 +170,10 @@ def cases(kernel: Kernel, facts: dict[str, Any]) -> dict[str, Callable[[], str]]
         "whatis list_head.next": lambda: datatype(kernel, "list_head", member="next"),
         "whatis irq_cpustat_t": lambda: datatype(kernel, "irq_cpustat_t"),
         "whatis init_task.pid": lambda: DataPrinter(kernel).whatis_expression("init_task.pid"),
-        "p cpu_number": lambda: DataPrinter(kernel).percpu_listing("cpu_number", cpus),
-        "p cpu_number:a": lambda: DataPrinter(kernel).percpu_values("cpu_number", cpus, 1, filtered=True),
+        "p this_cpu_off": lambda: DataPrinter(kernel).percpu_listing("this_cpu_off", cpus),
+        "p this_cpu_off:a": lambda: DataPrinter(kernel).percpu_values("this_cpu_off", cpus, 1, filtered=True),
         "p irq_stat:1": lambda: DataPrinter(kernel).percpu_values("irq_stat", [1], 1, filtered=True),
-        "p current_task:0": lambda: DataPrinter(kernel).percpu_values("current_task", [0], 1, filtered=True),
+        f"p {current:s}:0": lambda: DataPrinter(kernel).percpu_values(current, [0], 1, filtered=True),
         "whatis init_task": lambda: whatis(kernel, "init_task"),
         "whatis schedule": lambda: whatis(kernel, "schedule"),
         "whatis linux_banner": lambda: whatis(kernel, "linux_banner"),
@@ -248,10 +255,10 @@ def command_lines(kernel: Kernel, facts: dict[str, Any]) -> list[str]:
         f"p ((struct crashme_obj *)0x{first:x})->tag",
         "p *init_task.comm@3",
         "p sizeof(struct task_struct)",
-        "p cpu_number",
-        "p cpu_number:a",
+        "p this_cpu_off",
+        "p this_cpu_off:a",
         "p irq_stat:0",
-        "p current_task:1",
+        f"p {current_percpu(kernel)}:1",
         "p nosuchsym",
         "p init_task.nosuch",
         "p 1 - 2",
