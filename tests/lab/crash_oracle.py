@@ -42,19 +42,20 @@ def run_crash(vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 9
     cached = _CACHE / f"{key[:24]}.json"
     if cached.exists():
         return dict(json.loads(cached.read_text()))
-    with tempfile.NamedTemporaryFile("w", suffix=".crash", delete=False) as script:
-        script.write("".join(f"{RESET}\n{c}\n" for c in commands))
-    try:
+    # crash runs in a directory of its own: a line it reads as a redirection (it takes the ">" of "->" in
+    # some p arguments for one) writes a file there, not into the checkout
+    with tempfile.TemporaryDirectory(prefix="crash-oracle-") as work:
+        script = Path(work) / "commands.crash"
+        script.write_text("".join(f"{RESET}\n{c}\n" for c in commands))
         proc = subprocess.run(
-            [*crash, vmlinux, dump, "-i", script.name],
+            [*crash, vmlinux, dump, "-i", str(script)],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=timeout,
+            cwd=work,
             check=False,
         )
-    finally:
-        os.unlink(script.name)
     # crash 9 prints one more prompt when its input ends: not part of the last command's output.
     parts = _PROMPT.split(proc.stdout.removesuffix("crash> "))
     found: dict[str, str] = {}

@@ -72,11 +72,7 @@ def printed_pcs(trace: unwind.Backtrace) -> list[int]:
 
 
 #: (series, dump) -> why the drgn check fails there; strict expected failures (issue 15 stays open).
-KNOWN_BUGS = {
-    ("5.10", "qemu-sysrq-elf"): "on 5.10 the IPI-stopped CPU's trace crosses from the IRQ stack through a "
-    "bogus exception frame after asm_call_sysvec_on_stack; crash 9.0.2 prints the same bytes "
-    "(test_references.py), drgn finds the frames beyond it",
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 def _known_bug(request: pytest.FixtureRequest, lab_dump: Any) -> None:

@@ -7,6 +7,8 @@ crashcompat session. What may differ, and only there:
 
 - a line the lab records as known wrong in crash (``reference_known_wrong``, with the guest's evidence), which
   other tests check against the facts;
+- a line where crash itself doubts what it printed (:data:`CRASH_DOUBTS`): there crashcompat looks further
+  (5.8-5.10's ``asm_call_on_stack`` IRQ frames) and ``test_bt.py`` checks its frames against drgn's;
 - the dump's path on crash's ``DUMPFILE`` line: the lab ran crash before moving the dump into its cache;
 - :data:`GAPS`: commands crashcompat does not have yet, listed by name with the reason. A gap that starts to
   match is an error here, so the list only shrinks.
@@ -32,6 +34,8 @@ pytestmark = pytest.mark.lab
 
 #: Command names crashcompat lacks today -> why (each leaves the issue that asks for it open).
 GAPS: dict[str, str] = {}
+#: crash's warning that an exception frame it prints failed its own check.
+CRASH_DOUBTS = "WARNING: possibly bogus exception frame"
 
 
 def dumpfile_path(text: str) -> str | None:
@@ -69,7 +73,7 @@ def test_every_reference_line(lab_dump: Any, crash_session: Callable[[Any], Sess
     for key, command, reference, ours in results:
         same, total = identical_share(ours, reference)
         gap = GAPS.get(command.split()[0])
-        wrong = lab_dump.known_wrong(key)
+        wrong = lab_dump.known_wrong(key) or (CRASH_DOUBTS in reference and CRASH_DOUBTS not in ours)
         if report:
             with open(report, "a", encoding="utf-8") as f:
                 record = {"kernel": lab_dump.kernel, "dump": lab_dump.name, "key": key, "command": command}

@@ -66,11 +66,7 @@ DEFAULT_AND_TRIAGE = (
 
 
 #: (series, dump) -> why the culprit is not found yet; strict expected failures (issue 13 stays open).
-KNOWN_BUGS = {
-    (k, d): "5.10: bt reads a bogus exception frame where the timer interrupt entered through "
-    "asm_call_sysvec_on_stack, so the interrupted function (the culprit) is lost"
-    for k, d in (("5.10", "qemu-softlockup-elf"), ("5.10", "qemu-rcu-stall-elf"))
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.lab_dumps(*DEFAULT_AND_TRIAGE)

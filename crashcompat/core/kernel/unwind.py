@@ -281,6 +281,10 @@ def _context(kernel: Kernel) -> _Context:
     return kernel.memo("unwind:context", compute)
 
 
+#: How far above the IRQ stack's link word the tracer's ``irq_eframe_link`` looks for the IRQ's pt_regs.
+_IRQ_EFRAME_SEARCH = 512
+
+
 # ---- the public entry -------------------------------------------------------------------------------------
 
 
@@ -356,6 +360,8 @@ class _Tracer:
         #: the starting stack pointer (crash's ``bt_in->stkptr``), for the stack-transition errors.
         self.trace_start = 0
         self.last_process_stack_eframe = 0
+        #: (link, pt_regs) when irq_eframe_link had to look past crash's places: the frames between are walked
+        self.irq_link_gap: tuple[int, int] | None = None
         self._symbols: dict[int, Symbol | None] = {}
         self._text: dict[int, bool] = {}
 
@@ -728,6 +734,9 @@ class _Tracer:
         if blocked and not done and not self.flags & (_F.TEXT_SYMBOLS | _F.EXCEPTION_STACK | _F.IRQSTACK):
             rsp += ctx.ret_addr_offset
 
+        if irq_eframe and self.irq_link_gap is not None and self.irq_link_gap[1] == irq_eframe:
+            # the idtentry's C function (sysvec_*), whose return address the IRQ stack's link leads to
+            level, _, _ = self.walk(level, self.irq_link_gap[0], irq_eframe - 8, process=True)
         if irq_eframe:
             level, done, rsp, irq_eframe = self.process_irq_eframe(irq_eframe, level, rsp)
 
@@ -887,6 +896,13 @@ class _Tracer:
         for delta in (8, -8, 16, -16):
             if self.exception_frame(verify=True, kvaddr=eframe + delta):
                 return eframe + delta
+        # Beyond crash, which prints the unverified frame with "possibly bogus exception frame": 5.8-5.10's
+        # asm_call_on_stack links to its saved %rbp, and the idtentry's C frame (of any size) lies between
+        # that and the pt_regs.  The first frame that verifies above the link, within a page, is the IRQ's.
+        for found in range(stkref + 8, stkref + _IRQ_EFRAME_SEARCH, 8):
+            if self.exception_frame(verify=True, kvaddr=found):
+                self.irq_link_gap = (stkref, found)
+                return found
         return eframe
 
     # ---- x86_64_print_stack_entry ------------------------------------------------------------------------
