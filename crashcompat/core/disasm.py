@@ -56,6 +56,7 @@ def objdump_disassemble(address: int, code: bytes, timeout: float = 30.0) -> lis
             [
                 objdump,
                 "-D",
+                "-z",  # zero bytes too (objdump skips a run of them as "...", GDB decodes them)
                 "-b",
                 "binary",
                 "-m",

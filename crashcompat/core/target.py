@@ -127,8 +127,12 @@ class Member:
 
 @dataclass(frozen=True)
 class SourceLine:
+    """Where a text address comes from: *filename* as crash prints it (behind the unit's compilation
+    directory), *line*, and *display*, the name GDB shows (the line table's, without that directory)."""
+
     filename: str
     line: int
+    display: str = ""
 
 
 class DumpFormat(Enum):

@@ -334,8 +334,10 @@ class DebugFile:
 
     # ---- lines -----------------------------------------------------------------------------------------
 
-    def source_line(self, address: int, sections: Mapping[str, int] | None = None) -> tuple[str, int] | None:
-        """(file name as crash prints it, line) for *address*.
+    def source_line(
+        self, address: int, sections: Mapping[str, int] | None = None
+    ) -> tuple[str, int, str] | None:
+        """(file name as crash prints it, line, the line table's own name) for *address*.
 
         :param address: an address of this file (a vmlinux's link-time address), or for a ``.ko`` a run-time
             address with *sections* giving where each of its sections was loaded.
@@ -362,17 +364,18 @@ class DebugFile:
         return self._tables[key]
 
 
-def _crash_name(table: LineTable, found: tuple[str, int] | None) -> tuple[str, int] | None:
+def _crash_name(table: LineTable, found: tuple[str, int] | None) -> tuple[str, int, str] | None:
     """crash's spelling: an absolute name as is, else behind the unit's compilation directory; no line
     without a compilation directory (``gdb_get_line_number()``)."""
     if found is None:
         return None
     name, line = found
+    full = name
     if not name.startswith("/"):
         if not table.comp_dir:
             return None
-        name = f"{table.comp_dir}/{name}"
-    return re.sub("/+", "/", name), line
+        full = f"{table.comp_dir}/{name}"
+    return re.sub("/+", "/", full), line, name
 
 
 class _LineProgram:

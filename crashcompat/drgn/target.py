@@ -329,7 +329,7 @@ class DrgnTarget(Target):
         directory = debug.compile_dir() if debug is not None else None
         if not filename.startswith("/") and directory:
             filename = re.sub("/+", "/", f"{directory}/{filename}")
-        return SourceLine(filename, location.line)
+        return SourceLine(filename, location.line, location.filename)
 
     # ---- types -----------------------------------------------------------------------------------------
 

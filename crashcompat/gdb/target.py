@@ -443,7 +443,7 @@ class GdbTarget(Target):
             return None
         if sal.symtab is None or not sal.line:
             return None
-        return SourceLine(sal.symtab.fullname(), sal.line)
+        return SourceLine(sal.symtab.fullname(), sal.line, sal.symtab.filename)
 
     # ---- types -----------------------------------------------------------------------------------------
 

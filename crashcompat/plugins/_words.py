@@ -3,6 +3,9 @@ test and its reply to an unknown symbol."""
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
+
 from crashcompat.api import CommandContext, CommandError, GetoptError, Kernel, Symbol
 from crashcompat.api.kernel import symbols
 
@@ -94,6 +97,82 @@ def parse_hex(text: str) -> int:
         return int(text, 16)
     body = text[2:] if text.lower().startswith("0x") else text
     raise CommandError(f'invalid input: "{body}"')
+
+
+#: crash's expression operators (tools.c ``eval_common``): one of them between two operands.
+_EVAL_OPERATORS = "#><+-&|*/%^"
+_MASK = (1 << 64) - 1
+#: What each operator computes (``<`` and ``>`` stand for ``<<`` and ``>>``; ``#`` is crash's power).
+_OPERATIONS: dict[str, Callable[[int, int], int]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "&": operator.and_,
+    "|": operator.or_,
+    "*": operator.mul,
+    "/": operator.floordiv,
+    "%": operator.mod,
+    "<": lambda a, b: a << (b & 63),
+    ">": operator.rshift,
+    "^": operator.xor,
+    "#": lambda a, b: pow(a, b, 1 << 64),
+}
+
+
+def can_eval(text: str) -> bool:
+    """crash's ``can_eval()``: ``(anything)``, or an operator with something on both sides."""
+    if (
+        text.startswith("(")
+        and text.endswith(")")
+        and len(text) > 2
+        and text.count("(") == text.count(")") == 1
+    ):
+        return True
+    at = next((i for i, c in enumerate(text) if c in _EVAL_OPERATORS[1:]), None)
+    return at is not None and 0 < at < len(text) - 1
+
+
+def crash_eval(kernel: Kernel, text: str) -> int:
+    """crash's ``eval()``: *text*, or ``(text)``, as ``operand [op operand]``, each operand a symbol or a
+    number (decimal digits decimal, else hexadecimal; ``~`` and a ``k``/``m``/``g`` multiplier allowed);
+    64-bit unsigned arithmetic.  Raises crash's ``invalid expression`` error."""
+    work = text
+    if "(" in text or ")" in text:
+        if not (text.startswith("(") and text.endswith(")")) or text.index(")") != len(text) - 1:
+            raise CommandError(f"invalid expression: {text}")
+        work = text[1:-1]
+        if "(" in work or ")" in work:
+            raise CommandError(f"invalid expression: {text}")
+    if work.startswith("-"):
+        work = "0" + work
+    at = next((i for i, c in enumerate(work) if c in _EVAL_OPERATORS), None)
+    try:
+        if at is None:
+            return _operand(kernel, work)
+        op = work[at]
+        if op in "<>" and work[at + 1 : at + 2] != op:
+            raise ValueError(op)
+        left, right = work[:at].strip(), work[at + (2 if op in "<>" else 1) :].strip()
+        a, b = _operand(kernel, left), _operand(kernel, right)
+        result = _OPERATIONS[op](a, b)
+    except (ValueError, ZeroDivisionError):
+        raise CommandError(f"invalid expression: {text}") from None
+    return result & _MASK
+
+
+def _operand(kernel: Kernel, text: str) -> int:
+    """crash's ``calculate()``: a symbol's value or a number; raises ValueError."""
+    found = symbol_search(kernel, text) if text else None
+    if found is not None:
+        return found.address
+    complement = text.startswith("~")
+    body = text[1:] if complement else text
+    factor = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(body[-1:].lower(), 1)
+    if factor > 1:
+        body = body[:-1]
+    if not is_number(body):
+        raise ValueError(text)
+    value = (parse_number(body) * factor) & _MASK
+    return ~value & _MASK if complement else value
 
 
 def symbol_not_found(ctx: CommandContext, name: str) -> None:

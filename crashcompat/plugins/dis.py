@@ -10,6 +10,7 @@ inside GDB, binutils' objdump on drgn: both are libopcodes); the naming and the 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 
 from crashcompat.api import (
@@ -26,7 +27,15 @@ from crashcompat.api import (
     hookimpl,
 )
 from crashcompat.api.kernel import layout, memory, symbols, tasks
-from crashcompat.plugins._words import Options, is_number, parse_number, symbol_not_found, symbol_search
+from crashcompat.plugins._words import (
+    Options,
+    can_eval,
+    crash_eval,
+    is_number,
+    parse_number,
+    symbol_not_found,
+    symbol_search,
+)
 
 DIS_SYNOPSIS = "dis [-rfludxs][-b [num]] [address | symbol | (expression)] [count]"
 
@@ -111,7 +120,11 @@ def _line_of(kernel: Kernel, address: int) -> str:
         Option("-u", help="the address is a user address of the current context's process."),
         Option("-x", aliases=("-h",), help="show symbol offsets in hexadecimal."),
         Option("-d", help="show symbol offsets in decimal."),
-        Option("-s", help=""),
+        Option(
+            "-s",
+            help="list the source code around the address (the source files must be where the debug "
+            "info says, or under the current directory).",
+        ),
         Option("-U", help=""),
         Option("-b", "num", help=""),
         Option("-B", "num", help=""),
@@ -146,8 +159,11 @@ def dis(ctx: CommandContext) -> None:
         radix = 10
     if "r" in opts and "f" in opts:
         raise CommandError("-r and -f are mutually exclusive")
-    if "s" in opts:
-        raise CommandError("-s is not supported: the kernel's source files are not at hand")
+    sources = "s" in opts
+    if sources and ("r" in opts or "f" in opts):
+        raise CommandError(f"-{'r' if 'r' in opts else 'f'} and -s are mutually exclusive")
+    if sources and "u" in opts:
+        raise CommandError("-s can only be used with kernel addresses")
     if not opts.words:
         ctx.write(usage.usage_text())
         return
@@ -155,7 +171,15 @@ def dis(ctx: CommandContext) -> None:
     user = "u" in opts
     sym: Symbol | None = None
     whole = False
-    if is_number(word) and symbol_search(kernel, word) is None:
+    if can_eval(word):  # crash: "(expression)" or "symbol+offset", one instruction there
+        address = crash_eval(kernel, word)
+        sym = None if user else symbols.lookup(kernel, address)
+        named = _expression_symbol(kernel, word)
+        if sym is not None and named is not None and sym.name not in word and named != sym:
+            # crash's resolve_text_symbol(): "func+N" must stay inside func
+            offset = address - sym.address
+            raise CommandError(f"invalid expression: {word} evaluates to: {sym.name}+{offset:x}")
+    elif is_number(word) and symbol_search(kernel, word) is None:
         address = int(word, 16)
         sym = None if user else symbols.lookup(kernel, address)
         if not user and sym is None:
@@ -175,6 +199,9 @@ def dis(ctx: CommandContext) -> None:
         if count == 0:
             raise CommandError("invalid count argument: 0")
         whole = False
+    if sources:
+        _list_source(ctx, word, address, count)
+        return
     if user:
         _dis_user(ctx, address, count or 1)
         return
@@ -218,6 +245,95 @@ def dis(ctx: CommandContext) -> None:
                 ctx.write(line + "\n")
                 previous = line
         ctx.write(_filter(kernel, insn.address, insn.text, radix))
+
+
+def _expression_symbol(kernel: Kernel, word: str) -> Symbol | None:
+    """The text symbol an expression starts from (``schedule`` of ``schedule+20``), or ``None``."""
+    body = word.removeprefix("(").removesuffix(")").strip()
+    at = next((i for i, c in enumerate(body) if c in "><+-&|*/%^"), None)
+    if at is None:
+        return None
+    found = symbol_search(kernel, body[:at].strip())
+    return found if found is not None and found.type_char in ("t", "T") else None
+
+
+#: Lines GDB's ``list`` shows at a time (around a line: five before it, four after).
+_LIST_LINES = 10
+
+
+def _list_source(ctx: CommandContext, word: str, address: int, count: int) -> None:
+    """``dis -s``: ``FILE:``/``LINE:`` of *address*, then its source (crash's ``list_source_code()`` over
+    GDB's ``list``): from five lines before it to the end of the function (a ``}`` alone on a line), or to
+    *count* lines past it; the address's own line marked ``*``."""
+    kernel = ctx.kernel
+    sym = symbols.lookup(kernel, address)
+    if sym is None or sym.type_char not in ("t", "T"):
+        raise CommandError(f"{address:x}: not a kernel text address")
+    if sym.module is not None and symbols.loaded_module_object(kernel, sym.module) is None:
+        raise CommandError(f"{sym.module}: module source code is not available")
+    found = kernel.target.source_line(address)
+    if found is None:
+        ctx.write("FILE: (unknown)\nLINE: (unknown)\n\n")
+        raise CommandError(f"{word}: source code is not available\n")
+    ctx.write(f"FILE: {found.display or found.filename}\nLINE: {found.line}\n\n")
+    text = _source_text(found.filename, found.display)
+    if text is None:
+        raise CommandError(f"{word}: source code is not available\n")
+    target = found.line
+    start = max(target - _LIST_LINES // 2, 1)
+    remaining, last, out = count, 0, []
+    chunk = text[start - 1 : start - 1 + _LIST_LINES]
+    done = False
+    for number, line in enumerate(chunk, start):  # GDB's "list *ADDRESS"
+        if count and last >= target:
+            if remaining == 0:
+                done = True
+                break
+            remaining -= 1
+        last = number
+        out.append(f"{'* ' if number == target else '  '}{number}\t{line}\n")
+        if not count and number > target and line == "}":
+            done = True
+            break
+    assembly = found.filename.endswith(".S")  # GDB: "is at FILE:LINE", no function around it
+    following = start - 1 + len(chunk)
+    while not done and not (count and remaining == 0) and not (not count and assembly):
+        chunk = text[following : following + _LIST_LINES]  # GDB's "list": the next lines
+        if not chunk:  # GDB: "Line number N out of range": crash stops without its last newline
+            ctx.write("".join(out))
+            return
+        for number, line in enumerate(chunk, following + 1):
+            if count:
+                if remaining == 0:
+                    done = True
+                    break
+                remaining -= 1
+            out.append(f"  {number}\t{line}\n")
+            if not count and line == "}":
+                done = True
+                break
+        following += len(chunk)
+    ctx.write("".join(out) + "\n")
+
+
+#: Source files larger than this are not read (a kernel's largest C file is about 2 MB).
+_SOURCE_LIMIT = 64 << 20
+
+
+def _source_text(filename: str, display: str) -> list[str] | None:
+    """The lines of a source file where GDB looks for it (its default source path ``$cdir:$cwd``): the
+    debug info's name behind the compilation directory, then the line table's name under the current
+    directory; ``None`` when neither is a readable file."""
+    for path in dict.fromkeys(p for p in (filename, display) if p):
+        try:
+            if not os.path.isfile(path) or os.path.getsize(path) > _SOURCE_LIMIT:
+                continue
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        return data.decode("utf-8", "replace").splitlines()
+    return None
 
 
 def _dis_user(ctx: CommandContext, address: int, count: int) -> None:

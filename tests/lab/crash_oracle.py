@@ -30,8 +30,11 @@ _PROMPT = re.compile(r"^crash> (.*)\n", re.M)
 _CACHE = Path(os.environ.get("CRASHCOMPAT_ORACLE_CACHE", Path(tempfile.gettempdir()) / "crashcompat-oracle"))
 
 
-def run_crash(vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 900) -> dict[str, str]:
-    """crash's output for each of *commands* on *dump* (``{}`` if crash is missing or fails to start)."""
+def run_crash(
+    vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 900, cwd: str | None = None
+) -> dict[str, str]:
+    """crash's output for each of *commands* on *dump* (``{}`` if crash is missing or fails to start); in
+    the directory *cwd* if given (then not cached: what crash reads there may change)."""
     crash = oracle_argv(vmlinux)
     if crash is None:
         return {}
@@ -40,7 +43,7 @@ def run_crash(vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 9
         json.dumps([dump, stat.st_size, stat.st_mtime, vmlinux, list(commands), crash]).encode()
     ).hexdigest()
     cached = _CACHE / f"{key[:24]}.json"
-    if cached.exists():
+    if cached.exists() and cwd is None:
         return dict(json.loads(cached.read_text()))
     # crash runs in a directory of its own: a line it reads as a redirection (it takes the ">" of "->" in
     # some p arguments for one) writes a file there, not into the checkout
@@ -53,7 +56,7 @@ def run_crash(vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 9
             capture_output=True,
             text=True,
             timeout=timeout,
-            cwd=work,
+            cwd=cwd or work,
             check=False,
         )
     # crash 9 prints one more prompt when its input ends: not part of the last command's output.
@@ -62,7 +65,7 @@ def run_crash(vmlinux: str, dump: str, commands: Sequence[str], timeout: int = 9
     for i in range(1, len(parts) - 1, 2):
         if parts[i] != RESET:
             found.setdefault(parts[i], parts[i + 1])
-    if found:
+    if found and cwd is None:
         _CACHE.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(found))
     return found

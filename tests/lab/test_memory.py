@@ -8,6 +8,7 @@ user-space marker pages) and from the dump's own symbols.  ``set PID`` lines swi
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -221,7 +222,27 @@ def dis_lines(kernel: Kernel, facts: dict[str, Any]) -> list[str]:
         "dis",
         "dis panic 0",
         "dis -x -d panic",
+        # crash's expressions: one instruction there; an offset that leaves the function is refused
+        "dis panic+20",
+        "dis (panic+0x10)",
+        "dis panic-4 2",
+        "dis 10k+jiffies",
+        "dis (panic",
+        # -s without the source files at hand (the lab has none: see test_dis_source_matches_crash)
+        *SOURCE_LINES,
+        "dis -s jiffies",
+        "dis -s crashme_deref",
     ]
+
+
+#: ``dis -s`` lines; with the source files present, test_dis_source_matches_crash checks their listing.
+SOURCE_LINES = [
+    "dis -s schedule",
+    "dis -s schedule 3",
+    "dis -s schedule 12",
+    "dis -s panic+20",
+    "dis -s -r panic",
+]
 
 
 def command_lines(kernel: Kernel, facts: dict[str, Any]) -> dict[str, list[str]]:
@@ -271,4 +292,31 @@ def test_memory_commands_match_crash(session: Session, lab_dump: Any, lab_manife
         pytest.skip("crash is not installed")
     failures, total, same = compare(session, lines, oracle)
     print(f"{family}: {same}/{total} lines identical")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.lab_dumps(where=lambda d: not d.reference_error and d.name == "kdump-null-elf-d31")
+def test_dis_source_matches_crash(
+    session: Session, lab_dump: Any, lab_manifest: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``dis -s`` with source files where GDB finds them (under the current directory, by the line table's
+    name): made-up files of numbered lines with a closing brace some lines after each function's line."""
+    kernel = session.kernel
+    for name in ("schedule", "panic"):
+        found = kernel.target.source_line(kernel.symbol(name))
+        assert found is not None and found.display, name
+        path = tmp_path / found.display.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ends = {found.line + 8, found.line + 30}
+        path.write_text(
+            "".join(
+                "}\n" if n in ends else f"{name} line {n}\tof {found.display}\n"
+                for n in range(1, found.line + 60)
+            )
+        )
+    monkeypatch.chdir(tmp_path)
+    oracle = run_crash(lab_manifest.vmlinux, lab_dump.path, SOURCE_LINES, cwd=str(tmp_path))
+    assert oracle, "crash printed nothing"
+    assert "* " in oracle["dis -s schedule"], "crash found the made-up sources"
+    failures, _, _ = compare(session, SOURCE_LINES, oracle)
     assert not failures, "\n".join(failures)
