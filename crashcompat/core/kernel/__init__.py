@@ -277,6 +277,10 @@ class Kernel:
             self._memo[key] = compute()
         return self._memo[key]  # type: ignore[no-any-return]
 
+    def memoized(self, key: str) -> Any:
+        """What :meth:`memo` computed for *key* in this stop, or ``None`` when nothing asked for it yet."""
+        return self._memo.get(key)
+
     def invalidate(self) -> None:
         """A live kernel ran: drop memoised kernel state (layouts and symbols stay valid)."""
         self._memo.clear()

@@ -704,7 +704,21 @@ def unload_module_object(kernel: Kernel, name: str | None = None) -> None:
 def _forget_module_tables(kernel: Kernel) -> None:
     kernel._memo.pop("symbols.modules", None)
     kernel._memo.pop("symbols.module", None)
+    kernel._memo.pop(_ANSWERS, None)
     kernel.forget_types()  # a module's debug info brings types and variables, or takes them away
+
+
+_ANSWERS = "symbols.answers"
+#: Entries :func:`answers` keeps before it starts again (a stack scan meets many words once).
+ANSWERS_LIMIT = 1 << 18
+
+
+def answers(kernel: Kernel) -> tuple[dict[int, Symbol | None], dict[int, bool]]:
+    """Memos of :func:`lookup` and :func:`is_kernel_text` answers, by address, for callers that ask about
+    the same words again and again (the stack tracer, over every task of ``foreach bt``): valid until the
+    kernel runs or ``mod -s``/``mod -d`` changes module symbols.  Callers clear a memo past
+    :data:`ANSWERS_LIMIT` entries."""
+    return kernel.memo(_ANSWERS, lambda: ({}, {}))
 
 
 def loaded_module_object(kernel: Kernel, name: str) -> str | None:

@@ -721,6 +721,9 @@ def read_task_fields(kernel: Kernel, address: int) -> Task:
 
     :param address: ``struct task_struct *``.
     """
+    table: dict[int, Task] | None = kernel.memoized(_TABLE)
+    if table is not None and address in table:  # foreach: the table is there, and has more than asked for
+        return table[address]
     return _read_task_struct(kernel, address)[0]
 
 

@@ -362,8 +362,11 @@ class _Tracer:
         self.last_process_stack_eframe = 0
         #: (link, pt_regs) when irq_eframe_link had to look past crash's places: the frames between are walked
         self.irq_link_gap: tuple[int, int] | None = None
-        self._symbols: dict[int, Symbol | None] = {}
-        self._text: dict[int, bool] = {}
+        self._symbols, self._text = _symbols.answers(kernel)  # shared by the traces of one stop
+        if len(self._symbols) > _symbols.ANSWERS_LIMIT:
+            self._symbols.clear()
+        if len(self._text) > _symbols.ANSWERS_LIMIT:
+            self._text.clear()
 
     # ---- small helpers -----------------------------------------------------------------------------------
 
@@ -393,8 +396,8 @@ class _Tracer:
         return self.stackbase <= address < self.stacktop
 
     def lookup(self, address: int) -> Symbol | None:
-        """crash ``value_search`` (memoised for this trace: the dump-file search looks up every word
-        of several stacks; not across commands, since ``mod -s`` changes module symbols)."""
+        """crash ``value_search`` (memoised until the kernel runs or module symbols change: the dump-file
+        search looks up every word of several stacks, ``foreach bt`` the same return addresses per task)."""
         if address < 1 << 63:  # every kernel and module symbol is in the upper half
             return None
         try:
@@ -409,7 +412,7 @@ class _Tracer:
         return sym.name if sym is not None else None
 
     def is_text(self, address: int) -> bool:
-        """crash ``is_kernel_text`` (memoised for this trace, like :meth:`lookup`)."""
+        """crash ``is_kernel_text`` (memoised like :meth:`lookup`)."""
         if address < 1 << 63:
             return False
         try:
