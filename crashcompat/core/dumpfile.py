@@ -69,11 +69,13 @@ USER_REGS = (*PT_REGS_ORDER, "fs_base", "gs_base", "ds", "es", "fs", "gs")
 
 @dataclass(frozen=True)
 class Note:
-    """One ELF note: owner name (``"CORE"``, ``"VMCOREINFO"`` …), type and payload."""
+    """One ELF note: owner name (``"CORE"``, ``"VMCOREINFO"`` …), type, payload, and where its header is in
+    the (unflattened) dump file (-1 when not read from a file)."""
 
     name: str
     type: int
     desc: bytes
+    offset: int = field(default=-1, compare=False)
 
 
 @dataclass
@@ -269,7 +271,7 @@ def _read_kdump_header(dump: DumpFile, header: DumpHeader) -> None:
             header.damage = f"invalid kdump sub-header: {what} offset {offset:#x}, size {length:#x}"
             return
         if what == "note":
-            header.notes = parse_notes(dump.read(offset, length))
+            header.notes = parse_notes(dump.read(offset, length), offset)
     _check_pages(dump, header, bitmap_at, bitmap_len, max_mapnr, size)
     if header.incomplete and header.truncated is None:
         header.truncated = "incomplete dump (makedumpfile marked it DUMP_DH_COMPRESSED_INCOMPLETE)"
@@ -338,7 +340,7 @@ def _read_elf_header(dump: DumpFile, header: DumpHeader) -> None:
             if p_filesz >= _MAX_NOTES or p_offset + p_filesz > size:
                 header.damage = f"invalid PT_NOTE: p_offset {p_offset:#x}, p_filesz {p_filesz:#x}"
                 return
-            header.notes += parse_notes(dump.read(p_offset, p_filesz))
+            header.notes += parse_notes(dump.read(p_offset, p_filesz), p_offset)
         elif p_type == PT_LOAD:
             loads += 1
             if p_filesz > p_memsz or p_offset >= 1 << 62:
@@ -350,8 +352,9 @@ def _read_elf_header(dump: DumpFile, header: DumpHeader) -> None:
         header.damage = "invalid ELF dump: no PT_LOAD segment"
 
 
-def parse_notes(data: bytes) -> list[Note]:
-    """ELF notes (4-byte aligned ``Elf64_Nhdr`` + name + desc) in *data*; stops at garbage."""
+def parse_notes(data: bytes, base: int = -1) -> list[Note]:
+    """ELF notes (4-byte aligned ``Elf64_Nhdr`` + name + desc) in *data*, read from file offset *base*;
+    stops at garbage."""
     notes = []
     pos = 0
     while pos + 12 <= len(data):
@@ -364,7 +367,7 @@ def parse_notes(data: bytes) -> list[Note]:
         if end > len(data) + 3:
             break
         name = data[name_at : name_at + namesz].rstrip(b"\0").decode("ascii", "replace")
-        notes.append(Note(name, n_type, data[desc_at : desc_at + descsz]))
+        notes.append(Note(name, n_type, data[desc_at : desc_at + descsz], base + pos if base >= 0 else -1))
         pos = end
     return notes
 

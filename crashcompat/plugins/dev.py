@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from crashcompat.api import (
     VADDR_PRLEN,
+    Argument,
     Command,
     CommandArgumentError,
     CommandContext,
@@ -35,7 +36,7 @@ def major_line(kernel: Kernel, device: devices.DeviceMajor) -> str:
 @command(
     "dev",
     summary="list the character and block device majors",
-    synopsis="dev [-i | -p | -d | -D]",
+    synopsis="dev [-i | -p | -d | -D ] [-V | -v index [file]]",
     description="""
     Lists each registered character device major with its name, its struct cdev and that cdev's file
     operations, then each block device major with its name, a gendisk of that major and the disk's
@@ -46,10 +47,28 @@ def major_line(kernel: Kernel, device: devices.DeviceMajor) -> str:
         Option("-p", help="the PCI buses and devices: address, slot, class, vendor:device ids and type."),
         Option("-d", help="the disks with their request queues and the reads and writes in flight."),
         Option("-D", help="as -d, only the disks with requests in flight."),
+        Option(
+            "-V", help="list the device dumps that drivers added to the dump: index, file offset, size, name."
+        ),
+        Option(
+            "-v",
+            "index",
+            help="show device dump *index* in 64-bit words with their ASCII, or copy it to *file* when one "
+            "is named.",
+        ),
+        Argument("file", "file", nargs="?", help="where -v copies the device dump."),
     ],
 )
 def dev(ctx: CommandContext) -> None:
     kernel = ctx.kernel
+    if ctx.args.V or ctx.args.v is not None:
+        _device_dumps(ctx)
+        return
+    if ctx.args.file is not None:  # a file is named only with -v: crash shows the usage
+        found = ctx.session.lookup("dev")
+        assert found is not None
+        ctx.write(found.usage_text())
+        return
     if ctx.args.i:
         ctx.write(io_text(kernel))
         return
@@ -81,6 +100,51 @@ def dev(ctx: CommandContext) -> None:
     )
     out += [major_line(kernel, d) for d in devices.block_majors(kernel)]
     ctx.write("".join(out))
+
+
+def _device_dumps(ctx: CommandContext) -> None:
+    """``dev -V`` and ``dev -v index [file]`` (crash's ``diskdump_device_dump_info``/``_extract``)."""
+    kernel = ctx.kernel
+    option = "-V" if ctx.args.V else "-v"
+    if kernel.target.live:
+        raise CommandError(f"{option} option not supported on a live system")
+    dumps = devices.device_dumps(kernel)
+    if not dumps:
+        raise CommandError("no device dumps found in this dumpfile")
+    if ctx.args.V:
+        out = [f"INDEX  {'OFFSET':<16}   {'SIZE':<16} NAME\n"]
+        out += [f"{i:^5}  0x{d.offset:<16x} {d.size:<16} {d.name}\n" for i, d in enumerate(dumps)]
+        ctx.write("".join(out))
+        return
+    index = int(ctx.args.v) if ctx.args.v.lstrip("-").isdigit() else 0  # crash: atoi()
+    if not 0 <= index < len(dumps):
+        raise CommandError(f"no device dump found at index: {index}")
+    dump = dumps[index]
+    ctx.write(f"DEVICE: {dump.name}\n")
+    try:
+        if ctx.args.file is not None:
+            data = devices.device_dump_bytes(kernel, dump, dump.size)
+            with open(ctx.args.file, "wb") as f:
+                f.write(data)
+            ctx.write(f"{dump.size} bytes copied from 0x{dump.offset:x} to {ctx.args.file}\n")
+            return
+        data = devices.device_dump_bytes(kernel, dump, (dump.size + 7) // 8 * 8)
+    except OSError as e:
+        raise CommandError(f"cannot read the device dump: {e.strerror or e}") from None
+    ctx.write(_file_words(dump.offset, data))
+
+
+def _file_words(offset: int, data: bytes) -> str:
+    """crash's ``display_memory()`` of a dump file's bytes: two 64-bit words a line, then their ASCII."""
+    out = []
+    for at in range(0, len(data) - len(data) % 8, 16):
+        line = data[at : at + 16]
+        words = "".join(
+            f"{int.from_bytes(line[i : i + 8], 'little'):016x} " for i in range(0, len(line) - 7, 8)
+        )
+        chars = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in line)
+        out.append(f"{f'{offset + at:>16x}:  {words}':<53}  {chars}\n")
+    return "".join(out)
 
 
 def diskio_text(kernel: Kernel, nonzero: bool) -> str:

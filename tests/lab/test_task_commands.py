@@ -188,6 +188,9 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "dev -p",
         "dev -d",
         "dev -D",
+        "dev -V",  # the lab's guests add no device dumps: crash's "no device dumps found"
+        "dev -v 0",
+        "dev extra",
         "tree -t rbtree -s vmap_area.va_start vmap_area_root",
         "tree -s vmap_area.va_start,va_end -o vmap_area.rb_node vmap_area_root",
         "tree -S vmap_area.va_start,va_end,vm -o vmap_area.rb_node vmap_area_root",

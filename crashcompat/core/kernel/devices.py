@@ -14,6 +14,7 @@ I/O port and memory resources (dev.c ``do_io``, ``do_resource_list``): the trees
 PCI (dev.c ``do_pci2``, ``walk_buses``, ``walk_devices``): ``pci_root_buses`` lists ``struct pci_bus``
 by ``node``; a bus's ``devices`` lists ``struct pci_dev`` by ``bus_list``, its ``children`` its
 subordinate buses; names are the kobject names of ``pci_dev.dev`` and ``pci_bus.dev``.
+Device dumps (dev.c ``devdump_info``, ``devdump_extract``): ``NT_VMCOREDD`` notes of the dump file.
 Disks (dev.c ``display_all_diskio``, ``next_disk_klist``, ``get_mq_diskio_from_hw_queues``): the devices
 of the block class (``subsys_private.klist_devices``, found as ``block_class.p`` or, from 6.4, among
 ``class_kset``'s kobjects by name) whose ``device.type`` is ``disk_type``; a blk-mq queue's requests in
@@ -31,6 +32,7 @@ from crashcompat.core.kernel.lists import list_for_each, xarray_for_each
 from crashcompat.core.target import FaultError, TargetError
 
 __all__ = [
+    "DeviceDump",
     "DeviceMajor",
     "DiskIo",
     "PciBus",
@@ -38,6 +40,8 @@ __all__ = [
     "Resource",
     "block_majors",
     "char_majors",
+    "device_dump_bytes",
+    "device_dumps",
     "disk_io",
     "pci_root_buses",
     "resource_tree",
@@ -454,3 +458,53 @@ def disk_io(kernel: Kernel) -> list[DiskIo]:
         reads, writes = _mq_in_flight(kernel, queue)
         out.append(DiskIo(disk, major, name, queue, reads, writes))
     return out
+
+
+# ---- device dumps ---------------------------------------------------------------------------------------
+
+#: The note type of a device dump (include/uapi/linux/elf.h), which a driver adds to /proc/vmcore with
+#: ``vmcore_add_device_dump()`` (fs/proc/vmcore.c, CONFIG_PROC_VMCORE_DEVICE_DUMP, Linux 4.18).
+NT_VMCOREDD = 0x700
+#: ``VMCOREDD_MAX_NAME_BYTES``: the device's name at the start of the note's payload.
+VMCOREDD_NAME_BYTES = 44
+#: ``struct vmcoredd_header``: the note header, its owner name ("LINUX" padded to 8) and the device's name.
+VMCOREDD_HEADER_BYTES = 12 + 8 + VMCOREDD_NAME_BYTES
+
+
+@dataclass(frozen=True)
+class DeviceDump:
+    """A device's dump in the dump file: its *name*, and *size* bytes of data at file *offset* (of the
+    unflattened file, as crash counts)."""
+
+    name: str
+    offset: int
+    size: int
+
+
+def device_dumps(kernel: Kernel) -> list[DeviceDump]:
+    """The device dumps in the dump file's notes, in order (crash's ``dev -V``); none on a live kernel."""
+    from crashcompat.core.dumpfile import read_header
+
+    path = kernel.target.info.path
+    if kernel.target.live or not path:
+        return []
+    found = []
+    for note in read_header(path).notes:
+        if note.type == NT_VMCOREDD and note.offset >= 0 and len(note.desc) >= VMCOREDD_NAME_BYTES:
+            name = note.desc[:VMCOREDD_NAME_BYTES].split(b"\0")[0].decode("utf-8", "replace")
+            found.append(
+                DeviceDump(name, note.offset + VMCOREDD_HEADER_BYTES, len(note.desc) - VMCOREDD_NAME_BYTES)
+            )
+    return found
+
+
+def device_dump_bytes(kernel: Kernel, dump: DeviceDump, size: int) -> bytes:
+    """*size* bytes of the dump file from *dump*'s data on (crash shows whole 64-bit words, so the last
+    may run past the data into what follows it in the file).  Raises OSError."""
+    from crashcompat.core.dumpfile import DumpFile
+
+    path = kernel.target.info.path
+    if not path:
+        raise OSError("no dump file")
+    with open(path, "rb") as f:
+        return DumpFile(f).read(dump.offset, size)
