@@ -107,7 +107,9 @@ def display_memory(
     ascii_unlimited: bool = False,
 ) -> tuple[str, str | None]:
     """crash's ``display_memory()``: the text of *count* items from *address*, and crash's error line for
-    the item where reading stopped (``None``: all read, or a quiet excluded page).
+    the item where reading stopped (``None``: all read, or a quiet excluded page).  In the dump file
+    (``rd -f``) crash goes on past a failed item: each gets its error line inside the text, where crash
+    prints it (the open line's text column comes after them).
 
     :param ascii_unlimited: ``rd -a`` without a count: stop at the first unprintable byte.
     """
@@ -145,6 +147,11 @@ def display_memory(
                 raw = raw[::-1]  # crash swaps the value before it takes the text column's bytes from it
             if hexadecimal:
                 chars += "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in raw)
+        if fault is not None and space == "file":
+            for i in range(items, count):
+                item = memory.MemoryFault(fault.kind, fault.space, address + i * size)
+                out.append(f"rd: {item.message(what)}\n")
+            fault = None
         if endline and chars:
             out.append(" " * max(_ASCII_START[size] - length, 0) + f"  {chars}")
         if items:
@@ -218,7 +225,7 @@ _RD_ARGUMENTS: list[Option | Argument] = [
     Option("-e", "addr", help="show memory up to this address (instead of a count)."),
     Option("-r", "file", help="copy the memory, raw, into this file (needs a count or -e)."),
     Option("-m", help=""),
-    Option("-f", help=""),
+    Option("-f", help="the address is an offset in the dump file itself."),
     Argument(
         "words",
         "address | symbol [count]",
@@ -292,7 +299,9 @@ def rd(ctx: CommandContext) -> None:
         elif letter == "m":
             raise CommandError("-m option only applies to xen architecture")
         elif letter == "f":
-            raise CommandError("-f option is not supported")
+            if kernel.target.live or not kernel.target.info.path:
+                raise CommandError("-f option requires a dumpfile")
+            space = "file"
     if bad or not opts.words:
         ctx.write(usage.usage_text())
         return

@@ -7,6 +7,7 @@ user-space marker pages) and from the dump's own symbols.  ``set PID`` lines swi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,15 @@ def rd_lines(kernel: Kernel, facts: dict[str, Any]) -> list[str]:
     first = int(objects[0], 16)
     sleeper = facts["sleepers"][0]
     marker = sleeper["marker_address"]
+    size = os.path.getsize(str(kernel.target.info.path))
     return [
+        # the dump file's own bytes (-f): its start, and past its end, where crash goes on item by item
+        "rd -f 0 8",
+        "rd -f -32 40 9",
+        "rd -f -8 1 20",
+        f"rd -f {size - 8:x} 3",
+        f"rd -f -32 {size - 8:x} 5",
+        "rd -f 7fffffffffffff 2",
         "rd jiffies",
         "rd -8 jiffies 20",
         "rd -16 jiffies 20",

@@ -17,6 +17,8 @@ the error, as crash's item-by-item loops do.  Nothing here prints.
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -43,14 +45,16 @@ __all__ = [
     "user_pgd",
 ]
 
-#: Where an address lives: crash's ``KVADDR``, ``UVADDR`` and ``PHYSADDR``.
-Space = Literal["kernel", "user", "physical"]
+#: Where an address lives: crash's ``KVADDR``, ``UVADDR``, ``PHYSADDR``, and ``FILEADDR`` (an offset in the
+#: dump file itself, ``rd -f``).
+Space = Literal["kernel", "user", "physical", "file"]
 
 #: crash's ``memtype_string(memtype, 0)`` and ``(memtype, 1)``.
 _SPACE_WORDS: dict[str, tuple[str, str]] = {
     "kernel": ("kernel virtual", "KVADDR"),
     "user": ("user virtual", "UVADDR"),
     "physical": ("physical", "PHYSADDR"),
+    "file": ("dumpfile", "FILEADDR"),
 }
 
 
@@ -137,6 +141,21 @@ def _in_space(kernel: Kernel, address: int, space: Space) -> bool:
     return True
 
 
+def _read_dump_file(kernel: Kernel, offset: int, size: int) -> tuple[bytes, MemoryFault | None]:
+    """The dump file's own bytes at *offset* (crash's ``generic_read_dumpfile``: the file as it is; an
+    offset the file system cannot seek to is a seek error, a short read a read error)."""
+    path = kernel.target.info.path
+    if not path:
+        return b"", MemoryFault("seek", "file", offset)
+    with open(path, "rb") as f:
+        try:
+            os.lseek(f.fileno(), offset, os.SEEK_SET)
+        except (OSError, OverflowError):
+            return b"", MemoryFault("seek", "file", offset)
+        data = f.read(size)
+    return data, (MemoryFault("read", "file", offset + len(data)) if len(data) < size else None)
+
+
 def user_pgd(kernel: Kernel, mm: int | None) -> int | None:
     """``mm->pgd`` of a ``struct mm_struct *`` (``None`` for 0: a kernel thread has no user space)."""
     if not mm:
@@ -154,6 +173,8 @@ def read_prefix(
         thread, which has no user addresses).
     """
     target = kernel.target
+    if space == "file":
+        return _read_dump_file(kernel, address, size)
     if not _in_space(kernel, address, space):
         return b"", MemoryFault("invalid", space, address)
     if space == "kernel":
