@@ -22,8 +22,9 @@ from crashcompat.api import (
     hookimpl,
     mkstring,
     parse_cpu_spec,
+    task_header,
 )
-from crashcompat.api.kernel import layout, memory, mm, slub, symbols, tasks
+from crashcompat.api.kernel import layout, memory, mm, slub, stacks, symbols, tasks
 from crashcompat.plugins._words import (
     Options,
     is_number,
@@ -691,8 +692,11 @@ def search(ctx: CommandContext) -> None:
                 mode = new
             if letter in "lsevmx":
                 break
-    if "t" in opts or "T" in opts:
-        raise CommandError("-t and -T options are not supported")
+    if "t" in opts and "T" in opts:
+        raise CommandError("-t and -T options are mutually exclusive")
+    stacks_of = "t" if "t" in opts else "T" if "T" in opts else ""
+    if stacks_of and any(letter in opts for letter in "upkKVsel"):
+        raise CommandError(f"-{stacks_of} option cannot be used with other memory-selection options")
     space: memory.Space = "kernel"
     kinds: frozenset[str] | None = None
     if "u" in opts:
@@ -707,6 +711,9 @@ def search(ctx: CommandContext) -> None:
             kinds = frozenset({"vmalloc", "vmemmap"})
     if not opts.words:
         ctx.write(usage.usage_text())
+        return
+    if stacks_of:
+        _search_stacks(ctx, opts, mode, active_only=stacks_of == "T")
         return
     if space == "user":
         task_mm = tasks.task_mm(kernel, ctx.session.current_task())
@@ -747,6 +754,30 @@ def search(ctx: CommandContext) -> None:
             f"search: ending address {end:x} is below starting address {start:x}\n" + usage.usage_text()
         )
         return
+    plan = _search_plan(ctx, opts, mode)
+    if plan is None:
+        ctx.write(usage.usage_text())
+        return
+    if start % 8:
+        start -= start % 8
+        ctx.write(f"search: rounding down start address to: {start:x}\n")
+    _report(ctx, plan, memory.search_chunks(kernel, start, end, space, task_mm, kinds), space, task_mm)
+
+
+@dataclass
+class _Plan:
+    """What one search looks for: *needles* of *size* bytes (1: strings), under *mask*, shown with
+    *context* words around them."""
+
+    mode: str
+    size: int
+    mask: int
+    context: int
+    needles: list[_Needle]
+
+
+def _search_plan(ctx: CommandContext, opts: Options, mode: str) -> _Plan | None:
+    """The needles and their display from the command line; ``None`` when there are none (usage)."""
     mask = parse_hex(opts.value("m") or "0") if "m" in opts else 0
     if mask and mode == "chars":
         ctx.write("search: mask ignored on string search\n")
@@ -762,25 +793,60 @@ def search(ctx: CommandContext) -> None:
         needles = [_Needle(0, "", w.encode()) for w in opts.words if w]
     else:
         needles = [_search_value(ctx, w, size, bool(mask)) for w in opts.words]
-    if not needles:
+    return _Plan(mode, size, mask, context, needles) if needles else None
+
+
+def _report(
+    ctx: CommandContext,
+    plan: _Plan,
+    chunks: Iterator[tuple[int, bytes]],
+    space: memory.Space,
+    task_mm: int | None,
+    header: str = "",
+) -> bool:
+    """Write every match in *chunks*, *header* before the first; whether there was one."""
+    overlap = _CHARS_CONTEXT + max((len(n.text) for n in plan.needles), default=8)
+    found = False
+    for base, data, fresh in _merged(chunks, overlap):
+        if plan.mode == "chars":
+            lines = [f"{a:x}: {text}\n" for a, text in _string_matches(base, data, fresh, plan.needles)]
+            if lines and not found:
+                ctx.write(header)
+                found = True
+            ctx.write("".join(lines))
+            continue
+        for address, n in _word_matches(base, data, fresh, plan.needles, plan.mask, plan.size):
+            if not found:
+                ctx.write(header)
+                found = True
+            value = int.from_bytes(data[address - base : address - base + plan.size], "little")
+            label = plan.needles[n].label
+            if plan.context:
+                _show_context(ctx, address, value, label, plan.size, plan.context, space, task_mm)
+            else:
+                ctx.write(f"{address:x}: {value:x} {label}\n")
+    return found
+
+
+def _search_stacks(ctx: CommandContext, opts: Options, mode: str, active_only: bool) -> None:
+    """``search -t`` (every task's kernel stack) and ``-T`` (the active tasks' only): each task's matches
+    after its ``bt``-style header."""
+    kernel = ctx.kernel
+    plan = _search_plan(ctx, opts, mode)
+    if plan is None:
+        usage = ctx.session.lookup("search")
+        assert usage is not None
         ctx.write(usage.usage_text())
         return
-    if start % 8:
-        start -= start % 8
-        ctx.write(f"search: rounding down start address to: {start:x}\n")
-    chunks = memory.search_chunks(kernel, start, end, space, task_mm, kinds)
-    overlap = _CHARS_CONTEXT + max((len(n.text) for n in needles), default=8)
-    for base, data, fresh in _merged(chunks, overlap):
-        if mode == "chars":
-            for address, text in _string_matches(base, data, fresh, needles):
-                ctx.write(f"{address:x}: {text}\n")
+    found = 0
+    for task in tasks.for_each_task(kernel):
+        if active_only and not tasks.is_active(kernel, task.address):
             continue
-        for address, n in _word_matches(base, data, fresh, needles, mask, size):
-            value = int.from_bytes(data[address - base : address - base + size], "little")
-            if context:
-                _show_context(ctx, address, value, needles[n].label, size, context, space, task_mm)
-            else:
-                ctx.write(f"{address:x}: {value:x} {needles[n].label}\n")
+        stack = stacks.task_stack(kernel, task.stack)
+        header = task_header(task.pid, task.address, task.cpu, task.comm, newline=found > 0)
+        chunks = memory.search_chunks(kernel, stack.base, stack.top, "kernel", None, None)
+        if _report(ctx, plan, chunks, "kernel", None, header):
+            found += 1
 
 
 def mm_vmas(kernel: Kernel, task_mm: int | None) -> Iterator[int]:

@@ -154,7 +154,15 @@ def search_lines(kernel: Kernel, facts: dict[str, Any]) -> list[str]:
     """``search`` for the crashme module's magic number, list head and banner, in each space and size."""
     first = int(facts["test_module"]["list_objects"][0]["address"], 16)
     sleeper = facts["sleepers"][0]
+    schedule = kernel.symbol("schedule")
     return [
+        # kernel stacks: every task's (-t), the active tasks' (-T); a return address into schedule()
+        f"search -T -m fff {schedule:x}",
+        f"search -t -m fff {schedule:x}",
+        f"search -T -x 1 -m fff {schedule:x}",
+        "search -t -c fixcrash",
+        "search -t -k 0",
+        "search -t -T 0",
         "search -K c0ffee11deadbeef",
         "search -k c0ffee11deadbeef",
         "search c0ffee11deadbeef",
