@@ -55,6 +55,7 @@ class _List:
     structs: list[str] = field(default_factory=list)
     read_members: bool = False  # -S
     radix: int | None = None
+    brent: bool = False  # -B
 
 
 def _member_offset(kernel: Kernel, text: str) -> int | None:
@@ -79,8 +80,7 @@ def _parse(ctx: CommandContext) -> _List:
     found.head_pointer = "H" in opts
     found.head = "h" in opts or "H" in opts or "r" in opts
     found.reverse = "r" in opts
-    if "B" in opts:
-        raise CommandError("-B option is not supported")
+    found.brent = "B" in opts
     if "s" in opts and "S" in opts:
         raise CommandError("-S and -s options are mutually exclusive")
     found.structs = opts.values.get("s", []) + opts.values.get("S", [])
@@ -231,6 +231,9 @@ def _walk(ctx: CommandContext, found: _List) -> None:
     printer = DataPrinter(kernel, found.radix if found.radix is not None else ctx.radix)
     offset = list_head_offset + found.struct_offset
     first = _read_pointer(kernel, start + member_offset, "first list entry")
+    if found.brent:
+        _walk_brent(ctx, found, printer, start, end, first, member_offset, list_head_offset)
+        return
     seen: set[int] = set()
     shows: list[_Show] | None = None
     next_entry = start
@@ -249,6 +252,74 @@ def _walk(ctx: CommandContext, found: _List) -> None:
         count += 1
         last = next_entry
         next_entry = _read_pointer(kernel, next_entry + member_offset, "list entry")
+        if next_entry == 0:
+            if found.head:
+                ctx.write("\n")
+                raise CommandError("invalid list entry: 0")
+            break
+        if next_entry in (end, start, last) or (next_entry == first and count != 1):
+            break
+
+
+def _walk_brent(
+    ctx: CommandContext,
+    found: _List,
+    printer: DataPrinter,
+    start: int,
+    end: int,
+    first: int,
+    member_offset: int,
+    list_head_offset: int,
+) -> None:
+    """``list -B``: the walk of crash's ``do_list_no_hash()``, which keeps no table of the entries seen but
+    runs Brent's cycle detection beside the walk: the entries up to where it finds a loop, the loop's
+    length, then how far from the start the loop begins, and the entry where it does."""
+    kernel = ctx.kernel
+
+    def step(at: int) -> int:
+        try:
+            return _read_pointer(kernel, at + member_offset, "list entry")
+        except CommandError:
+            ctx.write("\n")
+            raise CommandError(f"invalid list entry: {at:x}") from None
+
+    offset = list_head_offset + found.struct_offset
+    shows: list[_Show] | None = None
+    tortoise = hare = next_entry = start
+    hare = step(hare)
+    power, length, distance = 2, 0, 0
+    looping = leaving = False
+    count = 0
+    while True:
+        if not looping:
+            ctx.write(f"{next_entry - list_head_offset:x}\n")
+            if shows is None:  # crash finds the structure's type as it prints the first entry
+                shows = _shows(kernel, found.structs)
+            for show in shows:
+                _show_struct(ctx, printer, show, next_entry - offset, found.read_members)
+        if next_entry and leaving:
+            ctx.write("\n")
+            raise CommandError(f"duplicate list entry: {tortoise:x}")
+        count += 1
+        last = next_entry
+        next_entry = step(next_entry)
+        if not looping:
+            if count > 1 and tortoise == hare:
+                looping = True
+                ctx.write(f"list: loop detected, loop length: {length}\n")
+                tortoise = hare = start
+                for _ in range(length):
+                    hare = step(hare)
+            else:
+                if power == length:
+                    tortoise, power, length = hare, power * 2, 0
+                hare = next_entry
+                length += 1
+        elif not leaving and tortoise == hare:
+            leaving = True
+            ctx.write(f"list: length from start to loop: {distance:x}")  # crash ends it with no newline
+        else:
+            tortoise, hare, distance = step(tortoise), step(hare), distance + 1
         if next_entry == 0:
             if found.head:
                 ctx.write("\n")
@@ -293,7 +364,11 @@ def _walk(ctx: CommandContext, found: _List) -> None:
         Option("-h", help="the start is a list_head embedded in a structure (see -o)."),
         Option("-H", help="the start is a list head that is not part of the list."),
         Option("-O", "offset", help="with -h, where the list head is in the start's structure."),
-        Option("-B", help=""),
+        Option(
+            "-B",
+            help="find a loop with Brent's algorithm instead of remembering every entry: its length, and "
+            "how far from the start it begins.",
+        ),
         Argument(
             "words",
             "[offset] start",

@@ -118,6 +118,8 @@ def list_lines(kernel: Kernel, facts: dict[str, Any]) -> list[str]:
     return [
         "list -H crashme_list",
         "list crashme_list",
+        "list -B crashme_list",  # Brent's walk: no loop here, the same entries
+        "list -B -h task_struct.tasks -s task_struct.pid init_task",
         f"list -h {first + 32:x}",
         "list -o 32 -H crashme_list",
         "list crashme_obj.node -H crashme_list",

@@ -170,3 +170,24 @@ def test_xarray_single_entry_and_two_levels() -> None:
     with pytest.raises(ListError):
         list(xarray_for_each(Kernel(t), xa))
     assert len(list(xarray_for_each(Kernel(t), xa, on_error="stop"))) == 2
+
+
+def test_list_command_brent_finds_a_loop_away_from_the_start() -> None:
+    """``list -B`` on S -> A -> B -> C -> B: the entries until Brent's algorithm meets the loop again, the
+    loop's length (2: B, C), how far from the start it begins (2: S, A), and the entry where it does."""
+    from crashcompat.core.session import Session
+
+    t = SyntheticTarget()
+    s, a, b, c = (t.alloc(16) for _ in range(4))
+    for node, following in ((s, a), (a, b), (b, c), (c, b)):
+        t.write_u64(node, following)
+    session = Session(t)
+    assert session.run(f"list -B {s:x}", echo=False) == (
+        f"{s:x}\n{a:x}\n{b:x}\n{c:x}\n{b:x}\n"
+        "list: loop detected, loop length: 2\n"
+        "list: length from start to loop: 2\n"
+        f"list: duplicate list entry: {b:x}\n"
+    )
+    # without a loop -B walks as list does
+    t.write_u64(c, 0)
+    assert session.run(f"list -B {s:x}", echo=False) == session.run(f"list {s:x}", echo=False)
