@@ -354,7 +354,10 @@ def sections(kernel: Kernel, module: Module) -> dict[str, int]:
     for handing a ``.ko`` to a debugger (``add-symbol-file``).  Empty when unavailable.
 
     ``struct module_sect_attr`` holds the name in ``battr.attr.name`` since Linux 5.8 (commit
-    ed66f991bb19 "module: Refactor section attr into bin attribute"), in ``name`` before.
+    ed66f991bb19 "module: Refactor section attr into bin attribute"), in ``name`` before.  Once the module
+    sysfs code dropped ``struct module_sect_attr`` and ``nsections`` (Linux 6.14's "module: sysfs: Drop
+    member 'module_sect_attr::address'" series), ``attrs[]`` are plain ``struct bin_attribute`` with the
+    address in ``private``, listed by the NULL-terminated ``grp.bin_attrs``.
     """
 
     def compute() -> dict[str, int]:
@@ -363,6 +366,8 @@ def sections(kernel: Kernel, module: Module) -> dict[str, int]:
             attrs = kernel.read_pointer(module.address + kernel.offsetof("struct module", "sect_attrs"))
             if not attrs:
                 return out
+            if not kernel.has_member("struct module_sect_attrs", "nsections"):
+                return _bin_attribute_sections(kernel, attrs)
             nsections = kernel.read_u32(attrs + kernel.offsetof("struct module_sect_attrs", "nsections"))
             first = attrs + kernel.offsetof("struct module_sect_attrs", "attrs")
             size = kernel.sizeof("struct module_sect_attr")
@@ -381,6 +386,22 @@ def sections(kernel: Kernel, module: Module) -> dict[str, int]:
         return out
 
     return kernel.memo(f"modules.sections:{module.address:x}", compute)
+
+
+def _bin_attribute_sections(kernel: Kernel, attrs: int) -> dict[str, int]:
+    """:func:`sections` from a ``struct module_sect_attrs *`` whose ``attrs[]`` are ``struct bin_attribute``."""
+    out: dict[str, int] = {}
+    listed = kernel.read_pointer(attrs + kernel.offsetof("struct module_sect_attrs", "grp.bin_attrs"))
+    name_off = kernel.offsetof("struct bin_attribute", "attr.name")
+    private_off = kernel.offsetof("struct bin_attribute", "private")
+    for i in range(1024):
+        entry = kernel.read_pointer(listed + 8 * i) if listed else 0
+        if not entry:
+            break
+        name = kernel.read_cstring(kernel.read_pointer(entry + name_off), 256)
+        if name:
+            out[name] = kernel.read_pointer(entry + private_off)
+    return out
 
 
 #: ``NT_GNU_BUILD_ID``, the ELF note type of the GNU build ID.
