@@ -119,7 +119,9 @@ def _start(kernel: Kernel, text: str) -> int:
         ),
         Option("-x", help="with -s or -S: numbers in hexadecimal."),
         Option("-d", help="with -s or -S: numbers in decimal."),
-        Option("-v", help="(maple trees' node dump; not supported here)."),
+        Option(
+            "-v", help="maple trees: dump every node (range, depth, type, parent, pivots and slots) and slot."
+        ),
         Argument("start", "start", nargs="*", help="the root: a symbol or a hexadecimal address."),
     ],
 )
@@ -160,8 +162,6 @@ def tree(ctx: CommandContext) -> None:
             ctx.error("radix trees do not exist or have changed their format")
     if not args.N:
         start += root_offset
-    if args.v and kind == "maple":
-        ctx.error("-v is not supported for maple trees here")
     shower = _Shower(ctx, args.show or args.show_fast or [], fast=bool(args.show_fast))
     if kind == "rbtree":
         warnings: list[str] = []
@@ -185,13 +185,98 @@ def tree(ctx: CommandContext) -> None:
                 ctx.write(f"  index: {entry.index}  position: {entry.position}/{entry.index & (chunk - 1)}\n")
             shower.show(entry.value)
     else:
-        if args.p:
-            ctx.error("-p is not supported for maple trees here")
         radix = 16 if args.x else 10 if args.d else ctx.radix
-        for entry in trees.maple_walk(kernel, start):
-            shower.prepare()
-            ctx.write(f"{entry.value:x}\n" if radix == 16 else f"{entry.value}\n")
-            shower.show(entry.value)
+        _maple(
+            ctx, shower, start, radix, verbose=bool(args.v), node_pointer=bool(args.N), positions=bool(args.p)
+        )
+
+
+def _number(value: int, radix: int) -> str:
+    return f"{value:x}" if radix == 16 else f"{value}"
+
+
+def _pointer(value: int) -> str:
+    """C's ``%p``: ``(nil)`` for NULL."""
+    return f"0x{value:x}" if value else "(nil)"
+
+
+def _maple(
+    ctx: CommandContext,
+    shower: _Shower,
+    start: int,
+    radix: int,
+    *,
+    verbose: bool,
+    node_pointer: bool,
+    positions: bool,
+) -> None:
+    """``tree -t maple``: each entry (crash's maple_tree.c ``do_mt_entry``); with -v crash's dump of every
+    node (range, depth, type, parent, pivots and slots) and slot; with -p each entry's index and path."""
+    index = 0
+    for event in trees.maple_dump(ctx.kernel, start, node_pointer=node_pointer):
+        if isinstance(event, trees.MapleTreeHead):
+            if verbose:
+                ctx.write(f"maple_tree({event.address:x}) flags {event.flags:X}, height {event.height} root "
+                          f"0x{event.root:x}\n\n")  # fmt: skip
+        elif isinstance(event, trees.MapleNode):
+            if verbose:
+                ctx.write(_maple_node(event, radix))
+        elif isinstance(event, trees.MapleUnknown):
+            ctx.write(" UNKNOWN TYPE\n")
+        elif isinstance(event, trees.MapleBadPivot):
+            ctx.write(f"node {_pointer(event.node_data)} last ({event.last}) > max ({event.maximum}) at pivot "
+                      f"{event.pivot}!\n")  # fmt: skip
+        else:
+            if event.out_of_range:
+                ctx.write("OUT OF RANGE: ")
+            if verbose:
+                ctx.write(
+                    _maple_range(event.minimum, event.maximum, event.depth, radix)
+                    + _maple_slot(event.value, radix)
+                )
+            elif event.value:
+                ctx.write(_number(event.value, radix) + "\n")
+            if positions and event.value:
+                index += 1
+                ctx.write(f"  index: {_number(index, radix)}  position: {event.position}/{event.index}\n")
+            if event.value:
+                shower.prepare()
+                shower.show(event.value)
+
+
+def _maple_range(low: int, high: int, depth: int, radix: int) -> str:
+    text = _number(low, radix) if low == high else f"{_number(low, radix)}-{_number(high, radix)}"
+    return f"{'  ' * depth}{text}: "
+
+
+def _maple_slot(value: int, radix: int) -> str:
+    kind = trees.maple_entry_kind(value)
+    if kind == "value":
+        return f"value {_number(value >> 1, radix) if radix == 10 else f'0x{value >> 1:x}'} [0x{value:x}]\n"
+    if kind == "zero":
+        return f"zero ({value >> 2})\n" if radix == 10 else f"zero (0x{value >> 2:x})\n"
+    if kind == "reserved":
+        return f"UNKNOWN ENTRY (0x{value:x})\n"
+    return f"{value}\n" if radix == 10 else f"0x{value:x}\n"
+
+
+def _maple_node(node: trees.MapleNode, radix: int) -> str:
+    head = (
+        _maple_range(node.minimum, node.maximum, node.depth, radix)
+        + f"node 0x{node.address:x} depth {node.depth} type {node.type} parent {_pointer(node.parent)}"
+    )
+    if not node.slots or node.type == 0:  # dense (and unknown) nodes: their slots follow on this line
+        return head
+    pairs = "".join(
+        f"{_pointer(s)} {_number(p, radix)} " for s, p in zip(node.slots, node.pivots, strict=False)
+    )
+    gaps = ""
+    if node.gaps:
+        gaps = (
+            "".join(f"{_number(g, radix)} " for g in node.gaps)
+            + f"| {node.meta_end:02X} {node.meta_gap:02X}| "
+        )
+    return f"{head} contents: {gaps}{pairs}{_pointer(node.slots[-1])}\n"
 
 
 class _Shower:

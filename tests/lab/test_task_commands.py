@@ -37,6 +37,15 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
     # On the qemu dumps crash 9.x unwinds the idle CPU's NMI-stopped task differently from our bt (which
     # follows crash 8.0.x there): foreach is compared over the tasks both agree on.
     every = "foreach bt" if facts.get("capture") else "foreach IN bt"
+    maple_lines = []
+    if session.kernel.has_member("struct mm_struct", "mm_mt"):  # 6.1: VMAs in a maple tree
+        root = find_task(prog, 1).mm.mm_mt.ma_root.value_()
+        maple_lines += [f"tree -t maple -N -v {root:x}", f"tree -t maple -N -p {root:x}"]
+    if session.kernel.has_symbol("sparse_irqs"):  # 6.5: irq descriptors in a maple tree, two levels here
+        maple_lines += [
+            "tree -t maple -v sparse_irqs",
+            "tree -t maple -p -s irq_desc.irq_data.irq sparse_irqs",
+        ]
     return [
         "files",
         f"files {pid}",
@@ -203,6 +212,9 @@ def command_lines(session: Session, facts: dict[str, Any]) -> list[str]:
         "tree -t xarray -v irq_desc_tree",
         "tree -v vmap_area_root",
         "tree -s vmap_area.va_start -S vmap_area.va_end vmap_area_root",
+        f"tree -t maple -v -r mm_struct.mm_mt {init_mm:x}",
+        f"tree -t maple -p -x -r mm_struct.mm_mt {init_mm:x}",
+        *maple_lines,
         f"tree -t maple -r mm_struct.mm_mt -s vm_area_struct.vm_start,vm_flags {init_mm:x}",
         f"tree -t maple -S vm_area_struct.vm_start,vm_file -x -r mm_struct.mm_mt {init_mm:x}",
         "task -R pid,comm",
