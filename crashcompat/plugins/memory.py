@@ -27,6 +27,8 @@ from crashcompat.api import (
 from crashcompat.api.kernel import layout, memory, mm, slub, stacks, symbols, tasks
 from crashcompat.plugins._words import (
     Options,
+    can_eval,
+    crash_eval,
     is_number,
     parse_hex,
     parse_number,
@@ -616,6 +618,9 @@ def _string_matches(base: int, data: bytes, fresh: int, needles: list[_Needle]) 
 
 
 def _search_value(ctx: CommandContext, word: str, size: int, masked: bool) -> _Needle:
+    if can_eval(word):  # crash: "(expression)" or "symbol+offset", shown like a symbol; cut to the size
+        label = word if word.startswith("(") else f"({word})"  # crash's show_opt_string()
+        return _Needle(crash_eval(ctx.kernel, word) & ((1 << 8 * size) - 1), "" if masked else label)
     sym = symbol_search(ctx.kernel, word) if not is_number(word) else None
     if sym is not None:
         return _Needle(sym.address, "" if masked else f"({word})")

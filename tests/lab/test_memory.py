@@ -166,6 +166,8 @@ def search_lines(kernel: Kernel, facts: dict[str, Any]) -> list[str]:
         "search -t -k 0",
         "search -t -T 0",
         "search -K c0ffee11deadbeef",
+        "search -K -w (c0ffee11deadbeef&ffffffff)",  # crash's expressions, labelled as given
+        "search -K (1+)",
         "search -k c0ffee11deadbeef",
         "search c0ffee11deadbeef",
         "search -V c0ffee11deadbeef",
