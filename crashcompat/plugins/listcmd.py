@@ -252,12 +252,7 @@ def _walk(ctx: CommandContext, found: _List) -> None:
         count += 1
         last = next_entry
         next_entry = _read_pointer(kernel, next_entry + member_offset, "list entry")
-        if next_entry == 0:
-            if found.head:
-                ctx.write("\n")
-                raise CommandError("invalid list entry: 0")
-            break
-        if next_entry in (end, start, last) or (next_entry == first and count != 1):
+        if _ends(ctx, found, next_entry, (end, start, last), first, count):
             break
 
 
@@ -320,13 +315,21 @@ def _walk_brent(
             ctx.write(f"list: length from start to loop: {distance:x}")  # crash ends it with no newline
         else:
             tortoise, hare, distance = step(tortoise), step(hare), distance + 1
-        if next_entry == 0:
-            if found.head:
-                ctx.write("\n")
-                raise CommandError("invalid list entry: 0")
+        if _ends(ctx, found, next_entry, (end, start, last), first, count):
             break
-        if next_entry in (end, start, last) or (next_entry == first and count != 1):
-            break
+
+
+def _ends(
+    ctx: CommandContext, found: _List, entry: int, stops: tuple[int, int, int], first: int, count: int
+) -> bool:
+    """crash's end of a walk at *entry*: NULL (an error for a list_head list), the end, the start or the
+    entry before it, or the first entry again."""
+    if entry == 0:
+        if found.head:
+            ctx.write("\n")
+            raise CommandError("invalid list entry: 0")
+        return True
+    return entry in stops or (entry == first and count != 1)
 
 
 @command(
