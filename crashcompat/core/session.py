@@ -255,6 +255,8 @@ class Session:
             out.write(f"{cmd.name}: internal error: {type(e).__name__}: {e}\n")
             if not debug_enabled():
                 out.write("        (set CRASHCOMPAT_DEBUG=1 for a traceback)\n")
+        for warning in self.kernel.take_warnings():
+            out.write(f"WARNING: {warning}\n")
 
     def _dispatch(self, command_part: str, out: IO[str]) -> None:
         try:

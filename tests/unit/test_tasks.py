@@ -484,3 +484,17 @@ def test_states_come_from_task_state_array() -> None:
     assert tasks.state_letters(old, 0x40) == "??" and tasks.state_name(old, 0x40 | 1) == (
         "TASK_INTERRUPTIBLE|TASK_WAKEKILL"
     )
+
+
+def test_an_unreadable_pid_table_is_warned_about_once(fake: FakeKernel) -> None:
+    """A node of the pid IDR the dump does not hold (makedumpfile dropped it): the tasks found so far, and
+    one warning for the session to print, not a silently short task list."""
+    fake.t.write_u64(fake.ns + 8, 0xFFFF8880DEAD0000 | 2)  # xa_head: an internal entry to a missing node
+    k = fake.kernel()
+    assert {t.comm for t in tasks.for_each_task(k)} == {"swapper/0", "swapper/1"}
+    assert k.take_warnings() == [
+        "the pid table cannot be read at ffff8880dead0000: the task list is incomplete"
+    ]
+    k.invalidate()
+    list(tasks.for_each_task(k))
+    assert k.take_warnings() == []  # once per session

@@ -173,6 +173,21 @@ class Kernel:
         #: Told how a long read on a slow link goes: ``progress(what, done, total)`` in bytes.  The
         #: session sets it (and shows it on stderr); the kernel model only reports, never prints.
         self.progress: Callable[[str, int, int], None] | None = None
+        #: What the kernel model found missing and the user must know (crash's ``WARNING:`` lines), each once
+        #: per session; the session prints them after the command that met them (:meth:`take_warnings`).
+        self._warnings: list[str] = []
+        self._warned: set[str] = set()
+
+    def warn(self, text: str) -> None:
+        """Have the session print ``WARNING: text`` once, after the running command."""
+        if text not in self._warned:
+            self._warned.add(text)
+            self._warnings.append(text)
+
+    def take_warnings(self) -> list[str]:
+        """The warnings not printed yet (and forget them)."""
+        found, self._warnings = self._warnings, []
+        return found
 
     def report_progress(self, what: str, done: int, total: int) -> None:
         """Tell :attr:`progress` that *done* of *total* bytes of *what* were read."""

@@ -18,7 +18,7 @@ from typing import Literal
 
 from crashcompat.core.kernel import Kernel, Struct
 from crashcompat.core.kernel import layout as _layout
-from crashcompat.core.kernel.lists import list_for_each_entry, xarray_for_each
+from crashcompat.core.kernel.lists import ListError, list_for_each_entry, xarray_for_each
 from crashcompat.core.target import FaultError, SymbolNotFound, TypeNotFound
 
 __all__ = [
@@ -570,10 +570,19 @@ def _pid_task_addresses(kernel: Kernel) -> list[int] | None:
     # One read per pid: the span holding both pointers.
     low, span = min(tasks_off, ns_off), abs(tasks_off - ns_off) + 8
     out: list[int] = []
-    for _, pid in xarray_for_each(kernel, idr, on_error="stop"):
+    pids = xarray_for_each(kernel, idr)
+    while True:
+        try:
+            _, pid = next(pids)
+        except StopIteration:
+            break
+        except ListError as e:  # a node of the pid IDR is not in the dump: the tasks beyond it are unknown
+            kernel.warn(f"the pid table cannot be read at {e.address:x}: the task list is incomplete")
+            break
         try:
             raw = kernel.read(pid + low, span)
         except FaultError:
+            kernel.warn("a struct pid of the pid table cannot be read: the task list is incomplete")
             continue
         if int.from_bytes(raw[ns_off - low : ns_off - low + 8], "little") != ns:
             continue
@@ -676,9 +685,14 @@ def _table(kernel: Kernel) -> dict[int, Task]:
 
     def compute() -> dict[int, Task]:
         read: list[tuple[Task, int]] = []
+        lost = 0
         for address in _task_addresses(kernel):
-            with contextlib.suppress(FaultError):
+            try:
                 read.append(_read_task_struct(kernel, address))
+            except FaultError:
+                lost += 1
+        if lost:
+            kernel.warn(f"{lost} task_struct{'s' if lost > 1 else ''} cannot be read: left out of the task list")
         read.sort(key=lambda r: (r[0].pid, r[0].cpu if r[0].pid == 0 else 0))
         pid_of = {t.address: t.pid for t, _ in read}
         group_split: dict[int, int] = {}
