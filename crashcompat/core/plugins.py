@@ -119,15 +119,17 @@ class PluginHost:
             return name not in enabled and any(fnmatch.fnmatchcase(name, glob) for glob in disabled)
 
         seen: set[str] = set()
+        packages: dict[int, tuple[str, str]] = {}  # a distribution's name and version: its metadata read once
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in seen or is_disabled(ep.name):
                 continue
             seen.add(ep.name)
             dist = ep.dist
-            record = PluginRecord(
-                ep.name, ep.value, dist.metadata["Name"] if dist else "", dist.version if dist else ""
-            )
-            self._register(record, ep.load)
+            if dist is not None and id(dist) not in packages:
+                metadata = dist.metadata
+                packages[id(dist)] = (metadata["Name"], metadata["Version"])
+            name, version = packages[id(dist)] if dist is not None else ("", "")
+            self._register(PluginRecord(ep.name, ep.value, name, version), ep.load)
         for name, target in enabled.items():
             if name in seen or not target:
                 continue

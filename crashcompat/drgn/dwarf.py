@@ -30,10 +30,10 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from elftools.elf.elffile import ELFFile
-from elftools.elf.relocation import RelocationSection
+if TYPE_CHECKING:  # pyelftools is imported when a file is first read, not at start-up (about 50 ms)
+    from elftools.elf.elffile import ELFFile
 
 DW_AT_NAME = 0x03
 DW_AT_STMT_LIST = 0x10
@@ -163,8 +163,10 @@ class DebugFile:
     """
 
     def __init__(self, f: BinaryIO) -> None:
+        from elftools.elf.elffile import ELFFile
+
         self.f = f
-        self.elf = ELFFile(f)
+        self.elf: ELFFile = ELFFile(f)
         self.relocatable = self.elf["e_type"] == "ET_REL"
         self._sections = {
             s.name: (s["sh_offset"], s["sh_size"])
@@ -192,6 +194,8 @@ class DebugFile:
         table = self._relocations.get(section)
         if table is None:
             table = self._relocations[section] = {}
+            from elftools.elf.relocation import RelocationSection
+
             rela = self.elf.get_section_by_name(".rela" + section)
             if isinstance(rela, RelocationSection):
                 symbols = self.elf.get_section(rela["sh_link"])
