@@ -121,16 +121,19 @@ def _device_dumps(ctx: CommandContext) -> None:
         raise CommandError(f"no device dump found at index: {index}")
     dump = dumps[index]
     ctx.write(f"DEVICE: {dump.name}\n")
+    size = dump.size if ctx.args.file is not None else (dump.size + 7) // 8 * 8  # crash shows whole words
     try:
-        if ctx.args.file is not None:
-            data = devices.device_dump_bytes(kernel, dump, dump.size)
+        data = devices.device_dump_bytes(kernel, dump, size)
+    except OSError as e:
+        raise CommandError(f"{kernel.target.info.path}: {e.strerror or e}") from None
+    if ctx.args.file is not None:
+        try:
             with open(ctx.args.file, "wb") as f:
                 f.write(data)
-            ctx.write(f"{dump.size} bytes copied from 0x{dump.offset:x} to {ctx.args.file}\n")
-            return
-        data = devices.device_dump_bytes(kernel, dump, (dump.size + 7) // 8 * 8)
-    except OSError as e:
-        raise CommandError(f"cannot read the device dump: {e.strerror or e}") from None
+        except (OSError, ValueError):  # ValueError: a NUL byte in the name
+            raise CommandError(f"cannot open output file: {ctx.args.file}") from None
+        ctx.write(f"{dump.size} bytes copied from 0x{dump.offset:x} to {ctx.args.file}\n")
+        return
     ctx.write(_file_words(dump.offset, data))
 
 
