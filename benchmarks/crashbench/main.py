@@ -122,13 +122,22 @@ def environment(manifest_path: Path) -> dict[str, Any]:
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} CPUs, {cpu}, {platform.release()}",
         "load_before": os.getloadavg()[0],
-        "crash": out(["crash", "--version"]).splitlines()[0:1],
+        "crash": _oracle_version(manifest_path) or out(["crash", "--version"]).splitlines()[0:1],
         "gdb": out(["gdb", "--version"]).splitlines()[0:1],
         "drgn": drgn.__version__,
         "python": platform.python_version(),
         "crashcompat": f"{rev}{' + uncommitted changes' if dirty else ''}",
         "manifest": str(manifest_path),
     }
+
+
+def _oracle_version(manifest_path: Path) -> list[str]:
+    """The lab oracle's name and version (the crash the benchmark runs), as ``crash --version`` would head it."""
+    try:
+        oracle = json.loads(manifest_path.read_text(encoding="utf-8")).get("oracle") or {}
+    except (OSError, ValueError):
+        return []
+    return [f"crash {oracle['version']}"] if oracle.get("version") else []
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -279,7 +288,7 @@ def render(env: dict[str, Any], plan: Plan, res: Outcome, args: argparse.Namespa
         ]
     if res.growth:
         wrong = any("ps" in d.crash_wrong for d in plan.dumps)
-        note = " (crash 8.0.2 walks only the active tasks of these kernels: its task rows cannot grow)"
+        note = " (crash walks only the active tasks of these kernels: its task rows cannot grow)"
         out += [
             "## Growth with tasks and objects\n",
             "Seconds per 1,000 tasks or 100,000 objects, fitted over the whole-set sessions of the dumps of one "

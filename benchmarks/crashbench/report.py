@@ -297,7 +297,7 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 def crash_wrong(dump: Dump, commands: Sequence[str], row: str) -> str | None:
-    """Why crash 8.0.2's result for *row* is known wrong on *dump* (the lab's ``reference_known_wrong``)."""
+    """Why crash's result for *row* is known wrong on *dump* (the lab's ``reference_known_wrong``)."""
     for command in commands:
         if command_label(command) == row and command in dump.crash_wrong:
             return dump.crash_wrong[command]
@@ -312,7 +312,7 @@ def primary_table(
     skipped: dict[tuple[str, str], str],
 ) -> str:
     """Start, each command in its own session, the whole set and peak RSS on *dump*, with the ratios; a
-    row where crash 8.0.2 is known wrong is marked † and its ratio to crash bracketed, with the reason
+    row where crash is known wrong is marked † and its ratio to crash bracketed, with the reason
     under the table."""
     header = ["", *(label for _, label in tools), "crashcompat / crash", "crashcompat / drgn"]
     rows, notes = [], []
@@ -326,7 +326,7 @@ def primary_table(
             if "crash" in keys:
                 cells[keys.index("crash")] += " †"
             vs_crash = f"({vs_crash}) †"
-            notes.append(f"† `{row}`: crash 8.0.2 is known wrong on this dump — {why}")
+            notes.append(f"† `{row}`: crash is known wrong on this dump — {why}")
         rows.append([row, *cells, vs_crash, fmt_ratio(ratio(cc, _best(summary, "drgn", dump.name, row)))])
     rss = [summary.rss.get((key, dump.name)) for key, _ in tools]
     cc_rss = summary.rss.get((CC, dump.name))
@@ -390,7 +390,7 @@ def _per_command(
     summary: Summary, dump: Dump, commands: Sequence[str], tool: str, other: str, limit: float
 ) -> Verdict:
     """Every command of crashcompat's *tool* against *other*'s time x *limit* (a command crashcompat fails
-    misses; a command *other* lacks, fails, or crash 8.0.2 is known wrong on, is not compared).  Only
+    misses; a command *other* lacks, fails, or crash is known wrong on, is not compared).  Only
     crashcompat-drgn's missed rows are profiled (in-process)."""
     target = f"{tool}: every command <= " + ("crash's time" if other == "crash" else f"{limit}x drgn %crash")
     over: list[str] = []

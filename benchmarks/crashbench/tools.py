@@ -31,7 +31,7 @@ class Dump:
     scenario: str = ""
     tasks: int | None = None  # tasks in the guest (lab facts)
     objects: int | None = None  # objects in the test module's slab cache (lab facts)
-    #: crash 8.0.2's commands the lab knows to be wrong on this dump, and why.
+    #: The oracle crash's commands the lab knows to be wrong on this dump, and why.
     crash_wrong: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     #: The test module's symbols in this dump (lab facts): name -> address text.
     symbols: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
