@@ -556,6 +556,22 @@ def _merged(chunks: Iterator[tuple[int, bytes]], overlap: int) -> Iterator[tuple
         yield base, bytes(buffer), skip
 
 
+def _fixed_run(mask: int, size: int) -> tuple[int, int] | None:
+    """The longest run of byte positions of a *size*-byte word that *mask* leaves whole (at least two), as
+    ``(start, stop)``; ``None`` when there is none."""
+    best: tuple[int, int] | None = None
+    start = None
+    for i in range(size + 1):
+        whole = i < size and not (mask >> (8 * i)) & 0xFF
+        if whole and start is None:
+            start = i
+        elif not whole and start is not None:
+            if i - start >= 2 and (best is None or i - start > best[1] - best[0]):
+                best = (start, i)
+            start = None
+    return best
+
+
 def _value_pattern(value: int, mask: int, size: int) -> re.Pattern[bytes]:
     """Every position where a *size*-byte little-endian word equals *value* outside the *mask* bits."""
     parts = []
@@ -575,10 +591,24 @@ def _word_matches(
     limit = len(data) - size + 1
     for n, needle in enumerate(needles):
         if mask:
-            for m in _value_pattern(needle.value, mask, size).finditer(data):
-                p = m.start()
-                if p >= fresh and (base + p) % size == 0 and p < limit:
-                    found.append((base + p, n))
+            fixed = _fixed_run(mask, size)
+            if fixed is None:  # no two bytes in a row outside the mask: a pattern over every position
+                for m in _value_pattern(needle.value, mask, size).finditer(data):
+                    p = m.start()
+                    if p >= fresh and (base + p) % size == 0 and p < limit:
+                        found.append((base + p, n))
+                continue
+            # find the bytes the mask leaves whole, then compare the word they sit in
+            start, stop = fixed
+            want = (needle.value | mask) & ((1 << (8 * size)) - 1)
+            run = want.to_bytes(size, "little")[start:stop]
+            p = data.find(run, fresh + start)
+            while p >= 0:
+                word = p - start
+                aligned = (base + word) % size == 0 and fresh <= word < limit
+                if aligned and int.from_bytes(data[word : word + size], "little") | mask == want:
+                    found.append((base + word, n))
+                p = data.find(run, p + 1)
             continue
         pattern = (needle.value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
         p = data.find(pattern, fresh)
@@ -812,7 +842,11 @@ def _report(
     """Write every match in *chunks*, *header* before the first; whether there was one."""
     overlap = _CHARS_CONTEXT + max((len(n.text) for n in plan.needles), default=8)
     found = False
-    for base, data, fresh in _merged(chunks, overlap):
+    # A string may run across two chunks: they are joined with an overlap.  An aligned word never crosses a
+    # page, and chunks are runs of whole pages (the first from an 8-byte aligned start): each is searched as
+    # it comes, with no copying.
+    pieces = _merged(chunks, overlap) if plan.mode == "chars" else ((a, d, 0) for a, d in chunks)
+    for base, data, fresh in pieces:
         if plan.mode == "chars":
             lines = [f"{a:x}: {text}\n" for a, text in _string_matches(base, data, fresh, plan.needles)]
             if lines and not found:

@@ -135,7 +135,7 @@ def test_primary_table_marks_known_wrong_crash_rows() -> None:
     assert lines[0] == "|  | crash | drgn | cc | gdb | crashcompat / crash | crashcompat / drgn |"
     ps = next(ln for ln in lines if ln.startswith("| ps |"))
     assert "1.0 ms / 1.5 ms †" in ps and "(100x) †" in ps and "| n/a |" in ps
-    assert any(ln.startswith("† `ps`: crash 8.0.2 is known wrong") for ln in lines)
+    assert any(ln.startswith("† `ps`: crash is known wrong") for ln in lines)
 
 
 @pytest.mark.parametrize("n", [0, 1])
