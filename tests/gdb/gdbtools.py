@@ -40,6 +40,16 @@ def bridge_command(vmlinux: str, vmcore: str) -> str:
     return shlex.join([sys.executable, "-m", "crashcompat.bridge.server", vmlinux, vmcore])
 
 
+def open_dump_commands(vmlinux: str, dump: str, mode: str, remote_timeout: int | None = None) -> list[str]:
+    """The GDB commands that open *dump*: as GDB's own core file (*mode* ``"core"``, the vmlinux loaded
+    without the KASLR offset, as a user would: crashcompat must relocate it), or through the bridge
+    (``"bridge"``, with GDB's ``remotetimeout`` raised to *remote_timeout* seconds first when given)."""
+    if mode == "core":
+        return [f"file {vmlinux}", f"core-file {dump}"]
+    timeout = [f"set remotetimeout {remote_timeout}"] if remote_timeout else []
+    return [*timeout, f"target remote | {bridge_command(vmlinux, dump)}"]
+
+
 def run_gdb(
     commands: Iterable[str], env: Mapping[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:

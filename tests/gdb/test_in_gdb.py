@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gdbtools import bridge_command, pytest_in_gdb
+from gdbtools import open_dump_commands, pytest_in_gdb
 
 from crashcompat.testing.lab import expect_failure
 
@@ -17,17 +17,10 @@ def test_frontend() -> None:
     pytest_in_gdb("gdbtest_frontend.py")
 
 
-def _setup(vmlinux: str, dump: Any, mode: str) -> list[str]:
-    # The vmlinux is loaded without the KASLR offset, as a user would: crashcompat must relocate it.  The
-    # bridge hands GDB the vmlinux itself (qXfer:exec-file) when GDB has none.
-    if mode == "core":
-        return [f"file {vmlinux}", f"core-file {dump.path}"]
-    return [f"target remote | {bridge_command(vmlinux, dump.path)}"]
-
-
 def _run_dump(lab_manifest: Any, lab_dump: Any, mode: str) -> None:
     context = {"dump": dict(lab_dump), "vmlinux": lab_manifest.vmlinux, "mode": mode}
-    pytest_in_gdb("gdbtest_dump.py", _setup(lab_manifest.vmlinux, lab_dump, mode), context)
+    # The bridge hands GDB the vmlinux itself (qXfer:exec-file) when GDB has none.
+    pytest_in_gdb("gdbtest_dump.py", open_dump_commands(lab_manifest.vmlinux, lab_dump.path, mode), context)
 
 
 #: Series where GDB cannot run these checks yet -> why; strict expected failures (issue 15 stays open).

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gdbtools import bridge_command, pytest_in_gdb_on_dump
+from gdbtools import open_dump_commands, pytest_in_gdb_on_dump
 
 pytestmark = [pytest.mark.gdb, pytest.mark.lab]
 
@@ -14,17 +14,11 @@ pytestmark = [pytest.mark.gdb, pytest.mark.lab]
 # makedumpfile's ELF dump lacks pages in use (fact_pages_missing): QEMU's ELF dump is the core file here
 @pytest.mark.lab_dumps("qemu-sysrq-elf", where=lambda d: not d.reference_error)
 def test_memory_on_core_file(lab_manifest: Any, lab_dump: Any) -> None:
-    pytest_in_gdb_on_dump(
-        "gdbtest_memory.py",
-        lab_manifest,
-        lab_dump,
-        [f"file {lab_manifest.vmlinux}", f"core-file {lab_dump.path}"],
-    )
+    setup = open_dump_commands(lab_manifest.vmlinux, lab_dump.path, "core")
+    pytest_in_gdb_on_dump("gdbtest_memory.py", lab_manifest, lab_dump, setup)
 
 
 @pytest.mark.lab_dumps("kdump-null-zlib-d31", where=lambda d: not d.reference_error)
 def test_memory_on_bridge(lab_manifest: Any, lab_dump: Any) -> None:
-    bridge = bridge_command(lab_manifest.vmlinux, lab_dump.path)
-    pytest_in_gdb_on_dump(
-        "gdbtest_memory.py", lab_manifest, lab_dump, ["set remotetimeout 60", f"target remote | {bridge}"]
-    )
+    setup = open_dump_commands(lab_manifest.vmlinux, lab_dump.path, "bridge", remote_timeout=60)
+    pytest_in_gdb_on_dump("gdbtest_memory.py", lab_manifest, lab_dump, setup)
