@@ -127,8 +127,21 @@ def can_eval(text: str) -> bool:
         and text.count("(") == text.count(")") == 1
     ):
         return True
-    at = next((i for i, c in enumerate(text) if c in _EVAL_OPERATORS[1:]), None)
+    at = _operator_at(text)
     return at is not None and 0 < at < len(text) - 1
+
+
+def _operator_at(text: str) -> int | None:
+    """Where crash's ``strpbrk(text, "><+-&|*/%^")`` finds the first operator (``#`` is not one here)."""
+    return next((i for i, c in enumerate(text) if c in _EVAL_OPERATORS[1:]), None)
+
+
+def leading_operand(text: str) -> str | None:
+    """The operand before an expression's first operator, its parentheses left out (``schedule`` of
+    ``(schedule+20)``), or ``None`` without an operator."""
+    body = text.removeprefix("(").removesuffix(")").strip()
+    at = _operator_at(body)
+    return body[:at].strip() if at is not None else None
 
 
 def crash_eval(kernel: Kernel, text: str) -> int:

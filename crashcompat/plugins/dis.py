@@ -32,6 +32,7 @@ from crashcompat.plugins._words import (
     can_eval,
     crash_eval,
     is_number,
+    leading_operand,
     parse_number,
     symbol_not_found,
     symbol_search,
@@ -249,11 +250,8 @@ def dis(ctx: CommandContext) -> None:
 
 def _expression_symbol(kernel: Kernel, word: str) -> Symbol | None:
     """The text symbol an expression starts from (``schedule`` of ``schedule+20``), or ``None``."""
-    body = word.removeprefix("(").removesuffix(")").strip()
-    at = next((i for i, c in enumerate(body) if c in "><+-&|*/%^"), None)
-    if at is None:
-        return None
-    found = symbol_search(kernel, body[:at].strip())
+    operand = leading_operand(word)
+    found = symbol_search(kernel, operand) if operand is not None else None
     return found if found is not None and found.type_char in ("t", "T") else None
 
 
