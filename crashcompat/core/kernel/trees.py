@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from crashcompat.core.kernel import Kernel
-from crashcompat.core.kernel.mm import maple_tree_entries
 from crashcompat.core.target import FaultError, TargetError
 
 __all__ = [
@@ -43,7 +42,8 @@ _XA_TAG_INTERNAL = 2
 @dataclass(frozen=True)
 class TreeEntry:
     """A visited node or slot: :param value: the ``rb_node *`` / slot value; :param position: crash's
-    ``root/l/r`` or ``root/3/17`` path; :param index: the slot's index (xarrays)."""
+    ``root/l/r`` or ``root/3/17`` path; :param index: the slot's index (xarrays), the first index of the
+    entry's range (maple trees)."""
 
     value: int
     position: str
@@ -143,9 +143,11 @@ def xarray_walk(kernel: Kernel, start: int, *, node_pointer: bool = False) -> It
 
 
 def maple_walk(kernel: Kernel, start: int) -> Iterator[TreeEntry]:
-    """The non-NULL entries of a ``struct maple_tree *`` in index order."""
-    for entry in maple_tree_entries(kernel, start):
-        yield TreeEntry(entry, "")
+    """The non-NULL entries of a ``struct maple_tree *`` in index order, each with crash's ``-p`` path
+    (:func:`maple_dump`'s visit, its entries only)."""
+    for event in maple_dump(kernel, start):
+        if isinstance(event, MapleEntry) and event.value:
+            yield TreeEntry(event.value, f"{event.position}/{event.index}", event.minimum)
 
 
 # ---- maple trees, as crash's tree -t maple visits them ---------------------------------------------------------
