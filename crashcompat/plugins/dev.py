@@ -17,7 +17,8 @@ from crashcompat.api import (
     hookimpl,
     mkstring,
 )
-from crashcompat.api.kernel import devices, symbols
+from crashcompat.api.kernel import devices, memory, symbols
+from crashcompat.plugins.memory import Display, display_memory
 
 
 def _symstr(kernel: Kernel, address: int) -> str:
@@ -120,34 +121,26 @@ def _device_dumps(ctx: CommandContext) -> None:
     if not 0 <= index < len(dumps):
         raise CommandError(f"no device dump found at index: {index}")
     dump = dumps[index]
-    ctx.write(f"DEVICE: {dump.name}\n")
-    size = dump.size if ctx.args.file is not None else (dump.size + 7) // 8 * 8  # crash shows whole words
-    try:
-        data = devices.device_dump_bytes(kernel, dump, size)
-    except OSError as e:
-        raise CommandError(f"{kernel.target.info.path}: {e.strerror or e}") from None
+    # crash's devdump_extract(): the output file opened first, then display_memory_from_file_offset(), the
+    # dump file's bytes as rd -f reads and shows them
     if ctx.args.file is not None:
         try:
-            with open(ctx.args.file, "wb") as f:
-                f.write(data)
+            output = open(ctx.args.file, "wb")  # noqa: SIM115 - closed below, after the read
         except (OSError, ValueError):  # ValueError: a NUL byte in the name
             raise CommandError(f"cannot open output file: {ctx.args.file}") from None
+        with output:
+            ctx.write(f"DEVICE: {dump.name}\n")
+            data, fault = memory.read_prefix(kernel, dump.offset, dump.size, "file")
+            if fault is not None:
+                raise CommandError(fault.message("raw dump to file") or "")  # crash's readmem() type string
+            output.write(data)
         ctx.write(f"{dump.size} bytes copied from 0x{dump.offset:x} to {ctx.args.file}\n")
         return
-    ctx.write(_file_words(dump.offset, data))
-
-
-def _file_words(offset: int, data: bytes) -> str:
-    """crash's ``display_memory()`` of a dump file's bytes: two 64-bit words a line, then their ASCII."""
-    out = []
-    for at in range(0, len(data) - len(data) % 8, 16):
-        line = data[at : at + 16]
-        words = "".join(
-            f"{int.from_bytes(line[i : i + 8], 'little'):016x} " for i in range(0, len(line) - 7, 8)
-        )
-        chars = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in line)
-        out.append(f"{f'{offset + at:>16x}:  {words}':<53}  {chars}\n")
-    return "".join(out)
+    ctx.write(f"DEVICE: {dump.name}\n")
+    text, error = display_memory(kernel, dump.offset, (dump.size + 7) // 8, Display(), "file", command="dev")
+    ctx.write(text)
+    if error is not None:
+        raise CommandError(error)
 
 
 def diskio_text(kernel: Kernel, nonzero: bool) -> str:

@@ -61,7 +61,7 @@ def _address_or_symbol(ctx: CommandContext, word: str) -> int | None:
 
 
 @dataclass
-class _Display:
+class Display:
     """How ``display_memory`` shows the items (crash's flag bits)."""
 
     size: int = 8
@@ -72,7 +72,7 @@ class _Display:
     net_endian: bool = False
 
 
-def _item_text(kernel: Kernel, value: int, shown: _Display) -> str:
+def _item_text(kernel: Kernel, value: int, shown: Display) -> str:
     size = shown.size
     if shown.symbolic and shown.radix == "hex" and size in (8, 4):
         sym = symbols.lookup(kernel, value) if value else None
@@ -104,10 +104,11 @@ def display_memory(
     kernel: Kernel,
     address: int,
     count: int,
-    shown: _Display,
+    shown: Display,
     space: memory.Space,
     mm: int | None = None,
     ascii_unlimited: bool = False,
+    command: str = "rd",
 ) -> tuple[str, str | None]:
     """crash's ``display_memory()``: the text of *count* items from *address*, and crash's error line for
     the item where reading stopped (``None``: all read, or a quiet excluded page).  In the dump file
@@ -115,6 +116,7 @@ def display_memory(
     prints it (the open line's text column comes after them).
 
     :param ascii_unlimited: ``rd -a`` without a count: stop at the first unprintable byte.
+    :param command: the command those error lines are named by (``dev -v`` shows a device dump this way).
     """
     if count <= 0:
         raise CommandError(f"invalid count request: {count}")
@@ -153,7 +155,7 @@ def display_memory(
         if fault is not None and space == "file":
             for i in range(items, count):
                 item = memory.MemoryFault(fault.kind, fault.space, address + i * size)
-                out.append(f"rd: {item.message(what)}\n")
+                out.append(f"{command}: {item.message(what)}\n")
             fault = None
         if endline and chars:
             out.append(" " * max(_ASCII_START[size] - length, 0) + f"  {chars}")
@@ -265,7 +267,7 @@ def rd(ctx: CommandContext) -> None:
     usage = ctx.session.lookup("rd")
     assert usage is not None
     opts = Options(ctx.argv, "Raxme:r:pfudDusSNo:81:3:6:")
-    shown = _Display()
+    shown = Display()
     space: memory.Space = "kernel"
     order = [(letter, value) for letter, values in opts.values.items() for value in values]
     bad = False
@@ -911,7 +913,7 @@ def _show_context(
     task_mm: int | None,
 ) -> None:
     """crash's ``display_with_pre_and_post()``: *count* words before, the match, *count* words after."""
-    shown = _Display(size=size)
+    shown = Display(size=size)
     before, _ = display_memory(ctx.kernel, address - count * size, count, shown, space, task_mm)
     after, _ = display_memory(ctx.kernel, address + size, count, shown, space, task_mm)
     ctx.write(before + f"{address:>16x}:  {word:x} {label}\n" + after + "\n")

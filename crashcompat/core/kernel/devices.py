@@ -40,7 +40,6 @@ __all__ = [
     "Resource",
     "block_majors",
     "char_majors",
-    "device_dump_bytes",
     "device_dumps",
     "disk_io",
     "pci_root_buses",
@@ -496,15 +495,3 @@ def device_dumps(kernel: Kernel) -> list[DeviceDump]:
                 DeviceDump(name, note.offset + VMCOREDD_HEADER_BYTES, len(note.desc) - VMCOREDD_NAME_BYTES)
             )
     return found
-
-
-def device_dump_bytes(kernel: Kernel, dump: DeviceDump, size: int) -> bytes:
-    """*size* bytes of the dump file from *dump*'s data on (crash shows whole 64-bit words, so the last
-    may run past the data into what follows it in the file).  Raises OSError."""
-    from crashcompat.core.dumpfile import DumpFile
-
-    path = kernel.target.info.path
-    if not path:
-        raise OSError("no dump file")
-    with open(path, "rb") as f:
-        return DumpFile(f).read(dump.offset, size)
